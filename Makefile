@@ -1,0 +1,82 @@
+# StackFlow — the two commands a newcomer needs are `make demo` and `make test`.
+# Every target installs what it needs into .venv first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+STAGE  ?= dev
+export STAGE
+CDK    := npx --yes aws-cdk@2
+
+.PHONY: help install demo test check lint typecheck unit integration infra e2e \
+        synth diff deploy destroy package bench clean
+
+help:
+	@echo "make demo      local mode: embedded PostgreSQL + moto + the synthesized state machine"
+	@echo "make test      lint, type-check and every test tier"
+	@echo "make synth     synthesize the CDK app into cdk.out/ (no AWS account needed)"
+	@echo "make diff | deploy | destroy   CDK against a real account (STAGE=dev|staging|prod)"
+	@echo "make package   build the reproducible Lambda zips into dist/"
+	@echo "make bench     speed and cold-start benchmarks"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/stackflow local demo
+
+check: lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check functions infra tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy functions infra tests bench
+
+test: check
+	$(BIN)/pytest -q
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest -q tests/integration
+
+infra: $(STAMP)
+	$(BIN)/pytest -q tests/infra
+
+e2e: $(STAMP)
+	$(BIN)/pytest -q tests/e2e
+
+synth: $(STAMP)
+	$(BIN)/python -m infra.app
+
+diff: $(STAMP)
+	$(CDK) diff --app "$(BIN)/python -m infra.app" stackflow-$(STAGE)
+
+deploy: $(STAMP)
+ifeq ($(STAGE),prod)
+	$(CDK) deploy --app "$(BIN)/python -m infra.app" --require-approval any-change --all
+else
+	$(CDK) deploy --app "$(BIN)/python -m infra.app" --all
+endif
+
+destroy: $(STAMP)
+	$(CDK) destroy --app "$(BIN)/python -m infra.app" --all
+
+package: $(STAMP)
+	@echo "make package: not built yet" && exit 1
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.migrate_overhead
+	$(BIN)/python -m bench.cold_start
+
+clean:
+	rm -rf cdk.out dist build .pytest_cache .mypy_cache .ruff_cache .stackflow

@@ -1,0 +1,1 @@
+"""Shared test helpers (sample events, an embedded PostgreSQL, AWS fakes)."""
