@@ -30,6 +30,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/python -m infra.app
 	$(BIN)/stackflow local demo
 
 check: lint typecheck
@@ -71,8 +72,9 @@ endif
 destroy: $(STAMP)
 	$(CDK) destroy --app "$(BIN)/python -m infra.app" --all
 
+# LAMBDA_PYTHON / LAMBDA_ARCH override the runtime infra/assets.py declares (the default).
 package: $(STAMP)
-	@echo "make package: not built yet" && exit 1
+	$(BIN)/python -m stackflow.release.package $(if $(LAMBDA_PYTHON),--python-version $(LAMBDA_PYTHON)) $(if $(LAMBDA_ARCH),--arch $(LAMBDA_ARCH))
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.migrate_overhead

@@ -22,13 +22,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URI of a PostgreSQL server the tests may create databases on."""
+def pg_admin_uri() -> Iterator[str]:
+    """URI of a PostgreSQL server the tests may create databases on.
+
+    The data folder lives in its own ``mkdtemp`` folder rather than pytest's basetemp:
+    pytest prunes old basetemp folders, which must never pull a running server's data
+    away from under a concurrent test run.
+    """
     existing = admin_uri_from_env()
     if existing:
         yield existing
         return
-    uri, server = start_embedded(tmp_path_factory.mktemp("pg") / "data")
+    uri, server = start_embedded()
     yield uri
     server.cleanup()  # type: ignore[attr-defined]
 

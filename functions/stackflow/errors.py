@@ -99,6 +99,11 @@ class CanaryUnhealthy(StackFlowError):
     """An alarm fired or the new version's errors crossed the threshold during a bake."""
 
 
+class RevisionConflict(StackFlowError):
+    """A guarded write lost a race: the function or alias changed since it was read
+    (Lambda's ``PreconditionFailedException`` on a ``RevisionId`` guard)."""
+
+
 class ApprovalRejected(StackFlowError):
     """A person rejected the release at the manual approval gate."""
 
@@ -119,6 +124,19 @@ class AwsCallFailed(StackFlowError):
 
 class DriftCheckFailed(StackFlowError):
     """A drift detection could not complete."""
+
+
+# --- release (make package, stackflow pipeline) -------------------------------------
+class PackageBuildFailed(StackFlowError):
+    """A deployment zip could not be built (wheel download, clashing files, missing import)."""
+
+
+class ReleaseAlreadyStarted(StackFlowError):
+    """An execution with this release's name exists already (the same artifact was started)."""
+
+
+class ReleaseFailed(StackFlowError):
+    """The deployment execution ended FAILED, TIMED_OUT or ABORTED; names its error and cause."""
 
 
 ALL_ERROR_TYPES: tuple[type[StackFlowError], ...] = tuple(

@@ -18,26 +18,55 @@ from stackflow.errors import StackFlowError
 # Command-group modules under stackflow.cli, in the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "patcher",
+    "pipeline",
+    "deploy",
+    "drift",
+    "local",
 )
+
+# Which module registers each top-level command. A command line imports only its own
+# group, so `stackflow migrate` does not pay for botocore or the local-mode engine;
+# `--help` and unknown commands import them all. tests/unit checks this table against
+# what the modules really register.
+COMMAND_OWNERS: dict[str, str] = {
+    "migrate": "patcher",
+    "rollback": "patcher",
+    "status": "patcher",
+    "pipeline": "pipeline",
+    "approve": "pipeline",
+    "reject": "pipeline",
+    "rollback-alias": "deploy",
+    "history": "deploy",
+    "drift": "drift",
+    "local": "local",
+}
 
 Command = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackflow",
         description="Lambda-native deployer and PostgreSQL migration patcher.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules:
         module = importlib.import_module(f"stackflow.cli.{name}")
         module.register(subparsers)
     return parser
 
 
+def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command-group modules needed to parse ``argv``."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    owner = COMMAND_OWNERS.get(first or "")
+    return (owner,) if owner else COMMAND_MODULES
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(modules_for(arguments))
+    args = parser.parse_args(arguments)
     command: Command = args.func
     try:
         return command(args)

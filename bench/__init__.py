@@ -1,0 +1,1 @@
+"""Benchmarks: ratios against a baseline, printed, never asserted in a test."""

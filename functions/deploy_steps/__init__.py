@@ -1,0 +1,1 @@
+"""StackFlow deploy steps: the Lambda handlers of the deployment state machine."""

@@ -1,0 +1,1 @@
+"""StackFlowDriftCheck: the scheduled drift report of stacks, aliases and schema."""

@@ -1,0 +1,78 @@
+"""StackFlowDriftCheck: ``handler(event, context)`` builds one drift report.
+
+Invoked by an EventBridge schedule (``events/drift-scheduled.json``) or by hand. Returns
+the report (``events/drift-report.json``), emits one metric per kind of drift and
+notifies the SNS topic only when the drift set changed.
+
+Importing this module is the cold start: it loads the pure drift core and Powertools;
+boto3 and psycopg load when a configured part first needs them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from stackflow import env
+from stackflow.drift.compose import build_config, build_deps
+from stackflow.drift.model import DriftReport
+from stackflow.drift.request import parse_event
+from stackflow.drift.service import run_drift_check
+from stackflow.drift.settings import DriftSettings
+from stackflow.errors import StackFlowError
+from stackflow.lambda_context import LambdaContextLike
+from stackflow.migrations.settings import PatcherSettings
+from stackflow.observability import get_logger, get_metrics, get_tracer
+
+SERVICE = "drift"
+# Kept back from the Lambda timeout for classification, SNS and the state write.
+RESERVE_SECONDS = 20.0
+METRICS = {"stack": "StackDrift", "alias": "AliasDrift", "schema": "SchemaDrift",
+           "unmanaged_alias": "UnmanagedAliases", "carried_over": "CarriedOverStacks",
+           "errors": "DriftCheckErrors"}
+
+logger = get_logger(SERVICE)
+metrics = get_metrics(SERVICE)
+
+Handler = Callable[[Any, LambdaContextLike], dict[str, Any]]
+
+
+def tracing_active(environ: Mapping[str, str] | None = None) -> bool:
+    # Same rule as the patcher: the X-Ray SDK is loaded only where it would trace.
+    environ = os.environ if environ is None else environ
+    disabled = environ.get(env.POWERTOOLS_TRACE_DISABLED, "").strip().lower()
+    return bool(environ.get(env.LAMBDA_TASK_ROOT)) and disabled not in ("1", "true", "yes",
+                                                                         "on")
+
+
+def _traced(fn: Handler) -> Handler:
+    return get_tracer(SERVICE).capture_lambda_handler(fn) if tracing_active() else fn
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@_traced
+def handler(event: Any, context: LambdaContextLike) -> dict[str, Any]:
+    """Parse -> build dependencies -> one core call -> the report as JSON."""
+    try:
+        request = parse_event(event)
+        settings = DriftSettings.from_env(stacks=request.stacks)
+        deps = build_deps(settings, PatcherSettings.from_env())
+        report = run_drift_check(
+            build_config(settings, read_only=request.read_only), deps,
+            now=lambda: datetime.now(UTC),
+            time_left=lambda: context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS)
+    except StackFlowError as e:
+        logger.error("drift check failed", extra={"error": e.to_dict()})
+        raise
+    _record(report)
+    return report.to_dict()
+
+
+def _record(report: DriftReport) -> None:
+    for kind, count in report.counts().items():
+        metrics.add_metric(name=METRICS[kind], unit="Count", value=count)
+    metrics.add_metric(name="DriftNotifications", unit="Count", value=int(report.notified))
+    logger.info("drift report", extra={"report": report.to_dict()})

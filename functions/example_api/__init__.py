@@ -1,0 +1,1 @@
+"""StackFlowAPI: the example application StackFlow deploys (API Gateway HTTP API)."""

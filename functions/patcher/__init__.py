@@ -1,0 +1,1 @@
+"""StackFlowPatcher: the Lambda that applies versioned SQL migrations."""

@@ -1,0 +1,245 @@
+"""Amazon DynamoDB: the deploy table (locks, deployment records, approval tokens).
+
+:class:`DynamoDeployStore` implements ``stackflow.deploy.ports.DeployStore`` over the
+one-table layout of ``docs/architecture.md``:
+
+============  ===========================  ==========  =============================
+item          pk                           sk          attributes
+============  ===========================  ==========  =============================
+lock          ``LOCK#<function>#<alias>``  ``LOCK``    holder, expires_at, ttl, ...
+record        ``DEPLOY#<function>``        ``EXEC#id`` function, alias, steps, status...
+approval      ``APPROVAL#<execution id>``  ``TOKEN``   task_token, requested_at, ...
+============  ===========================  ==========  =============================
+
+Numbers go in as ``Decimal`` and come back as ``int``/``float``, so callers see plain
+JSON values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from stackflow.adapters import aws_error, default_client, error_code
+from stackflow.deploy.ports import LockState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+# Approval tokens outlive any approval window Step Functions allows for a task (1 year).
+APPROVAL_TTL_SECONDS = 366 * 24 * 3600
+
+
+def _aws_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (ClientError, BotoCoreError)
+
+
+def lock_key(function_name: str, alias: str) -> dict[str, Any]:
+    return {"pk": {"S": f"LOCK#{function_name}#{alias}"}, "sk": {"S": "LOCK"}}
+
+
+def record_key(function_name: str, execution_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"DEPLOY#{function_name}"}, "sk": {"S": f"EXEC#{execution_id}"}}
+
+
+def approval_key(execution_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"APPROVAL#{execution_id}"}, "sk": {"S": "TOKEN"}}
+
+
+class DynamoDeployStore:
+    """The deploy table, over one (injected or lazy) DynamoDB client."""
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self.table = table
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = default_client("dynamodb")
+        return self._client
+
+    # --- lock ------------------------------------------------------------------------
+    def acquire_lock(self, function_name: str, alias: str, lock: LockState,
+                     *, now_epoch: int) -> LockState | None:
+        item = {**lock_key(function_name, alias), **serialize(_lock_fields(lock))}
+        try:
+            # Free, ours (a retried Lock), or expired: DynamoDB deletes expired items
+            # lazily, so the condition checks the TTL itself.
+            self.client.put_item(
+                TableName=self.table, Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR holder = :me OR #ttl < :now",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={":me": {"S": lock.holder},
+                                           ":now": {"N": str(now_epoch)}})
+        except _aws_errors() as e:
+            if error_code(e) != CONDITION_FAILED:
+                raise aws_error(e, f"locking {function_name}:{alias}") from e
+            return self.get_lock(function_name, alias) or LockState("unknown", "unknown", 0)
+        return None
+
+    def get_lock(self, function_name: str, alias: str) -> LockState | None:
+        raw = self._get(lock_key(function_name, alias), f"reading the lock of "
+                                                        f"{function_name}:{alias}")
+        if raw is None:
+            return None
+        return LockState(holder=str(raw.get("holder", "")),
+                         expires_at=str(raw.get("expires_at", "")),
+                         ttl=int(raw.get("ttl", 0)),
+                         previous_version=raw.get("previous_version"),
+                         started_at=raw.get("started_at"))
+
+    def release_lock(self, function_name: str, alias: str, holder: str) -> bool:
+        try:
+            self.client.delete_item(TableName=self.table, Key=lock_key(function_name, alias),
+                                    ConditionExpression="holder = :me",
+                                    ExpressionAttributeValues={":me": {"S": holder}})
+        except _aws_errors() as e:
+            if error_code(e) == CONDITION_FAILED:
+                return False
+            raise aws_error(e, f"unlocking {function_name}:{alias}") from e
+        return True
+
+    # --- deployment records ----------------------------------------------------------
+    def update_record(self, function_name: str, execution_id: str,
+                      fields: Mapping[str, Any]) -> None:
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":v{i}": value for i, value in enumerate(fields.values())}
+        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        self._update(record_key(function_name, execution_id), f"SET {sets}", names,
+                     serialize(values), None, f"recording deployment {execution_id}")
+
+    def append_step(self, function_name: str, execution_id: str, step: Mapping[str, Any],
+                    *, key: str | None) -> bool:
+        expression = "SET steps = list_append(if_not_exists(steps, :empty), :step)"
+        values: dict[str, Any] = {":empty": [], ":step": [dict(step)]}
+        condition = None
+        if key is not None:
+            # The key set makes a retried step's append a no-op instead of a duplicate.
+            expression += " ADD step_keys :keys"
+            values.update({":keys": {key}, ":key": key})
+            condition = "attribute_not_exists(step_keys) OR NOT contains(step_keys, :key)"
+        try:
+            self._update(record_key(function_name, execution_id), expression, None,
+                         serialize(values), condition, f"recording step {step.get('name')}")
+        except _ConditionFailed:
+            return False
+        return True
+
+    def get_record(self, function_name: str, execution_id: str) -> dict[str, Any] | None:
+        raw = self._get(record_key(function_name, execution_id),
+                        f"reading deployment {execution_id}")
+        return _public(raw) if raw is not None else None
+
+    def list_records(self, function_name: str) -> list[dict[str, Any]]:
+        """Every deployment record of ``function_name`` (unsorted)."""
+        records: list[dict[str, Any]] = []
+        try:
+            pages = self.client.get_paginator("query").paginate(
+                TableName=self.table, KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"DEPLOY#{function_name}"}})
+            for page in pages:
+                records.extend(_public(deserialize(item)) for item in page.get("Items", []))
+        except _aws_errors() as e:
+            raise aws_error(e, f"listing the deployments of {function_name}") from e
+        return records
+
+    # --- approvals -------------------------------------------------------------------
+    def put_approval(self, execution_id: str, item: Mapping[str, Any]) -> None:
+        fields = dict(item)
+        fields.setdefault("ttl", _epoch_after(APPROVAL_TTL_SECONDS))
+        try:
+            self.client.put_item(TableName=self.table,
+                                 Item={**approval_key(execution_id), **serialize(fields)})
+        except _aws_errors() as e:
+            raise aws_error(e, f"storing the approval token of {execution_id}") from e
+
+    # --- plumbing --------------------------------------------------------------------
+    def _get(self, key: dict[str, Any], what: str) -> dict[str, Any] | None:
+        try:
+            raw = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+        except _aws_errors() as e:
+            raise aws_error(e, what) from e
+        return deserialize(raw["Item"]) if "Item" in raw else None
+
+    def _update(self, key: dict[str, Any], expression: str, names: dict[str, str] | None,
+                values: dict[str, Any], condition: str | None, what: str) -> None:
+        extra: dict[str, Any] = {}
+        if names:
+            extra["ExpressionAttributeNames"] = names
+        if condition:
+            extra["ConditionExpression"] = condition
+        try:
+            self.client.update_item(TableName=self.table, Key=key, UpdateExpression=expression,
+                                    ExpressionAttributeValues=values, **extra)
+        except _aws_errors() as e:
+            if error_code(e) == CONDITION_FAILED:
+                raise _ConditionFailed from e
+            raise aws_error(e, what) from e
+
+
+class _ConditionFailed(Exception):
+    """A conditional write found its condition false (handled inside this module)."""
+
+
+def _lock_fields(lock: LockState) -> dict[str, Any]:
+    fields: dict[str, Any] = {"holder": lock.holder, "expires_at": lock.expires_at,
+                              "ttl": lock.ttl}
+    if lock.previous_version is not None:
+        fields["previous_version"] = lock.previous_version
+    if lock.started_at is not None:
+        fields["started_at"] = lock.started_at
+    return fields
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    # Keys and bookkeeping stay inside the adapter; callers see the record's fields.
+    return {k: v for k, v in item.items() if k not in ("pk", "sk", "step_keys")}
+
+
+def _epoch_after(seconds: int) -> int:
+    import time
+
+    return int(time.time()) + seconds
+
+
+def serialize(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain JSON values → DynamoDB attribute values (floats as Decimal)."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    return {k: serializer.serialize(_to_dynamo(v)) for k, v in values.items()}
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    """DynamoDB attribute values → plain JSON values (Decimal as int or float)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {k: _from_dynamo(deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, Mapping):
+        return {str(k): _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_from_dynamo(v) for v in value)
+    return value

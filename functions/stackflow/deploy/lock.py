@@ -1,0 +1,67 @@
+"""One deployment per function and alias: the lock item in the deploy table.
+
+The lock is a conditional write with a TTL, so a crashed execution's lock expires and
+the next deployment takes it over. It is re-entrant for its holder: a Lock state that
+Step Functions retries after a successful write gets the same lock back.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from stackflow.deploy.deps import Deps
+from stackflow.deploy.document import LockResult, iso
+from stackflow.deploy.model import DeployInput
+from stackflow.deploy.ports import LockState
+from stackflow.deploy.strategy import total_wait_seconds
+from stackflow.errors import DeploymentInProgress, InvalidRequest
+
+
+def acquire(inp: DeployInput, execution_id: str, deps: Deps) -> LockResult:
+    """Take the lock for ``execution_id`` and remember where the alias pointed."""
+    existing = deps.store.get_lock(inp.function_name, inp.alias)
+    if existing is not None and existing.holder == execution_id:
+        return _result(existing)
+    alias = deps.functions.get_alias(inp.function_name, inp.alias)
+    if not alias.version.isdigit():
+        # Rolling back to $LATEST would run the new code: there is nothing to return to.
+        raise InvalidRequest("input.alias", f"{inp.alias} points at {alias.version}; point it "
+                                            "at a published version before deploying")
+    lock = _new_lock(inp, execution_id, alias.version, deps)
+    now_epoch = int(deps.now().timestamp())
+    holder = deps.store.acquire_lock(inp.function_name, inp.alias, lock, now_epoch=now_epoch)
+    if holder is not None:
+        raise DeploymentInProgress(
+            f"{inp.function_name}:{inp.alias} is being deployed by {holder.holder} "
+            f"(lock expires {holder.expires_at})",
+            holder=holder.holder, expires_at=holder.expires_at)
+    return _result(lock)
+
+
+def _new_lock(inp: DeployInput, execution_id: str, previous: str, deps: Deps) -> LockState:
+    now = deps.now()
+    # The lock must outlive every bake of the plan, or a long linear deployment would
+    # lose it half way; the configured TTL is the margin on top.
+    lifetime = timedelta(seconds=deps.settings.lock_ttl_seconds
+                         + total_wait_seconds(inp.plan))
+    expires = now + lifetime
+    return LockState(holder=execution_id, expires_at=iso(expires),
+                     ttl=int(expires.timestamp()), previous_version=previous,
+                     started_at=iso(now))
+
+
+def _result(lock: LockState) -> LockResult:
+    return LockResult(holder=lock.holder, expires_at=lock.expires_at,
+                      previous_version=lock.previous_version or "",
+                      started_at=lock.started_at or lock.expires_at)
+
+
+def release(inp: DeployInput, execution_id: str, deps: Deps) -> dict[str, Any]:
+    """Delete the lock if this execution holds it; never touch another holder's."""
+    released = deps.store.release_lock(inp.function_name, inp.alias, execution_id)
+    holder = None
+    if not released:
+        current = deps.store.get_lock(inp.function_name, inp.alias)
+        holder = current.holder if current is not None else None
+    return {"released": released, "holder": holder}

@@ -1,0 +1,128 @@
+"""The ports the deploy steps reach AWS through, and the plain values they return.
+
+Adapters (``stackflow.adapters.lambda_``, ``dynamodb``, ``cloudwatch``) implement
+these; tests may pass type-checked fakes. Every method raises only
+``stackflow.errors`` classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """The parts of ``GetFunctionConfiguration`` (of $LATEST or a version) we use."""
+
+    function_name: str
+    version: str
+    code_sha256: str
+    revision_id: str | None = None
+    last_modified: str | None = None
+    state: str | None = None
+    state_reason: str | None = None
+    last_update_status: str | None = None
+    last_update_status_reason: str | None = None
+    last_update_status_reason_code: str | None = None
+
+
+@dataclass(frozen=True)
+class AliasInfo:
+    """An alias: its primary version and the additional version weights."""
+
+    name: str
+    version: str
+    routing: Mapping[str, float] = field(default_factory=dict)
+    revision_id: str | None = None
+    arn: str | None = None
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """A synchronous invocation: Lambda's status, ``FunctionError`` and the payload."""
+
+    status_code: int
+    payload: bytes
+    function_error: str | None = None
+    executed_version: str | None = None
+
+
+class FunctionsPort(Protocol):
+    def get_configuration(self, function_name: str,
+                          qualifier: str | None = None) -> FunctionConfig: ...
+
+    def update_code(self, function_name: str, *, bucket: str, key: str,
+                    object_version: str | None) -> FunctionConfig: ...
+
+    def publish_version(self, function_name: str, *, code_sha256: str,
+                        revision_id: str | None, description: str) -> FunctionConfig: ...
+
+    def latest_published_version(self, function_name: str) -> FunctionConfig | None: ...
+
+    def get_alias(self, function_name: str, alias: str) -> AliasInfo: ...
+
+    def update_alias(self, function_name: str, alias: str, *, version: str,
+                     weights: Mapping[str, float],
+                     revision_id: str | None) -> AliasInfo: ...
+
+
+class Invoker(Protocol):
+    def __call__(self, function_name: str, qualifier: str, payload: bytes) -> InvokeResult: ...
+
+
+class AlarmsPort(Protocol):
+    def alarm_states(self, names: Sequence[str]) -> Mapping[str, str]:
+        """``{alarm name: state}`` for the alarms that exist (missing names are absent)."""
+        ...
+
+    def error_sum(self, function_name: str, alias: str, version: str, *,
+                  start: datetime, end: datetime) -> float:
+        """Sum of ``AWS/Lambda`` ``Errors`` of ``version`` invoked through ``alias``."""
+        ...
+
+
+@dataclass(frozen=True)
+class LockState:
+    holder: str
+    expires_at: str
+    ttl: int
+    previous_version: str | None = None
+    started_at: str | None = None
+
+
+class DeployStore(Protocol):
+    def acquire_lock(self, function_name: str, alias: str, lock: LockState,
+                     *, now_epoch: int) -> LockState | None:
+        """Write ``lock`` unless a live lock of another holder exists; return that one."""
+        ...
+
+    def get_lock(self, function_name: str, alias: str) -> LockState | None: ...
+
+    def release_lock(self, function_name: str, alias: str, holder: str) -> bool:
+        """Delete the lock if ``holder`` owns it; False when it does not (or none)."""
+        ...
+
+    def update_record(self, function_name: str, execution_id: str,
+                      fields: Mapping[str, Any]) -> None:
+        """Set top-level attributes of a deployment record (creating it if needed)."""
+        ...
+
+    def append_step(self, function_name: str, execution_id: str, step: Mapping[str, Any],
+                    *, key: str | None) -> bool:
+        """Append a step outcome; with ``key``, only once (False if already there)."""
+        ...
+
+    def get_record(self, function_name: str, execution_id: str) -> dict[str, Any] | None: ...
+
+    def list_records(self, function_name: str) -> list[dict[str, Any]]: ...
+
+    def put_approval(self, execution_id: str, item: Mapping[str, Any]) -> None: ...
+
+
+ObjectReader = Callable[[str, str, str | None], bytes]
+Clock = Callable[[], datetime]
+Monotonic = Callable[[], float]
+Sleep = Callable[[float], None]

@@ -1,0 +1,72 @@
+"""Publish: turn the uploaded $LATEST into an immutable, Active version.
+
+``PublishVersion`` is guarded by the artifact's ``CodeSha256`` and the ``RevisionId``
+Upload saw, so nothing uploaded in between can be published by mistake. A Publish that
+Step Functions retries after it succeeded must not publish a second version: like
+Lambda itself (which does not publish when nothing changed), it returns the newest
+version when that one already holds the artifact's code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stackflow.deploy.deps import Deps
+from stackflow.deploy.document import UploadResult
+from stackflow.deploy.model import DeployInput
+from stackflow.deploy.ports import FunctionConfig
+from stackflow.errors import ArtifactMismatch, AwsThrottled, FunctionUpdateFailed
+
+POLL_DELAYS = (1.0, 1.0, 2.0, 2.0, 3.0, 5.0)
+POLL_LIMIT_SECONDS = 300.0
+DESCRIPTION_LIMIT = 256
+
+
+def publish(inp: DeployInput, upload: UploadResult, execution_id: str,
+            deps: Deps) -> dict[str, Any]:
+    """Publish (or find the already published) version of the artifact; wait for Active."""
+    sha = inp.artifact.sha256
+    if upload.code_sha256 != sha:
+        raise ArtifactMismatch(f"upload.code_sha256 {upload.code_sha256} is not the "
+                               f"artifact's {sha}", expected=sha, actual=upload.code_sha256)
+    newest = deps.functions.latest_published_version(inp.function_name)
+    if newest is not None and newest.code_sha256 == sha:
+        version = newest
+    else:
+        version = deps.functions.publish_version(
+            inp.function_name, code_sha256=sha, revision_id=upload.revision_id,
+            description=describe(inp, execution_id))
+    if version.code_sha256 != sha:
+        raise ArtifactMismatch(f"version {version.version} holds {version.code_sha256}, "
+                               f"not the artifact's {sha}", expected=sha,
+                               actual=version.code_sha256)
+    wait_active(inp.function_name, version.version, deps)
+    return {"version": version.version, "code_sha256": version.code_sha256}
+
+
+def describe(inp: DeployInput, execution_id: str) -> str:
+    """The version description an operator sees in the console: commit and execution."""
+    commit = inp.ci.get("commit")
+    text = f"StackFlow {execution_id.rsplit(':', 1)[-1]}"
+    if commit:
+        text += f" commit {commit}"
+    return text[:DESCRIPTION_LIMIT]
+
+
+def wait_active(function_name: str, version: str, deps: Deps) -> FunctionConfig:
+    """Poll the version's ``State`` until ``Active``; ``Failed`` raises with the reason."""
+    waited = 0.0
+    for attempt in range(10_000):
+        config = deps.functions.get_configuration(function_name, version)
+        state = config.state or "Active"
+        if state == "Active":
+            return config
+        if state == "Failed":
+            raise FunctionUpdateFailed(f"{function_name}:{version} failed to become Active: "
+                                       f"{config.state_reason}", reason=config.state_reason)
+        if waited >= POLL_LIMIT_SECONDS:
+            break
+        delay = POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)]
+        deps.sleep(delay)
+        waited += delay
+    raise AwsThrottled(f"{function_name}:{version} still {state} after {waited:.0f} s")

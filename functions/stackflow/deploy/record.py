@@ -1,0 +1,139 @@
+"""The deployment record: one item per execution, written as the deployment goes.
+
+Lock creates it (``IN_PROGRESS``); every step appends its outcome before it reports
+success; Record (or RecordFailure) sets the final status, and on the failure path the
+error and a ``migration_rollback`` hint: which migrations this execution applied and
+the exact command that takes the schema back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from stackflow.deploy.deps import Deps
+from stackflow.deploy.document import LockResult, iso, read_published_version
+from stackflow.deploy.model import DeployInput
+from stackflow.errors import InvalidRequest
+
+IN_PROGRESS, SUCCEEDED, FAILED, ROLLED_BACK = "IN_PROGRESS", "SUCCEEDED", "FAILED", "ROLLED_BACK"
+
+
+def start(inp: DeployInput, execution_id: str, lock: LockResult, deps: Deps) -> None:
+    """Create (or, on a retried Lock, rewrite) the record of this execution."""
+    deps.store.update_record(inp.function_name, execution_id, {
+        "execution_id": execution_id, "function": inp.function_name, "alias": inp.alias,
+        "previous_version": lock.previous_version, "artifact": inp.artifact.to_dict(),
+        "ci": dict(inp.ci), "strategy": inp.to_dict()["strategy"], "status": IN_PROGRESS,
+        "started_at": lock.started_at,
+    })
+
+
+def rejected(inp: DeployInput, execution_id: str, error: dict[str, Any], deps: Deps) -> None:
+    """Record an execution that never got the lock, so history shows it was refused."""
+    now = iso(deps.now())
+    deps.store.update_record(inp.function_name, execution_id, {
+        "execution_id": execution_id, "function": inp.function_name, "alias": inp.alias,
+        "artifact": inp.artifact.to_dict(), "ci": dict(inp.ci), "status": FAILED,
+        "error": error, "started_at": now, "finished_at": now,
+    })
+
+
+def outcome(name: str, result: str, started_at: str, finished_at: str,
+            detail: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": name, "outcome": result, "started_at": started_at,
+            "finished_at": finished_at, "detail": dict(detail)}
+
+
+def finish(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+           deps: Deps) -> dict[str, Any]:
+    """Write the final status (and the failure details) and return the whole record."""
+    started = iso(deps.now())
+    fields = final_fields(doc, deps.settings.patcher_function)
+    fields["finished_at"] = iso(deps.now())
+    store = deps.store
+    store.update_record(inp.function_name, execution_id, fields)
+    if isinstance(doc.get("rollback"), Mapping):
+        # Rollback itself makes one write only (the alias); its outcome lands here.
+        store.append_step(inp.function_name, execution_id,
+                          outcome("rollback", "succeeded", started, started, doc["rollback"]),
+                          key="rollback")
+    store.append_step(inp.function_name, execution_id,
+                      outcome("record", "succeeded", started, fields["finished_at"],
+                              {"status": fields["status"]}), key="record")
+    record = store.get_record(inp.function_name, execution_id)
+    return record or fields
+
+
+def final_fields(doc: Mapping[str, Any], patcher_function: str) -> dict[str, Any]:
+    """Status, new version, and on failure the error and the migration hint."""
+    fields: dict[str, Any] = {}
+    if doc.get("publish") is not None:
+        fields["new_version"] = read_published_version(doc)
+    error = doc.get("error")
+    if error is None:
+        fields["status"] = SUCCEEDED
+        return fields
+    rollback = doc.get("rollback")
+    rolled_back = isinstance(rollback, Mapping) and rollback.get("rolled_back") is True
+    fields["status"] = ROLLED_BACK if rolled_back else FAILED
+    fields["error"] = describe_error(error)
+    fields["migration_rollback"] = migration_rollback(doc, patcher_function)
+    return fields
+
+
+def describe_error(error: Any) -> dict[str, Any]:
+    """``{"type", "message"}`` from a Step Functions ``{"Error", "Cause"}`` catch."""
+    if not isinstance(error, Mapping):
+        raise InvalidRequest("error", "must be the caught {\"Error\", \"Cause\"} object")
+    cause = error.get("Cause")
+    message = cause if isinstance(cause, str) else json.dumps(cause, default=str)
+    # A Lambda error's Cause is itself JSON: {"errorMessage", "errorType", ...}.
+    try:
+        parsed = json.loads(message) if message else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, Mapping) and "errorMessage" in parsed:
+        message = str(parsed["errorMessage"])
+    return {"type": str(error.get("Error", "")), "message": message or ""}
+
+
+def migration_rollback(doc: Mapping[str, Any], patcher_function: str) -> dict[str, Any]:
+    """Which migrations this execution applied, and the command that reverts them."""
+    applied = _applied_versions(doc.get("migrate"))
+    if not applied:
+        return {"needed": False, "applied": []}
+    target = _schema_before(doc.get("schema_before"), applied)
+    payload = json.dumps({"action": "rollback", "target": target}, separators=(",", ":"))
+    # AWS CLI v2 reads --payload as base64 unless told the payload is raw JSON.
+    command = (f"aws lambda invoke --function-name {patcher_function} "
+               f"--cli-binary-format raw-in-base64-out --payload '{payload}' out.json")
+    return {"needed": True, "applied": applied, "target": target,
+            "function": patcher_function, "command": command}
+
+
+def _applied_versions(migrate: Any) -> list[int]:
+    if not isinstance(migrate, Mapping):
+        return []
+    applied = migrate.get("applied") or []
+    if not isinstance(applied, list):
+        raise InvalidRequest("migrate.applied", "must be an array")
+    return sorted(_version_of(item, f"migrate.applied[{i}]") for i, item in enumerate(applied))
+
+
+def _version_of(item: Any, field: str) -> int:
+    value = item.get("version") if isinstance(item, Mapping) else item
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise InvalidRequest(field, f"must be a migration version number, got {value!r}")
+
+
+def _schema_before(schema_before: Any, applied: list[int]) -> int:
+    if isinstance(schema_before, Mapping) and "current_version" in schema_before:
+        current = schema_before["current_version"]
+        return 0 if current is None else _version_of(current, "schema_before.current_version")
+    # Without the status before, the version below the first applied one is the target.
+    return applied[0] - 1

@@ -1,0 +1,88 @@
+"""Smoke test: invoke the new *version* (never the alias) with every case.
+
+The alias still sends all traffic to the old version here, so invoking the version
+number directly tests the new code without any user reaching it. Every case runs even
+after one fails: the failure reports each case's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from stackflow.deploy.deps import Deps
+from stackflow.deploy.model import DeployInput, SmokeSource
+from stackflow.deploy.smoke_cases import SmokeCase, check, parse_case, parse_cases
+from stackflow.errors import InvalidRequest, SmokeTestFailed
+
+FIELD = "input.smoke"
+
+
+def smoke(inp: DeployInput, version: str, deps: Deps) -> dict[str, Any]:
+    """Run every case against ``function:version``; raise SmokeTestFailed listing all."""
+    cases = load_cases(inp.smoke, deps)
+    results = [run_case(inp.function_name, version, case, deps) for case in cases]
+    failed = [r for r in results if not r["passed"]]
+    if failed:
+        lines = "; ".join(_summary(r) for r in results)
+        raise SmokeTestFailed(
+            f"{len(failed)} of {len(results)} smoke cases failed against "
+            f"{inp.function_name}:{version}: {lines}", cases=results)
+    return {"passed": True, "version": version, "cases": results}
+
+
+def run_case(function_name: str, version: str, case: SmokeCase, deps: Deps) -> dict[str, Any]:
+    payload = json.dumps(case.payload).encode()
+    started = deps.monotonic()
+    response = deps.invoker(function_name, version, payload)
+    latency_ms = (deps.monotonic() - started) * 1000
+    failures = check(case, response.payload, response.function_error, latency_ms)
+    return {"name": case.name, "passed": not failures, "failures": failures,
+            "latency_ms": round(latency_ms, 1), "function_error": response.function_error}
+
+
+def _summary(result: dict[str, Any]) -> str:
+    if result["passed"]:
+        return f"{result['name']}: passed"
+    return f"{result['name']}: " + ", ".join(result["failures"])
+
+
+def load_cases(source: SmokeSource, deps: Deps) -> tuple[SmokeCase, ...]:
+    """The cases of an inline list, an S3 object, or a directory of JSON files."""
+    if source.s3 is not None:
+        s3 = source.s3
+        raw = deps.read_object(s3.bucket, s3.key, s3.version_id)
+        return parse_cases(_json(raw, f"{FIELD}.s3", f"s3://{s3.bucket}/{s3.key}"),
+                           f"{FIELD}.s3")
+    if source.dir is not None:
+        return _dir_cases(source.dir, deps.settings.smoke_root)
+    return source.cases
+
+
+def _dir_cases(directory: str, root: Path | None) -> tuple[SmokeCase, ...]:
+    path = Path(directory)
+    if not path.is_absolute():
+        path = (root or Path.cwd()) / path
+    files = sorted(path.glob("*.json")) if path.is_dir() else []
+    if not files:
+        raise InvalidRequest(f"{FIELD}.dir", f"{path} holds no *.json smoke cases")
+    cases: list[SmokeCase] = []
+    for file in files:
+        data = _json(file.read_bytes(), f"{FIELD}.dir", str(file))
+        field = f"{FIELD}.dir[{file.name}]"
+        if isinstance(data, dict) and "cases" not in data:
+            cases.append(parse_case(data, field, default_name=file.stem))
+        else:
+            cases.extend(parse_cases(data, field))
+    names = [case.name for case in cases]
+    if len(set(names)) != len(names):
+        raise InvalidRequest(f"{FIELD}.dir", f"two smoke cases share a name in {path}")
+    return tuple(cases)
+
+
+def _json(raw: bytes, field: str, where: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        raise InvalidRequest(field, f"{where} is not valid JSON: {e}") from e

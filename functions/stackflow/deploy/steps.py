@@ -1,0 +1,166 @@
+"""The states of the deployment state machine, one function each, and how they record.
+
+``run(name, event, deps)`` is the one entry point the handlers call. It reads the whole
+document, runs the step, and appends the step's outcome to the deployment record
+before returning the result (a failure is recorded too, then re-raised). Two steps
+record differently: Rollback makes exactly one write (the alias), so RecordFailure
+records its outcome from ``$.rollback``; Record writes the final record itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from stackflow.deploy import approval, lock, publish, record, smoke, traffic, upload
+from stackflow.deploy.deps import Deps
+from stackflow.deploy.document import (
+    LockResult,
+    iso,
+    read_execution_id,
+    read_input,
+    read_lock,
+    read_published_version,
+    read_shift,
+    read_upload,
+)
+from stackflow.deploy.health import health
+from stackflow.deploy.model import DeployInput
+from stackflow.errors import InvalidRequest, StackFlowError
+from stackflow.validation import as_object
+
+StepFn = Callable[[Mapping[str, Any], DeployInput, str, Deps], dict[str, Any]]
+
+
+def _lock(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+          deps: Deps) -> dict[str, Any]:
+    result = lock.acquire(inp, execution_id, deps)
+    try:
+        record.start(inp, execution_id, result, deps)
+    except StackFlowError:
+        # A failed Lock goes straight to Fail: it must not leave its lock behind.
+        with contextlib.suppress(StackFlowError):
+            lock.release(inp, execution_id, deps)
+        raise
+    return result.to_dict()
+
+
+def _upload(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+            deps: Deps) -> dict[str, Any]:
+    return upload.upload(inp, deps)
+
+
+def _publish(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+             deps: Deps) -> dict[str, Any]:
+    result = publish.publish(inp, read_upload(doc), execution_id, deps)
+    deps.store.update_record(inp.function_name, execution_id,
+                             {"new_version": result["version"]})
+    return result
+
+
+def _smoke(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+           deps: Deps) -> dict[str, Any]:
+    return smoke.smoke(inp, read_published_version(doc), deps)
+
+
+def _shift(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+           deps: Deps) -> dict[str, Any]:
+    return traffic.shift(inp, read_lock(doc), read_published_version(doc), read_shift(doc),
+                         deps)
+
+
+def _health(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+            deps: Deps) -> dict[str, Any]:
+    shift = read_shift(doc)
+    if shift is None:
+        raise InvalidRequest("shift", "is required (HealthCheck follows a Shift)")
+    return health(inp, read_published_version(doc), shift, deps)
+
+
+def _approval(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+              deps: Deps) -> dict[str, Any]:
+    version = read_published_version(doc) if doc.get("publish") is not None else None
+    return approval.request_approval(inp, execution_id, version, str(doc["task_token"]), deps)
+
+
+def _promote(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+             deps: Deps) -> dict[str, Any]:
+    return traffic.promote(inp, read_published_version(doc), deps)
+
+
+def _rollback(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+              deps: Deps) -> dict[str, Any]:
+    held: LockResult | None = read_lock(doc) if doc.get("lock") is not None else None
+    return traffic.rollback(inp, held, deps)
+
+
+def _record(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+            deps: Deps) -> dict[str, Any]:
+    return record.finish(doc, inp, execution_id, deps)
+
+
+def _unlock(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
+            deps: Deps) -> dict[str, Any]:
+    return lock.release(inp, execution_id, deps)
+
+
+STEPS: Mapping[str, StepFn] = {
+    "lock": _lock, "upload": _upload, "publish": _publish, "smoke": _smoke,
+    "shift": _shift, "health": _health, "approval_request": _approval,
+    "promote": _promote, "rollback": _rollback, "record": _record, "unlock": _unlock,
+}
+# Steps whose outcome is not appended by ``run`` (see the module docstring).
+SELF_RECORDING = frozenset({"rollback", "record"})
+STEP_NAMES = ("validate", *STEPS)
+
+
+def run(name: str, event: Any, deps: Deps) -> dict[str, Any]:
+    """Run step ``name`` on the state machine's document and record its outcome."""
+    doc = _document(name, event)
+    if name == "validate":
+        return read_input(doc).to_dict()
+    inp, execution_id = read_input(doc), read_execution_id(doc)
+    started = iso(deps.now())
+    try:
+        result = STEPS[name](doc, inp, execution_id, deps)
+    except StackFlowError as e:
+        _record_failure(name, inp, execution_id, started, e, deps)
+        raise
+    if name not in SELF_RECORDING:
+        step = record.outcome(name, "succeeded", started, iso(deps.now()), result)
+        deps.store.append_step(inp.function_name, execution_id, step,
+                               key=_record_key(name, result))
+    return result
+
+
+def _document(name: str, event: Any) -> Mapping[str, Any]:
+    if name not in STEP_NAMES:
+        raise InvalidRequest("step", f"unknown deploy step {name!r} (known: {STEP_NAMES})")
+    if name == "approval_request":
+        doc, token = approval.split_event(event)
+        return {**doc, "task_token": token}
+    return as_object(event)
+
+
+def _record_key(name: str, result: Mapping[str, Any]) -> str:
+    # Shift and HealthCheck run once per plan step; a retry of the same one is a duplicate.
+    if name in ("shift", "health"):
+        return f"{name}#{result['index']}"
+    return name
+
+
+def _record_failure(name: str, inp: DeployInput, execution_id: str, started: str,
+                    error: StackFlowError, deps: Deps) -> None:
+    # Best effort: the step's own error is what the state machine must see, not a
+    # second failure while writing it down.
+    with contextlib.suppress(StackFlowError):
+        if name == "lock":
+            record.rejected(inp, execution_id, _error_fields(error), deps)
+        if name != "rollback":
+            step = record.outcome(name, "failed", started, iso(deps.now()), error.to_dict())
+            deps.store.append_step(inp.function_name, execution_id, step, key=None)
+
+
+def _error_fields(error: StackFlowError) -> dict[str, Any]:
+    return {"type": error.error_type, "message": error.message}

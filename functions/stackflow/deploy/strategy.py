@@ -1,0 +1,172 @@
+"""Traffic-shifting strategies as a pure plan of (weight, wait) steps.
+
+A plan is the list of weights the new version receives, in order, each followed by a
+bake of ``wait_seconds`` before the health check. The last step is always weight 1.0
+with no wait: reaching it means "promote". Presets carry the names AWS CodeDeploy uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stackflow.errors import InvalidRequest
+from stackflow.validation import as_object, opt_int, opt_number, opt_str, reject_unknown
+
+STRATEGY_TYPES = ("all_at_once", "canary", "linear")
+# CodeDeploy allows intervals up to 2880 minutes; the same bound catches unit mistakes.
+MAX_INTERVAL_SECONDS = 2880 * 60
+# Weights are rounded so a plan's JSON is stable and Lambda accepts every value.
+WEIGHT_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A resolved strategy: what the user asked for, before it becomes steps."""
+
+    type: str
+    percent: float | None = None
+    interval_seconds: int = 0
+    steps: int | None = None
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    weight: float
+    wait_seconds: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"weight": self.weight, "wait_seconds": self.wait_seconds}
+
+
+PRESETS: Mapping[str, StrategySpec] = {
+    "AllAtOnce": StrategySpec("all_at_once"),
+    "Canary10Percent5Minutes": StrategySpec("canary", 10, 300),
+    "Canary10Percent10Minutes": StrategySpec("canary", 10, 600),
+    "Canary10Percent15Minutes": StrategySpec("canary", 10, 900),
+    "Canary10Percent30Minutes": StrategySpec("canary", 10, 1800),
+    "Linear10PercentEvery1Minute": StrategySpec("linear", 10, 60),
+    "Linear10PercentEvery2Minutes": StrategySpec("linear", 10, 120),
+    "Linear10PercentEvery3Minutes": StrategySpec("linear", 10, 180),
+    "Linear10PercentEvery10Minutes": StrategySpec("linear", 10, 600),
+}
+
+
+def plan(spec: StrategySpec) -> tuple[PlanStep, ...]:
+    """The weights and bakes of ``spec``; always ends with ``PlanStep(1.0, 0)``."""
+    if spec.type == "canary":
+        assert spec.percent is not None
+        return (PlanStep(_weight(spec.percent), spec.interval_seconds), PlanStep(1.0, 0))
+    if spec.type == "linear":
+        return _linear(spec)
+    return (PlanStep(1.0, 0),)
+
+
+def _linear(spec: StrategySpec) -> tuple[PlanStep, ...]:
+    if spec.steps is not None:
+        partial = [_weight(100 * i / spec.steps) for i in range(1, spec.steps)]
+    else:
+        assert spec.percent is not None
+        # Step i receives i * percent until that reaches 100; float error must not
+        # add a step, hence the comparison on rounded weights.
+        partial = []
+        i = 1
+        while _weight(i * spec.percent) < 1.0:
+            partial.append(_weight(i * spec.percent))
+            i += 1
+    return (*(PlanStep(w, spec.interval_seconds) for w in partial), PlanStep(1.0, 0))
+
+
+def _weight(percent: float) -> float:
+    return round(percent / 100, WEIGHT_DIGITS)
+
+
+def total_wait_seconds(steps: tuple[PlanStep, ...]) -> int:
+    return sum(step.wait_seconds for step in steps)
+
+
+def parse_strategy(value: Any, field: str = "strategy") -> tuple[str | None, StrategySpec]:
+    """Read ``{"preset": NAME}`` or a custom ``{"type": ...}``; return (preset, spec)."""
+    obj = as_object(value, field) if value is not None else {"preset": "AllAtOnce"}
+    prefix = f"{field}."
+    preset = opt_str(obj, "preset", prefix=prefix)
+    if preset is not None:
+        reject_unknown(obj, {"preset", "plan"}, prefix)
+        if preset not in PRESETS:
+            raise InvalidRequest(prefix + "preset",
+                                 f"unknown preset {preset!r} (known: {sorted(PRESETS)})")
+        return preset, PRESETS[preset]
+    return None, _custom(obj, prefix)
+
+
+def _custom(obj: Mapping[str, Any], prefix: str) -> StrategySpec:
+    reject_unknown(obj, {"type", "percent", "interval_seconds", "steps", "plan"}, prefix)
+    kind = opt_str(obj, "type", prefix=prefix)
+    if kind not in STRATEGY_TYPES:
+        raise InvalidRequest(prefix + "type", f"must be one of {list(STRATEGY_TYPES)} "
+                                              f"(or give a preset), got {kind!r}")
+    if kind == "all_at_once":
+        reject_unknown(obj, {"type", "plan"}, prefix)
+        return StrategySpec("all_at_once")
+    interval = _interval(obj, prefix)
+    if kind == "canary":
+        reject_unknown(obj, {"type", "percent", "interval_seconds", "plan"}, prefix)
+        return StrategySpec("canary", _percent(obj, prefix, required=True), interval)
+    return _custom_linear(obj, prefix, interval)
+
+
+def _custom_linear(obj: Mapping[str, Any], prefix: str, interval: int) -> StrategySpec:
+    steps = opt_int(obj, "steps", minimum=1, prefix=prefix)
+    percent = _percent(obj, prefix, required=steps is None)
+    if steps is not None and percent is not None:
+        raise InvalidRequest(prefix + "steps", "give either percent or steps, not both")
+    if steps is not None and steps > 100:
+        raise InvalidRequest(prefix + "steps", f"must be <= 100, got {steps}")
+    return StrategySpec("linear", percent, interval, steps)
+
+
+def _percent(obj: Mapping[str, Any], prefix: str, *, required: bool) -> float | None:
+    percent = opt_number(obj, "percent", prefix=prefix)
+    if percent is None:
+        if required:
+            raise InvalidRequest(prefix + "percent", "is required")
+        return None
+    # Below 0.01% the rounded weight is 0: a step that shifts nothing.
+    if not 0.01 <= percent < 100:
+        raise InvalidRequest(prefix + "percent",
+                             f"must be at least 0.01 and below 100, got {percent:g}")
+    return percent
+
+
+def _interval(obj: Mapping[str, Any], prefix: str) -> int:
+    seconds = opt_int(obj, "interval_seconds", minimum=0, prefix=prefix)
+    if seconds is None:
+        raise InvalidRequest(prefix + "interval_seconds", "is required")
+    if seconds > MAX_INTERVAL_SECONDS:
+        raise InvalidRequest(prefix + "interval_seconds",
+                             f"must be <= {MAX_INTERVAL_SECONDS}, got {seconds}")
+    return seconds
+
+
+def spec_to_dict(preset: str | None, spec: StrategySpec) -> dict[str, Any]:
+    """The normalized ``strategy`` of the document, with its plan under ``plan``.
+
+    A preset stays ``{"preset", "plan"}`` and a custom strategy keeps its fields, so
+    normalizing a normalized document changes nothing.
+    """
+    out: dict[str, Any] = {"preset": preset} if preset else _custom_fields(spec)
+    out["plan"] = {"type": spec.type, "steps": [s.to_dict() for s in plan(spec)]}
+    return out
+
+
+def _custom_fields(spec: StrategySpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": spec.type}
+    if spec.type != "all_at_once":
+        out["interval_seconds"] = spec.interval_seconds
+        if spec.percent is None:
+            out["steps"] = spec.steps
+        else:
+            # 10 stays 10 in the document, 12.5 stays 12.5.
+            out["percent"] = int(spec.percent) if spec.percent.is_integer() else spec.percent
+    return out

@@ -1,0 +1,106 @@
+"""Moving the alias: shift (weighted), promote, rollback.
+
+Shift and promote read the alias and pass its ``RevisionId``, so a change made by
+anyone else between the read and the write fails (``RevisionConflict``) instead of being
+overwritten. Rollback is deliberately unguarded and makes exactly one write: it must win
+and be fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stackflow.deploy.deps import Deps
+from stackflow.deploy.document import LockResult, ShiftState, iso
+from stackflow.deploy.model import DeployInput
+from stackflow.deploy.ports import AliasInfo, FunctionsPort
+from stackflow.errors import CanaryUnhealthy, InvalidRequest, ResourceNotFound
+
+ALARM = "ALARM"
+
+
+def shift(inp: DeployInput, lock: LockResult, version: str, previous: ShiftState | None,
+          deps: Deps) -> dict[str, Any]:
+    """Apply the next step of the plan; the same input always writes the same weight."""
+    steps = inp.plan
+    index = 0 if previous is None else previous.index + 1
+    if index >= len(steps):
+        raise InvalidRequest("shift.index", f"the plan has {len(steps)} steps and step "
+                                            f"{index - 1} already finished it")
+    step = steps[index]
+    if previous is None:
+        preexisting, started_at = preexisting_alarms(inp, deps), iso(deps.now())
+    else:
+        preexisting, started_at = list(previous.preexisting_alarms), previous.started_at
+    # Re-deploying the version the alias already runs has nothing to shift.
+    done = step.weight >= 1.0 or version == lock.previous_version
+    if not done:
+        current = deps.functions.get_alias(inp.function_name, inp.alias)
+        deps.functions.update_alias(inp.function_name, inp.alias,
+                                    version=lock.previous_version,
+                                    weights={version: step.weight},
+                                    revision_id=current.revision_id)
+    return {"index": index, "weight": 1.0 if done else step.weight,
+            "wait_seconds": 0 if done else step.wait_seconds, "done": done,
+            "started_at": started_at, "preexisting_alarms": preexisting,
+            "steps_total": len(steps), "version": version}
+
+
+def preexisting_alarms(inp: DeployInput, deps: Deps) -> list[str]:
+    """Alarms already in ALARM before any traffic moved (fails if one does not exist)."""
+    firing = firing_alarms(inp.alarms, deps)
+    if firing and inp.block_on_preexisting_alarm:
+        raise CanaryUnhealthy(f"alarms already in ALARM before the shift: {firing} "
+                              "(health.block_on_preexisting_alarm is true)", alarms=firing)
+    return firing
+
+
+def firing_alarms(names: tuple[str, ...], deps: Deps) -> list[str]:
+    if not names:
+        return []
+    states = deps.alarms.alarm_states(names)
+    missing = [name for name in names if name not in states]
+    if missing:
+        # A misspelt alarm would never fire: refuse rather than deploy unwatched.
+        raise ResourceNotFound(f"CloudWatch alarms not found: {missing}", alarms=missing)
+    return [name for name in names if states[name] == ALARM]
+
+
+def promote(inp: DeployInput, version: str, deps: Deps) -> dict[str, Any]:
+    """All traffic to the new version, routing config emptied, in one guarded write."""
+    current = deps.functions.get_alias(inp.function_name, inp.alias)
+    deps.functions.update_alias(inp.function_name, inp.alias, version=version, weights={},
+                                revision_id=current.revision_id)
+    return {"version": version, "alias": inp.alias, "previous": describe_alias(current)}
+
+
+def rollback(inp: DeployInput, lock: LockResult | None, deps: Deps) -> dict[str, Any]:
+    """All traffic back to the version before this deployment; exactly one write."""
+    if lock is None:
+        # Without a lock this execution never moved the alias (Lock comes first).
+        return {"version": None, "rolled_back": False, "alias": inp.alias,
+                "reason": "no lock: this execution never changed the alias"}
+    result = rollback_alias(inp.function_name, inp.alias, lock.previous_version,
+                            deps.functions)
+    before = result["before"]
+    changed = before["version"] != lock.previous_version or bool(before["routing"])
+    return {"version": lock.previous_version, "rolled_back": changed, "alias": inp.alias,
+            "before": before}
+
+
+def rollback_alias(function_name: str, alias: str, version: str,
+                   functions: FunctionsPort) -> dict[str, Any]:
+    """The operator's rollback (``stackflow rollback-alias``): one unguarded write."""
+    before = functions.get_alias(function_name, alias)
+    functions.update_alias(function_name, alias, version=version, weights={},
+                           revision_id=None)
+    return {"function": function_name, "alias": alias, "version": version,
+            "before": describe_alias(before)}
+
+
+def describe_alias(alias: AliasInfo) -> dict[str, Any]:
+    return {"version": alias.version, "routing": _weights(alias)}
+
+
+def _weights(alias: AliasInfo) -> dict[str, float]:
+    return {v: w for v, w in alias.routing.items() if w > 0}

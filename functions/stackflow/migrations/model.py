@@ -1,0 +1,163 @@
+"""The patcher's plain data: migrations, applied rows, plan steps and findings.
+
+Everything here is pure (no I/O) and frozen, so the planner can be tested with literal
+lists and a plan can be printed, executed or returned as JSON without surprises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from stackflow.errors import SourceError
+
+NO_TRANSACTION_MARKER = "-- stackflow:no-transaction"
+
+# NNNN_description.up.sql / NNNN_description.down.sql; the version is any width.
+_FILE_NAME = re.compile(
+    r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9][A-Za-z0-9_\-]*)\.(?P<dir>up|down)\.sql$")
+
+Direction = Literal["up", "down"]
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """One parsed file name: ``0003_add_orders_status.up.sql``."""
+
+    version: int
+    name: str
+    direction: Direction
+    file_name: str
+
+
+@dataclass(frozen=True)
+class Script:
+    """The SQL of one direction of a migration."""
+
+    sql: str
+    file_name: str
+
+    @property
+    def no_transaction(self) -> bool:
+        return is_no_transaction(self.sql)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A migration as found in the source: an up script and an optional down script."""
+
+    version: int
+    name: str
+    up: Script
+    down: Script | None = None
+
+    @property
+    def checksum(self) -> str:
+        return checksum(self.up.sql)
+
+    def summary(self) -> dict[str, Any]:
+        return {"version": self.version, "name": self.name, "checksum": self.checksum}
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    """A row of ``schema_migrations``."""
+
+    version: int
+    name: str
+    checksum: str
+    applied_at: str = ""
+    applied_by: str = ""
+    execution_ms: int = 0
+    no_transaction: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        return {"version": self.version, "name": self.name, "checksum": self.checksum,
+                "applied_at": self.applied_at, "applied_by": self.applied_by,
+                "execution_ms": self.execution_ms}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One planned unit of work: run ``sql`` in ``direction`` for ``version``.
+
+    An ``up`` step inserts the version's ``schema_migrations`` row, a ``down`` step
+    deletes it, in the same transaction as ``sql`` unless ``no_transaction``.
+    """
+
+    direction: Direction
+    version: int
+    name: str
+    checksum: str
+    sql: str
+    file_name: str
+
+    @property
+    def no_transaction(self) -> bool:
+        return is_no_transaction(self.sql)
+
+    def summary(self, *, with_sql: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"version": self.version, "name": self.name,
+                               "checksum": self.checksum, "direction": self.direction,
+                               "no_transaction": self.no_transaction}
+        if with_sql:
+            out["sql"] = self.sql
+        return out
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What ``status`` reports as wrong between the source and the database."""
+
+    checksum_mismatches: tuple[int, ...] = ()
+    out_of_order: tuple[int, ...] = ()
+    missing: tuple[int, ...] = ()
+
+    @property
+    def clean(self) -> bool:
+        return not (self.checksum_mismatches or self.out_of_order or self.missing)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The frozen outcome of planning: the steps, in order, and the state they start from."""
+
+    action: Literal["migrate", "rollback"]
+    steps: tuple[Step, ...]
+    current_version: int | None
+    findings: Findings = field(default_factory=Findings)
+
+
+def normalize(sql: str) -> str:
+    """Line endings as ``\\n``, so a CRLF checkout hashes like the original."""
+    return sql.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def checksum(sql: str) -> str:
+    """SHA-256 (hex) of a script with its line endings normalised."""
+    return hashlib.sha256(normalize(sql).encode("utf-8")).hexdigest()
+
+
+def is_no_transaction(sql: str) -> bool:
+    """True when the script's first line is the no-transaction marker."""
+    first_line = normalize(sql).lstrip("\ufeff").split("\n", 1)[0]
+    return first_line.strip().lower() == NO_TRANSACTION_MARKER
+
+
+def parse_file_name(file_name: str) -> MigrationFile | None:
+    """Parse ``NNNN_description.(up|down).sql``; ``None`` for files that are not SQL.
+
+    A ``.sql`` file that does not follow the pattern is an error, not something to
+    skip: a typo would otherwise silently drop a migration.
+    """
+    if not file_name.endswith(".sql"):
+        return None
+    match = _FILE_NAME.match(file_name)
+    if match is None:
+        raise SourceError(
+            f"bad migration file name {file_name!r}: expected NNNN_description.up.sql "
+            "or NNNN_description.down.sql", file=file_name)
+    direction: Direction = "up" if match["dir"] == "up" else "down"
+    return MigrationFile(int(match["version"]), match["name"], direction, file_name)

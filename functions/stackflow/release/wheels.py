@@ -1,0 +1,194 @@
+"""Runtime-dependency wheels for a Lambda runtime, downloaded once and cached.
+
+The build machine's Python and CPU may differ from the Lambda runtime's, so nothing is
+``pip install``-ed: ``pip download --only-binary=:all:`` fetches the wheels built for
+the target's Python version and architecture, and the zip builder unpacks them itself.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stackflow.errors import InvalidRequest, PackageBuildFailed
+
+# Lambda architecture name -> the machine name in wheel platform tags.
+WHEEL_ARCH = {"arm64": "aarch64", "x86_64": "x86_64"}
+# glibc of the Amazon Linux a Lambda Python runtime runs on: 2023 from python3.12 on,
+# Amazon Linux 2 before. A manylinux wheel needing a newer glibc would fail to load.
+AL2023_GLIBC_MINOR = 34
+AL2_GLIBC_MINOR = 26
+OLDEST_MANYLINUX_MINOR = 17
+
+# Packages the Lambda Python runtime already provides (boto3 and what it depends on):
+# distribution name -> the top-level modules it installs. They never go into a zip.
+RUNTIME_PROVIDED: dict[str, tuple[str, ...]] = {
+    "boto3": ("boto3",),
+    "botocore": ("botocore",),
+    "s3transfer": ("s3transfer",),
+    "jmespath": ("jmespath",),
+    "python-dateutil": ("dateutil",),
+    "six": ("six",),
+    "urllib3": ("urllib3",),
+}
+
+# Wheel contents that have no use at run time.
+NOISE_DIRS = frozenset({"__pycache__", "tests", "test"})
+NOISE_SUFFIXES = (".pyc", ".pyo", ".pyi")  # type stubs are for type checkers only
+DIST_INFO_KEEP = frozenset({"METADATA", "WHEEL", "top_level.txt"})
+LICENSE_PREFIXES = ("LICENSE", "LICENCE", "COPYING", "NOTICE", "AUTHORS")
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A Python version and CPU the wheels are chosen for."""
+
+    python_version: str
+    arch: str
+    platforms: tuple[str, ...]
+
+    @property
+    def abi(self) -> str:
+        return "cp" + self.python_version.replace(".", "")
+
+    @property
+    def label(self) -> str:
+        return f"{self.abi}-{self.arch}"
+
+
+def lambda_target(python_version: str, arch: str) -> Target:
+    """The target of a Lambda ``python<version>`` runtime on ``arch`` (arm64 or x86_64)."""
+    machine = _wheel_arch(arch)
+    major, minor = _parse_version(python_version)
+    glibc = AL2023_GLIBC_MINOR if (major, minor) >= (3, 12) else AL2_GLIBC_MINOR
+    return Target(python_version, arch, _manylinux_platforms(glibc, machine))
+
+
+def host_target(python_version: str | None = None) -> Target:
+    """The target of this machine (its glibc and CPU), e.g. to import-test a zip here."""
+    version = python_version or f"{sys.version_info.major}.{sys.version_info.minor}"
+    _parse_version(version)
+    libc, libc_version = platform.libc_ver()
+    if libc != "glibc":
+        raise InvalidRequest("--platform", f"host wheels need a glibc Linux, this is {libc!r}")
+    machine = platform.machine()
+    arch = {value: key for key, value in WHEEL_ARCH.items()}.get(machine, machine)
+    glibc_minor = int(libc_version.split(".")[1])
+    return Target(version, arch, _manylinux_platforms(glibc_minor, machine))
+
+
+def _wheel_arch(arch: str) -> str:
+    if arch not in WHEEL_ARCH:
+        raise InvalidRequest("--arch", f"must be one of {sorted(WHEEL_ARCH)}, got {arch!r}")
+    return WHEEL_ARCH[arch]
+
+
+def _parse_version(version: str) -> tuple[int, int]:
+    parts = version.split(".")
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise InvalidRequest("--python-version", f"must look like 3.12, got {version!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _manylinux_platforms(glibc_minor: int, machine: str) -> tuple[str, ...]:
+    # pip does not expand manylinux_2_X to older glibc tags by itself, so list them all.
+    tags = [f"manylinux_2_{minor}_{machine}"
+            for minor in range(glibc_minor, OLDEST_MANYLINUX_MINOR - 1, -1)]
+    return (*tags, f"manylinux2014_{machine}")
+
+
+def fetch_wheels(target: Target, requirements: Sequence[str], constraints: Path,
+                 cache_root: Path, run: Runner = subprocess.run) -> list[Path]:
+    """Resolve ``requirements`` for ``target`` and return the wheel files, cached.
+
+    The wheels of one resolution land in a fresh folder first, so the result is exactly
+    that resolution even when the cache holds other versions; a cache that already has
+    every wheel is used without the network.
+    """
+    cache = cache_root / target.label
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stackflow-wheels-") as tmp:
+        dest = Path(tmp)
+        base = _pip_download_args(target, requirements, constraints, dest, cache)
+        offline = run([*base, "--no-index"], capture_output=True, text=True, check=False)
+        if offline.returncode != 0:
+            online = run(base, capture_output=True, text=True, check=False)
+            if online.returncode != 0:
+                raise PackageBuildFailed(
+                    f"pip download for {target.label} failed: {_tail(online.stderr)}",
+                    target=target.label)
+        wheels = sorted(dest.glob("*.whl"))
+        for wheel in wheels:
+            if not (cache / wheel.name).exists():
+                shutil.copyfile(wheel, cache / wheel.name)
+        return [cache / wheel.name for wheel in wheels]
+
+
+def _pip_download_args(target: Target, requirements: Sequence[str], constraints: Path,
+                       dest: Path, cache: Path) -> list[str]:
+    platform_args = [arg for tag in target.platforms for arg in ("--platform", tag)]
+    return [
+        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+        "--only-binary=:all:", "--implementation", "cp",
+        "--python-version", target.python_version, "--abi", target.abi, *platform_args,
+        "--constraint", str(constraints), "--find-links", str(cache), "--dest", str(dest),
+        *requirements,
+    ]
+
+
+def _tail(text: str, lines: int = 8) -> str:
+    return " | ".join(line for line in text.strip().splitlines()[-lines:])
+
+
+def distribution_name(wheel: Path) -> str:
+    """The normalized distribution name of a wheel file (``psycopg_binary`` -> psycopg-binary)."""
+    return wheel.name.split("-")[0].lower().replace("_", "-").replace(".", "-")
+
+
+def is_runtime_provided(wheel: Path) -> bool:
+    return distribution_name(wheel) in RUNTIME_PROVIDED
+
+
+def wheel_entries(wheel: Path) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(path in the zip, bytes)`` for what a wheel installs, minus the noise."""
+    with zipfile.ZipFile(wheel) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            arcname = installed_path(info.filename)
+            if arcname is not None:
+                yield arcname, archive.read(info)
+
+
+def installed_path(name: str) -> str | None:
+    """Where a wheel member lands in site-packages, or None when it is not shipped."""
+    parts = name.split("/")
+    top = parts[0]
+    if top.endswith(".data"):
+        # purelib/platlib go to site-packages; scripts, headers and data have no use here.
+        if len(parts) > 2 and parts[1] in ("purelib", "platlib"):
+            return installed_path("/".join(parts[2:]))
+        return None
+    if top.endswith(".dist-info"):
+        return name if _keep_dist_info(parts[1:]) else None
+    if any(part in NOISE_DIRS for part in parts[:-1]) or name.endswith(NOISE_SUFFIXES):
+        return None
+    if top.endswith("-stubs"):  # a stub-only package (PEP 561)
+        return None
+    return name
+
+
+def _keep_dist_info(rest: list[str]) -> bool:
+    # METADATA keeps importlib.metadata.version() working; WHEEL records the tags built for.
+    if rest[0] == "licenses":
+        return True
+    return len(rest) == 1 and (rest[0] in DIST_INFO_KEEP or rest[0].startswith(LICENSE_PREFIXES))

@@ -1,0 +1,1 @@
+"""StackFlow's CDK app: ``python -m infra.app`` synthesizes ``cdk.out/``."""

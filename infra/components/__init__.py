@@ -1,0 +1,1 @@
+"""One construct per StackFlow component; the stacks in ``infra.stacks`` compose them."""

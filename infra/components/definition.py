@@ -1,0 +1,208 @@
+"""The deployment state machine's definition (Amazon States Language, JSONPath).
+
+Pure data: ``build_definition`` returns the ASL document as a dict, with each Lambda
+state's ``Resource`` being whatever ARN the caller passes (a CDK token in the app, a
+local ARN in tests). The document shape follows docs/architecture.md: ``Start`` wraps
+the execution input as ``{"input", "execution_id"}``; each later state writes its result
+under its own key with ``ResultPath``; every state from ``Upload`` on catches
+``States.ALL`` into ``$.error`` and runs Rollback -> RecordFailure -> UnlockAfterFailure ->
+DeploymentFailed, which fails with the original error and cause.
+
+Only plain ASL is used (Task, Choice, Wait with SecondsPath, Pass, Succeed, Fail with
+ErrorPath/CausePath) so local mode can run the synthesized definition unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stackflow.errors import RETRYABLE_ERROR_NAMES
+
+# Lambda's own transient failures, then StackFlow's retryable error types.
+LAMBDA_TRANSIENT_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.SdkClientException",
+)
+RETRY_ERRORS = (*LAMBDA_TRANSIENT_ERRORS, *RETRYABLE_ERROR_NAMES)
+RETRY_INTERVAL_SECONDS = 2
+RETRY_MAX_ATTEMPTS = 5
+RETRY_BACKOFF_RATE = 2.0
+
+APPROVAL_RESOURCE = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+PATCHER = "patcher"
+
+# The approval request receives the whole document next to the task token (a Task's
+# payload cannot add a key to the document itself).
+APPROVAL_PAYLOAD = {"document.$": "$", "task_token.$": "$$.Task.Token"}
+
+
+@dataclass(frozen=True)
+class DefinitionProps:
+    """What the definition needs from the app: ARNs, stage policy, timeouts."""
+
+    function_arns: Mapping[str, str]  # deploy step name (and "patcher") -> Lambda ARN
+    approval_always: bool  # prod: the gate runs whatever the input says
+    approval_timeout_seconds: int
+    step_timeout_seconds: int
+    patcher_timeout_seconds: int
+    execution_timeout_seconds: int
+
+
+def build_definition(props: DefinitionProps) -> dict[str, Any]:
+    """The complete ASL document of the deployment state machine."""
+    states: dict[str, dict[str, Any]] = {
+        "Start": {
+            "Type": "Pass",
+            "Comment": "Wrap the execution input; every later state adds its own key.",
+            "Parameters": {"input.$": "$", "execution_id.$": "$$.Execution.Id"},
+            "Next": "Validate",
+        },
+        "Validate": _step(props, "validate", "$.input", "Lock", catch=False),
+        "Lock": _lock(props),
+        "LockFailed": _fail("The function and alias are locked by another deployment."),
+        "Upload": _step(props, "upload", "$.upload", "MigrationsEnabled"),
+        "MigrationsEnabled": _choice("$.input.migrations.enabled", "SchemaBefore", "Publish"),
+        "SchemaBefore": _patcher(props, {"action": "status"}, "$.schema_before", "Migrate"),
+        "Migrate": _patcher(props, {
+            "action": "migrate",
+            "target.$": "$.input.migrations.target",
+            "applied_by.$": "$$.Execution.Name",
+        }, "$.migrate", "Publish"),
+        "Publish": _step(props, "publish", "$.publish", "Smoke"),
+        "Smoke": _step(props, "smoke", "$.smoke", "Shift"),
+        "Shift": _step(props, "shift", "$.shift", "ShiftDone"),
+        "ShiftDone": _choice("$.shift.done", _after_shift(props), "Bake"),
+        "Bake": {
+            "Type": "Wait",
+            "Comment": "Let the new version take traffic before judging its health.",
+            "SecondsPath": "$.shift.wait_seconds",
+            "Next": "HealthCheck",
+        },
+        "HealthCheck": _step(props, "health", "$.health", "Shift"),
+        **_approval_states(props),
+        "Promote": _step(props, "promote", "$.promote", "Record"),
+        "Record": _step(props, "record", "$.record", "Unlock"),
+        "Unlock": _step(props, "unlock", "$.unlock", "Deployed"),
+        "Deployed": {"Type": "Succeed"},
+        **_failure_states(props),
+    }
+    return {
+        "Comment": "StackFlow deployment: lock, upload, migrate, publish, smoke, shift "
+                   "traffic with health checks, promote; roll back the alias on failure.",
+        "StartAt": "Start",
+        "TimeoutSeconds": props.execution_timeout_seconds,
+        "States": states,
+    }
+
+
+def retry_policy() -> list[dict[str, Any]]:
+    """Backoff on transient errors only; verdicts (bad input, failed checks) fail at once."""
+    return [{
+        "ErrorEquals": list(RETRY_ERRORS),
+        "IntervalSeconds": RETRY_INTERVAL_SECONDS,
+        "MaxAttempts": RETRY_MAX_ATTEMPTS,
+        "BackoffRate": RETRY_BACKOFF_RATE,
+    }]
+
+
+def _task(resource: str, result_path: str, next_state: str,
+          timeout_seconds: int) -> dict[str, Any]:
+    # Resource = the function ARN: the payload is the state input (or Parameters) and
+    # the result is the function's return value, with no invoke envelope to unwrap.
+    return {
+        "Type": "Task",
+        "Resource": resource,
+        "ResultPath": result_path,
+        "TimeoutSeconds": timeout_seconds,
+        "Retry": retry_policy(),
+        "Next": next_state,
+    }
+
+
+def _catch(next_state: str, result_path: str = "$.error") -> list[dict[str, Any]]:
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": next_state}]
+
+
+def _step(props: DefinitionProps, step: str, result_path: str, next_state: str,
+          *, catch: bool = True) -> dict[str, Any]:
+    state = _task(props.function_arns[step], result_path, next_state,
+                  props.step_timeout_seconds)
+    if catch:
+        state["Catch"] = _catch("Rollback")
+    return state
+
+
+def _lock(props: DefinitionProps) -> dict[str, Any]:
+    # Nothing to roll back or unlock yet: the lock may belong to another execution.
+    state = _step(props, "lock", "$.lock", "Upload", catch=False)
+    state["Catch"] = _catch("LockFailed")
+    return state
+
+
+def _patcher(props: DefinitionProps, payload: Mapping[str, Any], result_path: str,
+             next_state: str) -> dict[str, Any]:
+    state = _task(props.function_arns[PATCHER], result_path, next_state,
+                  props.patcher_timeout_seconds)
+    state["Parameters"] = dict(payload)
+    state["Catch"] = _catch("Rollback")
+    return state
+
+
+def _choice(flag_path: str, when_true: str, otherwise: str) -> dict[str, Any]:
+    return {
+        "Type": "Choice",
+        "Choices": [{"Variable": flag_path, "BooleanEquals": True, "Next": when_true}],
+        "Default": otherwise,
+    }
+
+
+def _fail(comment: str) -> dict[str, Any]:
+    return {"Type": "Fail", "Comment": comment,
+            "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+
+
+def _after_shift(props: DefinitionProps) -> str:
+    return "Approval" if props.approval_always else "ApprovalRequired"
+
+
+def _approval_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
+    approval: dict[str, Any] = {
+        "Type": "Task",
+        "Comment": "Wait for `stackflow approve` / `stackflow reject` to answer the token.",
+        "Resource": APPROVAL_RESOURCE,
+        "Parameters": {"FunctionName": props.function_arns["approval_request"],
+                       "Payload": dict(APPROVAL_PAYLOAD)},
+        "ResultPath": "$.approval",
+        "TimeoutSeconds": props.approval_timeout_seconds,
+        "Retry": retry_policy(),
+        "Catch": _catch("Rollback"),
+        "Next": "Promote",
+    }
+    states = {"Approval": approval}
+    if not props.approval_always:
+        states["ApprovalRequired"] = _choice("$.input.approval.required", "Approval",
+                                             "Promote")
+    return states
+
+
+def _failure_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
+    # Each failure-path state moves on even when it fails itself, so the lock is always
+    # released and the execution always ends with the original error, not a later one.
+    rollback = _task(props.function_arns["rollback"], "$.rollback", "RecordFailure",
+                     props.step_timeout_seconds)
+    rollback["Catch"] = _catch("RecordFailure", "$.rollback_error")
+    record = _task(props.function_arns["record"], "$.record", "UnlockAfterFailure",
+                   props.step_timeout_seconds)
+    record["Catch"] = _catch("UnlockAfterFailure", "$.record_error")
+    unlock = _task(props.function_arns["unlock"], "$.unlock", "DeploymentFailed",
+                   props.step_timeout_seconds)
+    unlock["Catch"] = _catch("DeploymentFailed", "$.unlock_error")
+    return {
+        "Rollback": rollback,
+        "RecordFailure": record,
+        "UnlockAfterFailure": unlock,
+        "DeploymentFailed": _fail("The deployment failed and the alias was rolled back."),
+    }

@@ -1,0 +1,108 @@
+"""The deploy-step functions: one Lambda per state of the deployment state machine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+from stackflow import env
+
+from infra.components.functions import lambda_role, python_function
+from infra.config import Settings
+from infra.nag import acknowledge, wildcard_finding
+
+# Handler function names in functions/deploy_steps/handler.py, in flow order.
+DEPLOY_STEPS = (
+    "validate", "lock", "upload", "publish", "smoke", "shift", "health",
+    "approval_request", "promote", "rollback", "record", "unlock",
+)
+STEP_TIMEOUT = Duration.minutes(5)  # upload waits for the code update; smoke runs cases
+
+# Everything the steps do to a target function; each action is named, none is a wildcard.
+TARGET_LAMBDA_ACTIONS = (
+    "lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:UpdateFunctionCode",
+    "lambda:PublishVersion", "lambda:ListVersionsByFunction", "lambda:GetAlias",
+    "lambda:UpdateAlias", "lambda:InvokeFunction",
+)
+TABLE_ACTIONS = (
+    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+    "dynamodb:Query", "dynamodb:ConditionCheckItem",
+)
+METRIC_ACTIONS = ("cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData")
+
+METRICS_REASON = (
+    "cloudwatch:GetMetricData has no resource-level permissions and DescribeAlarms reads "
+    "alarms named in each execution's input; X-Ray's trace actions need Resource * too. "
+    "Lambda, S3 and DynamoDB statements name their resources.")
+
+
+def target_function_arns(scope: Construct, names: Sequence[str]) -> list[str]:
+    """Each target function's ARN and its qualified form (versions and aliases)."""
+    stack = Stack.of(scope)
+    arns: list[str] = []
+    for name in names:
+        arn = stack.format_arn(service="lambda", resource="function", resource_name=name,
+                               arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        arns += [arn, f"{arn}:*"]
+    return arns
+
+
+class DeploySteps(Construct):
+    """Twelve small functions sharing one role that may touch only the target functions."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
+                 table: dynamodb.ITable, bucket: s3.IBucket, patcher_name: str,
+                 target_functions: Sequence[str]) -> None:
+        super().__init__(scope, construct_id)
+        self.role = lambda_role(self, "Role", description="StackFlow deploy steps",
+                                wildcard_reason=METRICS_REASON)
+        lock_ttl = settings.stage.execution_timeout_hours * 3600
+        environment = {
+            env.DEPLOY_TABLE: table.table_name,
+            env.ARTIFACTS_BUCKET: bucket.bucket_name,
+            env.DEPLOY_LOCK_TTL_SECONDS: str(lock_ttl),
+            env.PATCHER_FUNCTION: patcher_name,
+        }
+        self.functions: Mapping[str, lambda_.Function] = {
+            step: python_function(
+                self, _construct_id(step),
+                settings=settings,
+                component="deploy_steps",
+                handler=f"deploy_steps.handler.{step}",
+                description=f"StackFlow deploy step: {step}",
+                environment=environment,
+                timeout=STEP_TIMEOUT,
+                role=self.role,
+            )
+            for step in DEPLOY_STEPS
+        }
+        self._grant(table, bucket, target_functions)
+
+    def _grant(self, table: dynamodb.ITable, bucket: s3.IBucket,
+               target_functions: Sequence[str]) -> None:
+        targets = target_function_arns(self, target_functions)
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="TargetFunctions", actions=list(TARGET_LAMBDA_ACTIONS), resources=targets))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="ReadArtifacts", actions=["s3:GetObject", "s3:GetObjectVersion"],
+            resources=[bucket.arn_for_objects("*")]))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="DeployTable", actions=list(TABLE_ACTIONS), resources=[table.table_arn]))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="AlarmsAndMetrics", actions=list(METRIC_ACTIONS), resources=["*"]))
+        for qualified in targets[1::2]:
+            acknowledge(self.role, wildcard_finding(self, qualified),
+                        "Versions and aliases of a target function: every deployment "
+                        "publishes a new version, so the numbers are not known here.")
+        acknowledge(self.role, wildcard_finding(self, bucket.arn_for_objects("*")),
+                    "Release zips and smoke cases: CI uploads a new key on every run; "
+                    "the statement only reads objects.")
+
+
+def _construct_id(step: str) -> str:
+    return "".join(part.capitalize() for part in step.split("_"))

@@ -1,0 +1,113 @@
+"""StackFlowAPI: the example target application StackFlow deploys.
+
+A Lambda function with a ``PROD`` alias behind an API Gateway HTTP API that invokes the
+alias (never a version), plus the alarm the canary health check watches.
+
+CloudFormation creates the alias once, on a bootstrap version; from then on the
+deployer moves it (weighted canary, promote, rollback). The bootstrap version is a
+plain ``AWS::Lambda::Version`` with a fixed logical id and no code hash, so a later
+``cdk deploy`` never replaces it and never moves the alias back. Drift checks therefore
+expect ``FunctionVersion``/``RoutingConfig`` of this alias to differ from the template
+and judge them against the last deployment record instead (see docs/infra.md).
+"""
+
+from __future__ import annotations
+
+import jsii
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.components.functions import python_function
+from infra.config import Settings
+from infra.nag import acknowledge
+
+API_FUNCTION_NAME = "StackFlowAPI"
+ALIAS_NAME = "PROD"
+
+
+class ExampleApi(Construct):
+    """The function, its ``PROD`` alias, the HTTP API in front of it, its error alarm."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
+                 alarm_topic: sns.ITopic) -> None:
+        super().__init__(scope, construct_id)
+        stage = settings.stage
+        self.function_name = settings.physical_name(API_FUNCTION_NAME)
+        self.function = python_function(
+            self, "Function",
+            settings=settings,
+            component="example_api",
+            handler="example_api.app.handler",
+            description="StackFlowAPI: the example application StackFlow deploys",
+            function_name=self.function_name,
+            timeout=Duration.seconds(10),
+        )
+        bootstrap = lambda_.Version(self, "BootstrapVersion", lambda_=self.function,
+                                    description="Created once by CloudFormation")
+        self.alias = lambda_.Alias(self, "Prod", alias_name=ALIAS_NAME, version=bootstrap)
+        self.api = self._http_api(stage.log_retention_days >= 365)
+        self.alarm_name = f"{self.function_name}-{stage.name}-errors"
+        self.alarm = cloudwatch.Alarm(
+            self, "Errors",
+            alarm_name=self.alarm_name,
+            alarm_description=f"{self.function_name}:{ALIAS_NAME} is returning errors; the "
+                              "canary health check rolls back while this is in ALARM.",
+            metric=self.alias.metric_errors(
+                period=Duration.minutes(stage.api_alarm_period_minutes),
+                statistic="Sum"),
+            threshold=stage.api_error_threshold,
+            evaluation_periods=stage.api_alarm_evaluation_periods,
+            comparison_operator=cloudwatch.ComparisonOperator
+            .GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+
+    def _http_api(self, retain_logs: bool) -> apigwv2.HttpApi:
+        api = apigwv2.HttpApi(
+            self, "HttpApi",
+            api_name=self.function_name,
+            description="StackFlowAPI, served by the PROD alias",
+            default_integration=integrations.HttpLambdaIntegration("ProdAlias", self.alias),
+            create_default_stage=False,
+        )
+        access_logs = logs.LogGroup(
+            self, "AccessLogs",
+            retention=logs.RetentionDays.ONE_YEAR if retain_logs
+            else logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
+        )
+        apigwv2.HttpStage(
+            self, "DefaultStage", http_api=api, stage_name="$default", auto_deploy=True,
+            access_log_settings=_AccessLogSettings(access_logs),
+        )
+        acknowledge(api, "AwsSolutions-APIG4",
+                    "StackFlowAPI is the public example application; it serves no private "
+                    "data, so its routes need no authorizer.")
+        return api
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    """JSON access logs into ``log_group`` (jsii wants an object, not a dict)."""
+
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._log_group = log_group
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return apigwv2.LogGroupLogDestination(self._log_group)
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return apigw.AccessLogFormat.json_with_standard_fields(
+            caller=False, http_method=True, ip=True, protocol=True, request_time=True,
+            resource_path=True, response_length=True, status=True, user=False)

@@ -1,0 +1,102 @@
+"""The stacks of one stage: ``stackflow-<stage>`` and ``stackflow-<stage>-database``."""
+
+from __future__ import annotations
+
+from aws_cdk import App, CfnOutput, Environment, Stack, Tags
+from constructs import Construct
+from stackflow import env
+
+from infra.components.artifacts import ArtifactsBucket
+from infra.components.ci_access import CiAccess
+from infra.components.database import DatabaseRef, DatabaseStack, imported_database
+from infra.components.deploy_steps import STEP_TIMEOUT, DeploySteps
+from infra.components.deploy_table import DeployTable
+from infra.components.drift import DriftCheck
+from infra.components.example_api import ALIAS_NAME, ExampleApi
+from infra.components.notifications import Notifications
+from infra.components.patcher import Patcher
+from infra.components.state_machine import DeploymentStateMachine
+from infra.config import Settings
+
+DATABASE_SUFFIX = "-database"
+
+
+class StackFlowStack(Stack):
+    """Everything StackFlow runs for one stage, plus the example application it deploys."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
+                 database: DatabaseRef | None, drift_stacks: tuple[str, ...],
+                 environment: Environment | None = None) -> None:
+        super().__init__(scope, construct_id, env=environment, stack_name=construct_id,
+                         description=f"StackFlow {settings.stage.name}: deployer, patcher, "
+                                     "drift checks and the StackFlowAPI example")
+        if database is None:
+            if settings.database is None:
+                raise ValueError("no DatabaseStack and no imported database context")
+            database = imported_database(self, imported=settings.database)
+        self._compose(settings, database, drift_stacks)
+
+    def _compose(self, settings: Settings, database: DatabaseRef,
+                 drift_stacks: tuple[str, ...]) -> None:
+        artifacts = ArtifactsBucket(self, "Artifacts", settings=settings)
+        table = DeployTable(self, "DeployTable", settings=settings)
+        notifications = Notifications(self, "Notifications", settings=settings)
+        api = ExampleApi(self, "StackFlowAPI", settings=settings,
+                         alarm_topic=notifications.failures)
+        patcher = Patcher(self, "Patcher", settings=settings, database=database,
+                          bucket=artifacts.bucket,
+                          migrations_prefix=artifacts.migrations_prefix)
+        steps = DeploySteps(self, "DeploySteps", settings=settings, table=table.table,
+                            bucket=artifacts.bucket,
+                            patcher_name=patcher.function_name,
+                            target_functions=(api.function_name,
+                                              *settings.target_functions))
+        pipeline = DeploymentStateMachine(
+            self, "Deployment", settings=settings, steps=steps.functions,
+            patcher=patcher.function, step_timeout=STEP_TIMEOUT,
+            patcher_timeout=patcher.timeout, failure_topic=notifications.failures,
+            state_machine_name=f"stackflow-{settings.stage.name}-deployment"
+                               f"{settings.name_suffix}")
+        ci = CiAccess(self, "CiAccess", settings=settings, bucket=artifacts.bucket,
+                      state_machine=pipeline.state_machine,
+                      state_machine_name=pipeline.state_machine_name)
+        DriftCheck(self, "Drift", settings=settings, stacks=drift_stacks,
+                   managed_aliases=(f"{api.function_name}:{ALIAS_NAME}",
+                                    *settings.managed_aliases),
+                   table=table.table, topic=notifications.drift,
+                   topic_key=notifications.key, database=database,
+                   bucket=artifacts.bucket, migrations_prefix=artifacts.migrations_prefix)
+        self._outputs(artifacts, pipeline, ci, api, patcher, table)
+
+    def _outputs(self, artifacts: ArtifactsBucket, pipeline: DeploymentStateMachine,
+                 ci: CiAccess, api: ExampleApi, patcher: Patcher, table: DeployTable) -> None:
+        # Output names double as the environment variables the CLI and CI read.
+        CfnOutput(self, "StateMachineArn", value=pipeline.state_machine.state_machine_arn,
+                  description=f"export {env.STATE_MACHINE_ARN}=<this value>")
+        CfnOutput(self, "ArtifactsBucketName", value=artifacts.bucket.bucket_name)
+        CfnOutput(self, "CICDRoleArn", value=ci.role.role_arn)
+        CfnOutput(self, "ApiUrl", value=api.api.api_endpoint)
+        CfnOutput(self, "PatcherFunctionName", value=patcher.function_name)
+        CfnOutput(self, "DeployTableName", value=table.table.table_name)
+
+
+def build_stage(app: App, settings: Settings) -> list[Stack]:
+    """The stacks of ``settings.stage``: the database stack unless one is imported."""
+    environment = Environment(account=settings.account, region=settings.region) \
+        if settings.account or settings.region else None
+    stack_name = settings.stage.stack_name(settings.name_suffix)
+    stacks: list[Stack] = []
+    database: DatabaseRef | None = None
+    drift_stacks: tuple[str, ...] = (stack_name,)
+    if settings.database is None:
+        db_stack = DatabaseStack(app, f"{stack_name}{DATABASE_SUFFIX}", settings=settings,
+                                 environment=environment)
+        database = db_stack.ref
+        stacks.append(db_stack)
+        drift_stacks = (stack_name, db_stack.stack_name)
+    stacks.append(StackFlowStack(app, stack_name, settings=settings, database=database,
+                                 drift_stacks=drift_stacks, environment=environment))
+    for stack in stacks:
+        Tags.of(stack).add("project", "stackflow")
+        Tags.of(stack).add("stage", settings.stage.name)
+    return stacks

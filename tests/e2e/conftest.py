@@ -1,0 +1,35 @@
+"""Local mode for end-to-end tests: the app synthesized once, a fresh environment per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stackflow.local.runner import REPO_ROOT, LocalMode, LocalOptions
+
+
+@pytest.fixture(scope="session")
+def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``python -m infra.app`` into a private folder (no AWS account needed)."""
+    out = tmp_path_factory.mktemp("cdk") / "cdk.out"
+    subprocess.run([sys.executable, "-m", "infra.app"], cwd=REPO_ROOT, check=True,
+                   env={**os.environ, "CDK_OUTDIR": str(out)}, capture_output=True)
+    return out
+
+
+@pytest.fixture
+def local_options(cdk_out: Path, database_url: str, tmp_path: Path) -> LocalOptions:
+    # A 300 s bake takes 0.3 s; retry intervals shrink the same way.
+    return LocalOptions(cdk_out=cdk_out, workdir=tmp_path, database_url=database_url,
+                        time_scale=0.001, log_to_file=False)
+
+
+@pytest.fixture
+def local(local_options: LocalOptions) -> Iterator[LocalMode]:
+    with LocalMode(local_options) as mode:
+        yield mode

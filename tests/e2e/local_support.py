@@ -1,0 +1,51 @@
+"""Reading final state back from a local environment (AWS and the database)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from stackflow.local.runner import LocalMode
+
+
+def versions(mode: LocalMode) -> list[str]:
+    lambda_ = mode.local_aws.client("lambda")
+    listed = lambda_.list_versions_by_function(FunctionName=mode.function_name)["Versions"]
+    return sorted(v["Version"] for v in listed if v["Version"] != "$LATEST")
+
+
+def record(mode: LocalMode, execution_arn: str) -> dict[str, Any]:
+    """The deployment record of one execution, as plain values."""
+    ddb = mode.local_aws.client("dynamodb")
+    item = ddb.get_item(TableName=mode.table_name(),
+                        Key={"pk": {"S": f"DEPLOY#{mode.function_name}"},
+                             "sk": {"S": f"EXEC#{execution_arn}"}}).get("Item")
+    assert item is not None, f"no deployment record for {execution_arn}"
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return {key: TypeDeserializer().deserialize(value) for key, value in item.items()}
+
+
+def lock_held(mode: LocalMode) -> bool:
+    ddb = mode.local_aws.client("dynamodb")
+    item = ddb.get_item(TableName=mode.table_name(),
+                        Key={"pk": {"S": f"LOCK#{mode.function_name}#{mode.alias}"},
+                             "sk": {"S": "LOCK"}}).get("Item")
+    return item is not None
+
+
+def applied_migrations(database_url: str) -> list[int]:
+    with psycopg.connect(database_url) as conn:
+        exists = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+        if exists is None or exists[0] is None:
+            return []
+        rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version")
+        return [int(row[0]) for row in rows.fetchall()]
+
+
+def served_through_alias(mode: LocalMode, version: str) -> int:
+    """How many requests through the alias the given version answered."""
+    return sum(1 for call in mode.local_aws.invoker.history
+               if call.function_name == mode.function_name and call.qualifier == mode.alias
+               and call.executed_version == version)

@@ -1,0 +1,91 @@
+"""One synthesis of every stage per test session: CDK synthesis runs node and is slow.
+
+The ``synthesized`` fixture builds dev, staging and prod into one app with cdk-nag's
+AwsSolutions pack attached, synthesizes once into a temporary folder and keeps the
+outcome (including a validation failure) for the tests to judge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk.assertions import Template
+
+from infra.app import build_app, new_app
+from infra.config import STAGES
+
+
+@dataclass
+class Synthesized:
+    """The app, its stacks by name, the output folder and a synthesis error, if any."""
+
+    app: App
+    stacks: Mapping[str, Stack]
+    outdir: Path
+    error: str | None
+
+    def template(self, stack_name: str) -> Template:
+        return Template.from_stack(self.stacks[stack_name])
+
+    def template_json(self, stack_name: str) -> dict[str, Any]:
+        body = json.loads((self.outdir / f"{stack_name}.template.json").read_text())
+        assert isinstance(body, dict)
+        return body
+
+
+def synthesize(outdir: Path, *, stages: tuple[str, ...],
+               context: dict[str, Any] | None = None) -> Synthesized:
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+    app = build_app(new_app(outdir=str(outdir), context=context), stages=stages)
+    error: str | None = None
+    try:
+        app.synth()
+    except RuntimeError as e:  # cdk-nag findings surface as a failed validation
+        error = str(e)
+    stacks = {c.stack_name: c for c in app.node.children if isinstance(c, Stack)}
+    return Synthesized(app=app, stacks=stacks, outdir=outdir, error=error)
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("cdk-out"), stages=STAGES)
+
+
+def resolve_definition(definition_string: Any) -> dict[str, Any]:
+    """The state machine definition with each intrinsic replaced by ``<Logical.Attr>``."""
+    if isinstance(definition_string, str):
+        parsed = json.loads(definition_string)
+    else:
+        separator, parts = definition_string["Fn::Join"]
+        parsed = json.loads(separator.join(_placeholder(part) for part in parts))
+    assert isinstance(parsed, dict)
+    return parsed
+
+
+def _placeholder(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if "Fn::GetAtt" in part:
+        logical, attribute = part["Fn::GetAtt"]
+        return f"<{logical}.{attribute}>"
+    if "Ref" in part:
+        return f"<{part['Ref']}>"
+    raise AssertionError(f"unexpected intrinsic in the definition: {part}")
+
+
+def state_machine_definition(template: Mapping[str, Any]) -> dict[str, Any]:
+    machines = [r for r in template["Resources"].values()
+                if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    assert len(machines) == 1
+    return resolve_definition(machines[0]["Properties"]["DefinitionString"])
+
+
+def resources_of(template: Mapping[str, Any], resource_type: str) -> dict[str, Any]:
+    return {lid: r for lid, r in template["Resources"].items() if r["Type"] == resource_type}

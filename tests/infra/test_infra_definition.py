@@ -1,0 +1,244 @@
+"""The deployment state machine's ASL, built from plain ARNs (no synthesis needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from stackflow.errors import ALL_ERROR_TYPES, RETRYABLE_ERROR_NAMES
+
+from infra.components.definition import (
+    APPROVAL_RESOURCE,
+    LAMBDA_TRANSIENT_ERRORS,
+    DefinitionProps,
+    build_definition,
+)
+from infra.components.deploy_steps import DEPLOY_STEPS
+
+
+def arn(name: str) -> str:
+    return f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+
+
+def definition(*, approval_always: bool = False) -> dict[str, Any]:
+    arns = {step: arn(f"step-{step}") for step in DEPLOY_STEPS}
+    arns["patcher"] = arn("StackFlowPatcher")
+    return build_definition(DefinitionProps(
+        function_arns=arns, approval_always=approval_always, approval_timeout_seconds=3600,
+        step_timeout_seconds=330, patcher_timeout_seconds=930,
+        execution_timeout_seconds=10800))
+
+
+def successors(state: dict[str, Any]) -> set[str]:
+    found = {state["Next"]} if "Next" in state else set()
+    found |= {c["Next"] for c in state.get("Choices", [])}
+    found |= {state["Default"]} if "Default" in state else set()
+    found |= {c["Next"] for c in state.get("Catch", [])}
+    return found
+
+
+def happy_path(states: dict[str, Any], *, approve: bool) -> list[str]:
+    """The states a deployment visits when nothing fails (migrations on, one bake)."""
+    path, name, shifts = [], "Start", 0
+    while states[name]["Type"] not in ("Succeed", "Fail"):
+        path.append(name)
+        state = states[name]
+        if name == "ShiftDone":
+            shifts += 1
+            name = state["Choices"][0]["Next"] if shifts == 2 else state["Default"]
+        elif name == "ApprovalRequired":
+            name = state["Choices"][0]["Next"] if approve else state["Default"]
+        elif state["Type"] == "Choice":
+            name = state["Choices"][0]["Next"]
+        else:
+            name = state["Next"]
+    return [*path, name]
+
+
+def test_start_wraps_the_input_with_the_execution_id() -> None:
+    # GIVEN the definition WHEN an execution starts
+    start = definition()["States"]["Start"]
+    # THEN the document every step receives is {"input", "execution_id"}
+    assert definition()["StartAt"] == "Start"
+    assert start["Type"] == "Pass"
+    assert start["Parameters"] == {"input.$": "$", "execution_id.$": "$$.Execution.Id"}
+
+
+@pytest.mark.parametrize(("state", "result_path"), [
+    ("Validate", "$.input"), ("Lock", "$.lock"), ("Upload", "$.upload"),
+    ("SchemaBefore", "$.schema_before"), ("Migrate", "$.migrate"),
+    ("Publish", "$.publish"), ("Smoke", "$.smoke"), ("Shift", "$.shift"),
+    ("HealthCheck", "$.health"), ("Approval", "$.approval"), ("Promote", "$.promote"),
+    ("Record", "$.record"), ("Unlock", "$.unlock"), ("Rollback", "$.rollback"),
+    ("RecordFailure", "$.record"),
+])
+def test_each_state_writes_its_result_under_its_own_key(state: str, result_path: str) -> None:
+    # GIVEN the contract table of docs/architecture.md WHEN a state finishes
+    # THEN its result lands at its own ResultPath, keeping the rest of the document
+    assert definition()["States"][state]["ResultPath"] == result_path
+
+
+def test_lambda_states_invoke_the_right_handler_with_the_whole_document() -> None:
+    # GIVEN the step functions keyed by handler name
+    states = definition()["States"]
+    expected = {"Validate": "validate", "Lock": "lock", "Upload": "upload",
+                "Publish": "publish", "Smoke": "smoke", "Shift": "shift",
+                "HealthCheck": "health", "Promote": "promote", "Record": "record",
+                "Unlock": "unlock", "Rollback": "rollback", "RecordFailure": "record",
+                "UnlockAfterFailure": "unlock"}
+    for state, step in expected.items():
+        # THEN the Resource is the step's function ARN and no Parameters narrow the payload
+        assert states[state]["Resource"] == arn(f"step-{step}"), state
+        assert "Parameters" not in states[state], state
+
+
+def test_happy_path_runs_the_documented_order() -> None:
+    # GIVEN migrations enabled and a two-step strategy, no approval required
+    path = happy_path(definition()["States"], approve=False)
+    # THEN the flow is Lock -> Upload -> Migrate -> Publish -> Smoke -> shift loop -> Promote
+    assert path == ["Start", "Validate", "Lock", "Upload", "MigrationsEnabled",
+                    "SchemaBefore", "Migrate", "Publish", "Smoke", "Shift", "ShiftDone",
+                    "Bake", "HealthCheck", "Shift", "ShiftDone", "ApprovalRequired",
+                    "Promote", "Record", "Unlock", "Deployed"]
+
+
+def test_migrations_are_skipped_when_disabled() -> None:
+    # GIVEN the choice after Upload
+    choice = definition()["States"]["MigrationsEnabled"]
+    # THEN only migrations.enabled == true reaches the patcher; otherwise Publish is next
+    assert choice["Choices"] == [{"Variable": "$.input.migrations.enabled",
+                                  "BooleanEquals": True, "Next": "SchemaBefore"}]
+    assert choice["Default"] == "Publish"
+
+
+def test_patcher_states_send_the_documented_payloads() -> None:
+    # GIVEN the two patcher calls
+    states = definition()["States"]
+    # THEN SchemaBefore asks for status and Migrate migrates to the input's target
+    assert states["SchemaBefore"]["Resource"] == arn("StackFlowPatcher")
+    assert states["SchemaBefore"]["Parameters"] == {"action": "status"}
+    assert states["Migrate"]["Parameters"] == {
+        "action": "migrate", "target.$": "$.input.migrations.target",
+        "applied_by.$": "$$.Execution.Name"}
+
+
+def test_bake_is_a_wait_state_driven_by_the_shift_result() -> None:
+    # GIVEN the bake between a shift and its health check
+    bake = definition()["States"]["Bake"]
+    # THEN it waits as long as Shift says, in Step Functions, not in a Lambda
+    assert bake == {"Type": "Wait", "Comment": bake["Comment"],
+                    "SecondsPath": "$.shift.wait_seconds", "Next": "HealthCheck"}
+    assert definition()["States"]["HealthCheck"]["Next"] == "Shift"
+
+
+def test_every_state_from_upload_on_catches_into_rollback() -> None:
+    # GIVEN the states after the lock is taken
+    states = definition()["States"]
+    guarded = ["Upload", "SchemaBefore", "Migrate", "Publish", "Smoke", "Shift",
+               "HealthCheck", "Approval", "Promote", "Record", "Unlock"]
+    for name in guarded:
+        # THEN any error is kept at $.error and the failure path starts with Rollback
+        assert states[name]["Catch"] == [{"ErrorEquals": ["States.ALL"],
+                                          "ResultPath": "$.error", "Next": "Rollback"}], name
+
+
+def test_failure_path_always_reaches_the_fail_state_with_the_original_error() -> None:
+    # GIVEN the failure path
+    states = definition()["States"]
+    # THEN each step moves on even if it fails itself, without overwriting $.error
+    assert states["Rollback"]["Next"] == "RecordFailure"
+    assert states["Rollback"]["Catch"][0]["Next"] == "RecordFailure"
+    assert states["RecordFailure"]["Next"] == "UnlockAfterFailure"
+    assert states["RecordFailure"]["Catch"][0]["Next"] == "UnlockAfterFailure"
+    assert states["UnlockAfterFailure"]["Next"] == "DeploymentFailed"
+    assert states["UnlockAfterFailure"]["Catch"][0]["Next"] == "DeploymentFailed"
+    for name in ("Rollback", "RecordFailure", "UnlockAfterFailure"):
+        assert states[name]["Catch"][0]["ResultPath"] != "$.error", name
+    failed = states["DeploymentFailed"]
+    assert (failed["Type"], failed["ErrorPath"], failed["CausePath"]) == (
+        "Fail", "$.error.Error", "$.error.Cause")
+
+
+def test_lock_failure_fails_directly_without_rollback_or_unlock() -> None:
+    # GIVEN a lock held by another execution
+    states = definition()["States"]
+    # THEN the execution fails at once: the lock and the alias belong to someone else
+    assert states["Lock"]["Catch"] == [{"ErrorEquals": ["States.ALL"],
+                                        "ResultPath": "$.error", "Next": "LockFailed"}]
+    assert states["LockFailed"]["Type"] == "Fail"
+    assert states["LockFailed"]["ErrorPath"] == "$.error.Error"
+    assert "Catch" not in states["Validate"]
+
+
+def test_retries_cover_transient_errors_and_never_verdicts() -> None:
+    # GIVEN every Task state
+    tasks = {n: s for n, s in definition()["States"].items() if s["Type"] == "Task"}
+    verdicts = {cls.__name__ for cls in ALL_ERROR_TYPES} - set(RETRYABLE_ERROR_NAMES)
+    for name, state in tasks.items():
+        (retry,) = state["Retry"]
+        # THEN Lambda's transient errors and the retryable StackFlow errors back off...
+        assert set(retry["ErrorEquals"]) == {*LAMBDA_TRANSIENT_ERRORS,
+                                             *RETRYABLE_ERROR_NAMES}, name
+        assert retry["BackoffRate"] > 1, name
+        assert retry["MaxAttempts"] >= 2, name
+        # ...and no verdict (InvalidRequest, SmokeTestFailed, ...) is ever retried
+        assert not verdicts & set(retry["ErrorEquals"]), name
+        assert "States.ALL" not in retry["ErrorEquals"], name
+    assert "InvalidRequest" in verdicts
+    assert "LockTimeout" in RETRYABLE_ERROR_NAMES
+
+
+def test_approval_is_optional_outside_prod() -> None:
+    # GIVEN a non-prod definition WHEN the last shift is done
+    states = definition(approval_always=False)["States"]
+    # THEN the input's approval.required decides whether the gate runs
+    assert states["ShiftDone"]["Choices"][0]["Next"] == "ApprovalRequired"
+    assert states["ApprovalRequired"]["Choices"] == [{
+        "Variable": "$.input.approval.required", "BooleanEquals": True, "Next": "Approval"}]
+    assert states["ApprovalRequired"]["Default"] == "Promote"
+    assert happy_path(states, approve=True)[-6:] == [
+        "ApprovalRequired", "Approval", "Promote", "Record", "Unlock", "Deployed"]
+
+
+def test_prod_always_waits_for_approval() -> None:
+    # GIVEN the prod definition
+    states = definition(approval_always=True)["States"]
+    # THEN no input can skip the gate: ShiftDone leads straight to Approval
+    assert "ApprovalRequired" not in states
+    assert states["ShiftDone"]["Choices"][0]["Next"] == "Approval"
+    assert states["Approval"]["Next"] == "Promote"
+
+
+def test_approval_waits_for_a_task_token() -> None:
+    # GIVEN the approval gate
+    approval = definition()["States"]["Approval"]
+    # THEN the request Lambda gets the document and the token; the state waits for it
+    assert approval["Resource"] == APPROVAL_RESOURCE
+    assert approval["Resource"].endswith(".waitForTaskToken")
+    assert approval["Parameters"] == {
+        "FunctionName": arn("step-approval_request"),
+        "Payload": {"document.$": "$", "task_token.$": "$$.Task.Token"}}
+    assert approval["TimeoutSeconds"] == 3600
+
+
+@pytest.mark.parametrize("approval_always", [False, True])
+def test_every_state_is_reachable_and_every_target_exists(approval_always: bool) -> None:
+    # GIVEN the whole graph
+    states = definition(approval_always=approval_always)["States"]
+    targets = set().union(*(successors(s) for s in states.values()))
+    # THEN no transition points nowhere and no state is dead code
+    assert targets <= set(states)
+    assert set(states) - targets == {"Start"}
+    # AND only terminal states end a path
+    for name, state in states.items():
+        if not successors(state):
+            assert state["Type"] in ("Succeed", "Fail"), name
+
+
+def test_definition_uses_only_plain_asl() -> None:
+    # GIVEN the state types and the only service integration used
+    states = definition()["States"].values()
+    # THEN local mode's engine can run it unchanged
+    assert {s["Type"] for s in states} == {"Pass", "Task", "Choice", "Wait", "Succeed", "Fail"}
+    resources = {s["Resource"] for s in states if s["Type"] == "Task"}
+    assert {r for r in resources if r.startswith("arn:aws:states")} == {APPROVAL_RESOURCE}

@@ -1,0 +1,71 @@
+"""A stage that imports an existing database and OIDC provider instead of creating them."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+from stackflow import env
+
+from tests.infra.conftest import Synthesized, resources_of, synthesize
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:shop-db-AbCdEf"
+PROVIDER_ARN = ("arn:aws:iam::111122223333:oidc-provider/"
+                "token.actions.githubusercontent.com")
+CONTEXT = {
+    "db_cluster_identifier": "shop-cluster",
+    "db_secret_arn": SECRET_ARN,
+    "db_security_group_id": "sg-0123456789abcdef0",
+    "db_vpc_id": "vpc-0123456789abcdef0",
+    "db_subnet_ids": "subnet-0aaaaaaaaaaaaaaa0,subnet-0bbbbbbbbbbbbbbb0",
+    "db_availability_zones": "us-east-1a,us-east-1b",
+    "github_oidc_provider_arn": PROVIDER_ARN,
+    "github_subjects": "repo:acme/shop:environment:staging",
+}
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("cdk-imported"), stages=("staging",),
+                      context=CONTEXT)
+
+
+def test_no_database_stack_is_created(imported: Synthesized) -> None:
+    # GIVEN an existing cluster named in context
+    # THEN only the StackFlow stack exists and it passes cdk-nag
+    assert imported.error is None
+    assert set(imported.stacks) == {"stackflow-staging"}
+
+
+def test_database_clients_use_the_imported_network_and_secret(
+        imported: Synthesized) -> None:
+    body = imported.template_json("stackflow-staging")
+    (patcher,) = [r["Properties"] for r in resources_of(body, "AWS::Lambda::Function").values()
+                  if r["Properties"]["Handler"] == "patcher.handler.handler"]
+    # THEN the patcher reads the imported secret from the imported subnets
+    assert patcher["Environment"]["Variables"][env.DB_SECRET_ARN] == SECRET_ARN
+    assert patcher["VpcConfig"]["SubnetIds"] == ["subnet-0aaaaaaaaaaaaaaa0",
+                                                 "subnet-0bbbbbbbbbbbbbbb0"]
+    # AND the database's security group admits the clients group on the PostgreSQL port
+    imported.template("stackflow-staging").has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress", {
+            "GroupId": "sg-0123456789abcdef0", "FromPort": 5432, "ToPort": 5432,
+            "SourceSecurityGroupId": Match.any_value()})
+    # AND drift checks the one stack that exists
+    (drift,) = [r["Properties"] for r in resources_of(body, "AWS::Lambda::Function").values()
+                if r["Properties"]["Handler"] == "drift_check.handler.handler"]
+    assert drift["Environment"]["Variables"][env.DRIFT_STACKS] == "stackflow-staging"
+
+
+def test_ci_role_trusts_the_imported_provider_and_environment(imported: Synthesized) -> None:
+    template = imported.template("stackflow-staging")
+    # THEN no second provider is created and the role trusts the GitHub environment
+    template.resource_count_is("AWS::IAM::OIDCProvider", 0)
+    template.has_resource_properties("AWS::IAM::Role", {
+        "AssumeRolePolicyDocument": {"Statement": [Match.object_like({
+            "Principal": {"Federated": PROVIDER_ARN},
+            "Condition": {"StringEquals": {
+                "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                "token.actions.githubusercontent.com:sub":
+                    ["repo:acme/shop:environment:staging"]}},
+        })]},
+    })

@@ -1,0 +1,195 @@
+"""The Lambda handler end to end: sample events, configuration, and any JSON at all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+from patcher.handler import handler, tracing_active
+from stackflow import env
+from stackflow.adapters import default_client
+from stackflow.errors import StackFlowError
+
+from tests.support.events import load_event
+from tests.support.patcher import (
+    SAMPLE_MIGRATIONS,
+    FakeLambdaContext,
+    applied_versions,
+    table,
+    write_migrations,
+)
+
+DOCUMENTED_ERRORS = {
+    "InvalidRequest", "ConfigurationError", "SourceError", "ChecksumMismatch",
+    "OutOfOrderMigration", "MigrationFailed", "MissingDownScript", "LockTimeout",
+    "DatabaseUnavailable",
+}
+
+
+@pytest.fixture
+def patcher_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    for name in (env.DB_SECRET_ARN, env.MIGRATIONS_BUCKET, env.MIGRATIONS_PREFIX):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(env.DATABASE_URL, database_url)
+    monkeypatch.setenv(env.MIGRATIONS_DIR, str(SAMPLE_MIGRATIONS))
+    return database_url
+
+
+def invoke(event: Any, **context: Any) -> dict[str, Any]:
+    result: dict[str, Any] = handler(event, FakeLambdaContext(**context))
+    json.dumps(result)  # the result must be a JSON document as Lambda returns it
+    return result
+
+
+def test_sample_events_drive_a_full_cycle(patcher_env: str) -> None:
+    # GIVEN the events/ payloads the README tells operators to send
+    # WHEN they are invoked in order
+    dry = invoke(load_event("patcher-migrate-dry-run"))
+    done = invoke(load_event("patcher-migrate"), aws_request_id="req-42")
+    back = invoke(load_event("patcher-rollback"))
+    state = invoke(load_event("patcher-status"))
+    # THEN the dry run planned, migrate applied (recorded as the request id), rollback undid 4
+    assert [p["version"] for p in dry["planned"]] == [1, 2, 3, 4]
+    assert dry["dry_run"]
+    assert [a["version"] for a in done["applied"]] == [1, 2, 3, 4]
+    assert [a["version"] for a in back["applied"]] == [4]
+    assert state["current_version"] == 3
+    assert [p["version"] for p in state["pending"]] == [4]
+    assert {a["applied_by"] for a in state["applied"]} == {"req-42"}
+
+
+def test_applied_by_from_the_event_wins(patcher_env: str) -> None:
+    invoke({"action": "migrate", "target": 1, "applied_by": "exec-7"})
+    assert invoke({"action": "status"})["applied"][0]["applied_by"] == "exec-7"
+
+
+def test_unknown_field_is_invalid_request_naming_it(patcher_env: str) -> None:
+    with pytest.raises(StackFlowError) as caught:
+        invoke({"action": "migrate", "taget": 3})
+    assert caught.value.error_type == "InvalidRequest"
+    assert caught.value.message.startswith("taget: unknown field")
+
+
+def test_missing_configuration_is_a_configuration_error(
+        monkeypatch: pytest.MonkeyPatch, patcher_env: str) -> None:
+    monkeypatch.delenv(env.DATABASE_URL)
+    with pytest.raises(StackFlowError) as caught:
+        invoke({"action": "status"})
+    assert caught.value.error_type == "ConfigurationError"
+    assert "DATABASE_URL" in caught.value.message
+
+
+def test_unreachable_database_is_database_unavailable(
+        monkeypatch: pytest.MonkeyPatch, patcher_env: str, tmp_path: Path) -> None:
+    monkeypatch.setenv(env.DATABASE_URL, f"postgresql://nobody@/db?host={tmp_path}")
+    with pytest.raises(StackFlowError) as caught:
+        invoke({"action": "status"})
+    assert caught.value.error_type == "DatabaseUnavailable"
+    assert caught.value.retryable
+
+
+def test_tracer_only_where_powertools_would_trace() -> None:
+    assert not tracing_active({})
+    assert tracing_active({env.LAMBDA_TASK_ROOT: "/var/task"})
+    assert not tracing_active({env.LAMBDA_TASK_ROOT: "/var/task",
+                               env.POWERTOOLS_TRACE_DISABLED: "true"})
+
+
+@pytest.fixture
+def aws(aws_env: None) -> Iterator[None]:
+    default_client.cache_clear()
+    with mock_aws():
+        yield
+    default_client.cache_clear()
+
+
+def test_database_from_an_rds_format_secret(
+        monkeypatch: pytest.MonkeyPatch, patcher_env: str, aws: None) -> None:
+    # GIVEN only DB_SECRET_ARN, pointing at a secret in the RDS layout
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(patcher_env)
+    secret = {"engine": "postgres", "host": parts["host"], "port": 5432,
+              "username": parts["user"], "password": "p@ss:w/rd", "dbname": parts["dbname"]}
+    arn = boto3.client("secretsmanager").create_secret(
+        Name="stackflow/db", SecretString=json.dumps(secret))["ARN"]
+    monkeypatch.delenv(env.DATABASE_URL)
+    monkeypatch.setenv(env.DB_SECRET_ARN, arn)
+    # WHEN migrate is invoked THEN it reached the database through the secret
+    assert invoke({"action": "migrate"})["current_version"] == 4
+    assert applied_versions(patcher_env) == [1, 2, 3, 4]
+
+
+def test_migrations_from_s3(monkeypatch: pytest.MonkeyPatch, patcher_env: str,
+                            aws: None) -> None:
+    # GIVEN the sample migrations uploaded under a prefix
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="artifacts")
+    for path in SAMPLE_MIGRATIONS.glob("*.sql"):
+        s3.put_object(Bucket="artifacts", Key=f"app/migrations/{path.name}",
+                      Body=path.read_bytes())
+    monkeypatch.delenv(env.MIGRATIONS_DIR)
+    monkeypatch.setenv(env.MIGRATIONS_BUCKET, "artifacts")
+    monkeypatch.setenv(env.MIGRATIONS_PREFIX, "app/migrations")
+    # WHEN migrate is invoked THEN the S3 files were applied
+    assert [a["version"] for a in invoke({"action": "migrate"})["applied"]] == [1, 2, 3, 4]
+
+
+def test_unreadable_s3_source_is_a_source_error(
+        monkeypatch: pytest.MonkeyPatch, patcher_env: str, aws: None) -> None:
+    monkeypatch.delenv(env.MIGRATIONS_DIR)
+    monkeypatch.setenv(env.MIGRATIONS_BUCKET, "no-such-bucket")
+    with pytest.raises(StackFlowError) as caught:
+        invoke({"action": "status"})
+    assert caught.value.error_type == "SourceError"
+    assert "s3://no-such-bucket/" in caught.value.message
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-3, max_value=9)
+    | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=6)
+events = st.dictionaries(
+    st.sampled_from(["action", "dry_run", "target", "steps", "applied_by",
+                     "allow_out_of_order", "bogus"]),
+    st.sampled_from(["migrate", "rollback", "status"]) | json_values, max_size=5) | json_values
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event=events)
+def test_any_json_event_gets_a_result_or_a_documented_error(
+        monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path,
+        event: Any) -> None:
+    # GIVEN a real database and migrations 1-3 (2 without a down script)
+    folder = tmp_path / "m"
+    if not folder.exists():
+        write_migrations(folder, {1: table(1), 2: ("t2", "CREATE TABLE t2 (x int);", None),
+                                  3: table(3)})
+    monkeypatch.setenv(env.DATABASE_URL, database_url)
+    monkeypatch.setenv(env.MIGRATIONS_DIR, str(folder))
+    # WHEN any JSON value is sent as the event (the database keeps its state between them)
+    outcome = invoke_or_error(event)
+    # THEN it is a result, or one of the documented error types with a one-line message
+    if isinstance(outcome, StackFlowError):
+        assert outcome.error_type in DOCUMENTED_ERRORS
+        assert "\n" not in outcome.message
+    else:
+        assert outcome["ok"] is True
+        assert outcome["action"] in ("migrate", "rollback", "status")
+
+
+def invoke_or_error(event: Any) -> dict[str, Any] | StackFlowError:
+    try:
+        return invoke(event)
+    except StackFlowError as e:
+        return e

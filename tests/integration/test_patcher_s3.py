@@ -1,0 +1,65 @@
+"""The S3 migration source and object helpers, against moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+from mypy_boto3_s3 import S3Client
+from stackflow.adapters.s3 import (
+    S3MigrationSource,
+    get_object_bytes,
+    list_keys,
+    put_object_bytes,
+)
+from stackflow.errors import ResourceNotFound, SourceError
+from stackflow.migrations.source import load_migrations
+
+
+@pytest.fixture
+def s3(aws_env: None) -> Iterator[S3Client]:
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket="migrations")
+        yield client
+
+
+def test_source_pages_past_1000_objects(s3: S3Client) -> None:
+    # GIVEN 510 migrations with down scripts (1020 objects) and a file in a sub-folder
+    for version in range(1, 511):
+        for direction in ("up", "down"):
+            s3.put_object(Bucket="migrations", Key=f"db/{version:04d}_m{version}.{direction}.sql",
+                          Body=f"SELECT {version};".encode())
+    s3.put_object(Bucket="migrations", Key="db/archive/0001_old.up.sql", Body=b"SELECT 0;")
+    # WHEN the prefix is loaded as a migration source
+    migrations = load_migrations(S3MigrationSource("migrations", "db", client=s3))
+    # THEN every one is there, including those beyond the first page of 1000 keys
+    assert [m.version for m in migrations] == list(range(1, 511))
+    assert migrations[-1].up.sql == "SELECT 510;"
+    assert migrations[-1].down is not None
+    assert len(list_keys("migrations", "db/", client=s3)) == 1021
+
+
+def test_bad_file_name_in_s3_is_a_source_error(s3: S3Client) -> None:
+    s3.put_object(Bucket="migrations", Key="db/1-first.sql", Body=b"SELECT 1;")
+    with pytest.raises(SourceError, match=r"1-first\.sql"):
+        load_migrations(S3MigrationSource("migrations", "db/", client=s3))
+
+
+def test_put_and_get_object_bytes_with_versions(s3: S3Client) -> None:
+    # GIVEN a versioned bucket with two writes to one key
+    s3.put_bucket_versioning(Bucket="migrations",
+                             VersioningConfiguration={"Status": "Enabled"})
+    first = put_object_bytes("migrations", "a.zip", b"one", client=s3)
+    put_object_bytes("migrations", "a.zip", b"two", content_type="application/zip", client=s3)
+    # THEN the latest and the first version can both be read back
+    assert first is not None
+    assert get_object_bytes("migrations", "a.zip", client=s3) == b"two"
+    assert get_object_bytes("migrations", "a.zip", first, client=s3) == b"one"
+
+
+def test_missing_object_is_resource_not_found(s3: S3Client) -> None:
+    with pytest.raises(ResourceNotFound, match="s3://migrations/nope"):
+        get_object_bytes("migrations", "nope", client=s3)

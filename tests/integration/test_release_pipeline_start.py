@@ -1,0 +1,315 @@
+"""`stackflow pipeline start --wait` against moto's executing Step Functions engine.
+
+The state machines here are small and hand-written (Pass, Wait, Fail states) so that
+each test controls the outcome: they stand in for the deployment state machine, whose
+contract with `pipeline start` is only the execution input and the history it writes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from stackflow.adapters import default_client
+from stackflow.cli import main as cli_main
+from stackflow.release.zipbuild import code_sha256
+
+BUCKET = "stackflow-artifacts-test"
+ROLE_ARN = "arn:aws:iam::123456789012:role/stackflow-test-sfn"
+
+START = {"Type": "Pass", "Parameters": {"input.$": "$", "execution_id.$": "$$.Execution.Id"}}
+
+
+def shift(weight: float, next_state: str) -> dict[str, Any]:
+    return {"Type": "Pass", "Result": {"index": 0, "weight": weight, "done": weight >= 1},
+            "ResultPath": "$.shift", "Next": next_state}
+
+
+# Shift loops over a plan of weights as the deployment state machine does: the state
+# named Shift writes {"index", "weight"} under $.shift, and Promote follows weight 1.
+SUCCEEDING = {"StartAt": "Start", "States": {
+    "Start": {"Type": "Pass", "Parameters": {
+        "input.$": "$", "execution_id.$": "$$.Execution.Id",
+        "plan": [0.1, 0.5, 1], "shift": {"index": -1}}, "Next": "NextStep"},
+    "NextStep": {"Type": "Pass", "Parameters": {"index.$": "States.MathAdd($.shift.index, 1)"},
+                 "ResultPath": "$.next", "Next": "Shift"},
+    "Shift": {"Type": "Pass", "Parameters": {
+        "index.$": "$.next.index", "weight.$": "States.ArrayGetItem($.plan, $.next.index)"},
+        "ResultPath": "$.shift", "Next": "Done?"},
+    "Done?": {"Type": "Choice", "Choices": [
+        {"Variable": "$.shift.weight", "NumericEquals": 1, "Next": "Promote"}],
+        "Default": "Bake"},
+    "Bake": {"Type": "Pass", "Next": "NextStep"},
+    "Promote": {"Type": "Succeed"},
+}}
+FAILING = {"StartAt": "Start", "States": {
+    "Start": {**START, "Next": "Shift"},
+    "Shift": shift(0.1, "HealthCheck"),
+    "HealthCheck": {"Type": "Fail", "Error": "CanaryUnhealthy",
+                    "Cause": json.dumps({"errorType": "CanaryUnhealthy",
+                                         "errorMessage": "alarm StackFlowAPI-dev-errors fired"})},
+}}
+SLOW = {"StartAt": "Start", "States": {
+    "Start": {**START, "Next": "Bake"},
+    "Bake": {"Type": "Wait", "Seconds": 3, "Next": "Shift"},
+    "Shift": shift(1.0, "Promote"),
+    "Promote": {"Type": "Succeed"},
+}}
+
+
+@dataclass
+class Aws:
+    s3: Any
+    sfn: Any
+
+    def state_machine(self, name: str, definition: dict[str, Any]) -> str:
+        arn: str = self.sfn.create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=ROLE_ARN)["stateMachineArn"]
+        return arn
+
+    def executions(self, state_machine_arn: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.sfn.list_executions(
+            stateMachineArn=state_machine_arn)["executions"]
+        return found
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def aws(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    # Only this command group: the CLI's other groups are not under test here.
+    monkeypatch.setattr(cli_main, "COMMAND_MODULES", ("pipeline",))
+    for name in ("ARTIFACTS_BUCKET", "MIGRATIONS_BUCKET", "MIGRATIONS_PREFIX",
+                 "STATE_MACHINE_ARN", "GITHUB_SHA", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    default_client.cache_clear()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield Aws(s3=s3, sfn=boto3.client("stepfunctions"))
+    default_client.cache_clear()
+
+
+@pytest.fixture
+def artifact(tmp_path: Path) -> Path:
+    path = tmp_path / "stackflow-api.zip"
+    path.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip is enough for S3
+    return path
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_create_items.up.sql").write_text("CREATE TABLE items (id int);\n")
+    (folder / "0001_create_items.down.sql").write_text("DROP TABLE items;\n")
+    return folder
+
+
+def stackflow(*argv: str) -> Run:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli_main.main(list(argv))
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+def start(state_machine: str, artifact: Path, migrations: Path, *extra: str) -> Run:
+    return stackflow("pipeline", "start", "--function", "StackFlowAPI", "--alias", "PROD",
+                     "--artifact", str(artifact), "--bucket", BUCKET,
+                     "--migrations", str(migrations), "--state-machine-arn", state_machine,
+                     "--poll-seconds", "0.05", *extra)
+
+
+def test_start_wait_reports_each_state_and_the_traffic_split_then_exits_0(
+        aws: Aws, artifact: Path, migrations: Path) -> None:
+    # GIVEN a state machine that shifts 10% and then all traffic, and succeeds
+    machine = aws.state_machine("deploy-ok", SUCCEEDING)
+
+    # WHEN CI starts the release and waits for it
+    run = start(machine, artifact, migrations, "--wait")
+
+    # THEN it exits 0 after showing the states in order with the traffic split
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    shown = [line.split("] ", 1)[1] for line in lines if line.startswith("[")]
+    assert shown.index("Start ...") < shown.index("Shift ...") < shown.index("Promote ...")
+    traffic = [line for line in shown if line.startswith("Shift done")]
+    assert traffic == ["Shift done -- traffic 10% new / 90% previous",
+                       "Shift done -- traffic 50% new / 50% previous",
+                       "Shift done -- traffic 100% new / 0% previous"]
+    assert lines[-1].endswith("SUCCEEDED")
+    # AND the execution input names the exact uploaded object version and its SHA-256
+    [execution] = aws.executions(machine)
+    document = json.loads(aws.sfn.describe_execution(
+        executionArn=execution["executionArn"])["input"])
+    stored = aws.s3.get_object(Bucket=BUCKET, Key=document["artifact"]["key"],
+                               VersionId=document["artifact"]["version_id"])
+    assert document["artifact"]["sha256"] == code_sha256(artifact.read_bytes())
+    assert stored["Body"].read() == artifact.read_bytes()
+    assert document["function_name"] == "StackFlowAPI"
+    assert document["migrations"]["enabled"] is True
+    # AND the migration files are in the patcher's prefix
+    keys = {o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET,
+                                                     Prefix="migrations/")["Contents"]}
+    assert keys == {"migrations/0001_create_items.up.sql",
+                    "migrations/0001_create_items.down.sql"}
+
+
+def test_a_failed_release_exits_non_zero_with_the_error_type_and_cause(
+        aws: Aws, artifact: Path, migrations: Path) -> None:
+    # GIVEN a state machine whose health check fails the release
+    machine = aws.state_machine("deploy-fails", FAILING)
+
+    # WHEN CI starts the release and waits for it
+    run = start(machine, artifact, migrations, "--wait")
+
+    # THEN it exits 1 naming the state machine's error type and the cause's message
+    assert run.code == 1
+    assert "ReleaseFailed" in run.err
+    assert "CanaryUnhealthy: alarm StackFlowAPI-dev-errors fired" in run.err
+    assert "ExecutionFailed: CanaryUnhealthy" in run.out
+
+
+def test_a_failed_release_is_retried_only_on_purpose(
+        aws: Aws, artifact: Path, migrations: Path) -> None:
+    # GIVEN a release of this artifact that failed
+    machine = aws.state_machine("deploy-fails", FAILING)
+    assert start(machine, artifact, migrations, "--wait").code == 1
+
+    # WHEN the same CI job runs again without --retry
+    again = start(machine, artifact, migrations, "--wait")
+
+    # THEN nothing new starts and the message says how to retry
+    assert again.code == 1
+    assert "--retry to start attempt 2" in again.err
+    assert len(aws.executions(machine)) == 1
+
+    # WHEN it runs with --retry
+    retried = start(machine, artifact, migrations, "--wait", "--retry")
+
+    # THEN a second attempt with its own name runs (and fails again here)
+    assert retried.code == 1
+    names = sorted(e["name"] for e in aws.executions(machine))
+    assert len(names) == 2
+    assert names[1] == names[0] + "-r2"
+
+
+def test_a_rerun_follows_the_running_release_instead_of_starting_another(
+        aws: Aws, artifact: Path, migrations: Path) -> None:
+    # GIVEN a release that CI started without waiting, still baking
+    machine = aws.state_machine("deploy-slow", SLOW)
+    first = start(machine, artifact, migrations)
+    assert first.code == 0
+    assert "started StackFlowAPI-PROD-" in first.out
+
+    # WHEN the same job runs again, this time waiting
+    rerun = start(machine, artifact, migrations, "--wait")
+
+    # THEN it follows the first execution to its end and starts none of its own
+    assert rerun.code == 0, rerun.err
+    assert "was started before and is" in rerun.out
+    assert rerun.out.splitlines()[-1].endswith("SUCCEEDED")
+    assert len(aws.executions(machine)) == 1
+
+
+def test_a_changed_migration_is_refused_before_anything_starts(
+        aws: Aws, artifact: Path, migrations: Path) -> None:
+    # GIVEN the patcher's prefix already holds 0001 with other content
+    machine = aws.state_machine("deploy-ok", SUCCEEDING)
+    aws.s3.put_object(Bucket=BUCKET, Key="migrations/0001_create_items.up.sql",
+                      Body=b"CREATE TABLE items (id bigint);\n")
+    (migrations / "0002_add_name.up.sql").write_text("ALTER TABLE items ADD name text;\n")
+
+    # WHEN a release is started
+    run = start(machine, artifact, migrations, "--wait")
+
+    # THEN it is refused naming the file, and nothing was uploaded or started
+    assert run.code == 1
+    assert "ChecksumMismatch" in run.err
+    assert "0001_create_items.up.sql" in run.err
+    keys = {o["Key"] for o in aws.s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+    assert keys == {"migrations/0001_create_items.up.sql"}
+    assert aws.executions(machine) == []
+
+
+def test_an_unchanged_migration_already_in_s3_is_accepted(
+        aws: Aws, artifact: Path, migrations: Path) -> None:
+    # GIVEN the prefix holds 0001 with the same bytes (an earlier release uploaded it)
+    machine = aws.state_machine("deploy-ok", SUCCEEDING)
+    up = migrations / "0001_create_items.up.sql"
+    aws.s3.put_object(Bucket=BUCKET, Key="migrations/" + up.name, Body=up.read_bytes())
+
+    # WHEN a release is started
+    run = start(machine, artifact, migrations, "--wait")
+
+    # THEN it goes ahead, uploading only the file that was missing
+    assert run.code == 0, run.err
+    assert "migrations: 1 uploaded, 1 already in" in run.out
+
+
+def test_an_existing_s3_object_version_can_be_released(aws: Aws, migrations: Path) -> None:
+    # GIVEN an artifact some other job uploaded, overwritten since
+    machine = aws.state_machine("deploy-ok", SUCCEEDING)
+    first = aws.s3.put_object(Bucket=BUCKET, Key="StackFlowAPI/build.zip", Body=b"first")
+    aws.s3.put_object(Bucket=BUCKET, Key="StackFlowAPI/build.zip", Body=b"second")
+
+    # WHEN that exact version is released
+    run = stackflow("pipeline", "start", "--function", "StackFlowAPI",
+                    "--s3-key", "StackFlowAPI/build.zip", "--s3-version", first["VersionId"],
+                    "--bucket", BUCKET, "--no-migrations", "--state-machine-arn", machine,
+                    "--wait", "--poll-seconds", "0.05")
+
+    # THEN the execution input carries that version and the SHA-256 of its bytes
+    assert run.code == 0, run.err
+    [execution] = aws.executions(machine)
+    document = json.loads(aws.sfn.describe_execution(
+        executionArn=execution["executionArn"])["input"])
+    assert document["artifact"]["version_id"] == first["VersionId"]
+    assert document["artifact"]["sha256"] == code_sha256(b"first")
+    assert document["migrations"]["enabled"] is False
+
+
+def test_status_shows_the_outcome_and_last_traffic_split(
+        aws: Aws, artifact: Path, migrations: Path) -> None:
+    # GIVEN a release that failed after shifting 10% of the traffic
+    machine = aws.state_machine("deploy-fails", FAILING)
+    start(machine, artifact, migrations, "--wait")
+    [execution] = aws.executions(machine)
+
+    # WHEN an operator asks for its status by name
+    run = stackflow("pipeline", "status", execution["name"], "--state-machine-arn", machine,
+                    "--json")
+
+    # THEN the summary names the status, the traffic split and the failure
+    assert run.code == 0, run.err
+    summary = json.loads(run.out)
+    assert summary["status"] == "FAILED"
+    assert summary["traffic"] == "traffic 10% new / 90% previous"
+    assert summary["error"] == "CanaryUnhealthy"
+
+
+def test_start_without_a_state_machine_names_the_missing_setting(
+        aws: Aws, artifact: Path, migrations: Path) -> None:
+    # GIVEN no --state-machine-arn and no STATE_MACHINE_ARN
+    # WHEN a release is started
+    run = stackflow("pipeline", "start", "--function", "StackFlowAPI", "--artifact",
+                    str(artifact), "--bucket", BUCKET, "--migrations", str(migrations))
+
+    # THEN it fails with a typed error naming the flag and the variable
+    assert run.code == 1
+    assert "InvalidRequest: --state-machine-arn: is required (or set $STATE_MACHINE_ARN)" \
+        in run.err

@@ -1,0 +1,351 @@
+"""Test doubles and a moto world for the deploy steps.
+
+The fakes implement the deploy ports (``Invoker``, time) and are type-checked like the
+code they stand in for. ``MotoWorld`` builds the AWS side of one deployment in moto:
+a versioned artifacts bucket, the deploy table, a function whose alias PROD points at
+version 1, and an errors alarm. ``run_state_machine`` plays the deployment state
+machine of docs/architecture.md over the real handlers, Wait states included (on the
+fake clock), so a test reads like an execution.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from deploy_steps import handler
+from stackflow.adapters.cloudwatch import CloudWatchAlarms
+from stackflow.adapters.dynamodb import DynamoDeployStore
+from stackflow.adapters.lambda_ import LambdaFunctions
+from stackflow.adapters.s3 import get_object_bytes
+from stackflow.deploy.deps import DeploySettings, Deps
+from stackflow.deploy.ports import InvokeResult, LockState
+from stackflow.errors import StackFlowError
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+
+FUNCTION = "StackFlowAPI"
+ALIAS = "PROD"
+BUCKET = "stackflow-artifacts-test"
+TABLE = "stackflow-deployments"
+ALARM = "StackFlowAPI-errors"
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:StackFlowDeploy:release-1"
+
+
+@dataclass
+class FakeContext:
+    """The Lambda context attributes Powertools and the handlers read."""
+
+    function_name: str = "StackFlowDeploySteps"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = (
+        "arn:aws:lambda:us-east-1:123456789012:function:StackFlowDeploySteps")
+    aws_request_id: str = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class FakeClock:
+    """Wall clock, monotonic clock and sleep in one: sleeping moves both forward."""
+
+    current: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+    ticks: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def monotonic(self) -> float:
+        return self.ticks
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+        self.ticks += seconds
+
+
+@dataclass
+class ScriptedInvoker:
+    """Answers each invocation by the case's ``payload["case"]``; records every call."""
+
+    responses: dict[str, tuple[Any, str | None]] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    clock: FakeClock | None = None
+    calls: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def __call__(self, function_name: str, qualifier: str, payload: bytes) -> InvokeResult:
+        event = json.loads(payload)
+        self.calls.append((function_name, qualifier, event))
+        name = str(event.get("case", "")) if isinstance(event, dict) else ""
+        body, error = self.responses.get(name, ({"statusCode": 200, "body": '{"status": "ok"}'},
+                                                None))
+        if self.clock is not None:
+            self.clock.advance(self.latency_ms.get(name, 5.0) / 1000)
+        return InvokeResult(status_code=200, payload=json.dumps(body).encode(),
+                            function_error=error, executed_version=qualifier)
+
+
+@dataclass
+class InMemoryStore:
+    """A ``DeployStore`` in memory that logs every call (to prove which steps write)."""
+
+    locks: dict[tuple[str, str], LockState] = field(default_factory=dict)
+    records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    approvals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+
+    def acquire_lock(self, function_name: str, alias: str, lock: LockState,
+                     *, now_epoch: int) -> LockState | None:
+        self.calls.append("acquire_lock")
+        held = self.locks.get((function_name, alias))
+        if held is not None and held.holder != lock.holder and held.ttl >= now_epoch:
+            return held
+        self.locks[(function_name, alias)] = lock
+        return None
+
+    def get_lock(self, function_name: str, alias: str) -> LockState | None:
+        self.calls.append("get_lock")
+        return self.locks.get((function_name, alias))
+
+    def release_lock(self, function_name: str, alias: str, holder: str) -> bool:
+        self.calls.append("release_lock")
+        held = self.locks.get((function_name, alias))
+        if held is None or held.holder != holder:
+            return False
+        del self.locks[(function_name, alias)]
+        return True
+
+    def update_record(self, function_name: str, execution_id: str,
+                      fields: Mapping[str, Any]) -> None:
+        self.calls.append("update_record")
+        self.records.setdefault((function_name, execution_id), {}).update(fields)
+
+    def append_step(self, function_name: str, execution_id: str, step: Mapping[str, Any],
+                    *, key: str | None) -> bool:
+        self.calls.append("append_step")
+        item = self.records.setdefault((function_name, execution_id), {})
+        keys = item.setdefault("_keys", set())
+        if key is not None and key in keys:
+            return False
+        if key is not None:
+            keys.add(key)
+        item.setdefault("steps", []).append(dict(step))
+        return True
+
+    def get_record(self, function_name: str, execution_id: str) -> dict[str, Any] | None:
+        self.calls.append("get_record")
+        item = self.records.get((function_name, execution_id))
+        return None if item is None else {k: v for k, v in item.items() if k != "_keys"}
+
+    def list_records(self, function_name: str) -> list[dict[str, Any]]:
+        self.calls.append("list_records")
+        return [{k: v for k, v in item.items() if k != "_keys"}
+                for (fn, _), item in self.records.items() if fn == function_name]
+
+    def put_approval(self, execution_id: str, item: Mapping[str, Any]) -> None:
+        self.calls.append("put_approval")
+        self.approvals[execution_id] = dict(item)
+
+
+def zip_bytes(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("app.py", date_time=(2020, 1, 1, 0, 0, 0))
+        archive.writestr(info, source)
+    return buffer.getvalue()
+
+
+def sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@dataclass
+class MotoWorld:
+    """The AWS side of a deployment, in moto (call inside ``mock_aws``)."""
+
+    lam: LambdaClient
+    s3: S3Client
+    ddb: DynamoDBClient
+    cw: CloudWatchClient
+    clock: FakeClock
+    invoker: ScriptedInvoker
+
+    @classmethod
+    def create(cls) -> MotoWorld:
+        import boto3
+
+        clock = FakeClock()
+        world = cls(lam=boto3.client("lambda"), s3=boto3.client("s3"),
+                    ddb=boto3.client("dynamodb"), cw=boto3.client("cloudwatch"),
+                    clock=clock, invoker=ScriptedInvoker(clock=clock))
+        world._setup()
+        return world
+
+    def _setup(self) -> None:
+        import boto3
+
+        role = boto3.client("iam").create_role(
+            RoleName="stackflow-api", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.s3.put_bucket_versioning(Bucket=BUCKET,
+                                      VersioningConfiguration={"Status": "Enabled"})
+        self.ddb.create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        self.lam.create_function(FunctionName=FUNCTION, Runtime="python3.11", Role=role,
+                                 Handler="app.handler", Code={"ZipFile": zip_bytes("v1")})
+        self.lam.publish_version(FunctionName=FUNCTION)
+        self.lam.create_alias(FunctionName=FUNCTION, Name=ALIAS, FunctionVersion="1")
+        self.cw.put_metric_alarm(
+            AlarmName=ALARM, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum",
+            Dimensions=[{"Name": "FunctionName", "Value": FUNCTION},
+                        {"Name": "Resource", "Value": f"{FUNCTION}:{ALIAS}"}],
+            Period=60, EvaluationPeriods=1, Threshold=0,
+            ComparisonOperator="GreaterThanThreshold")
+
+    def put_artifact(self, source: str, key: str = "StackFlowAPI/release.zip") -> dict[str, Any]:
+        """Upload a build the way CI does; return the execution input's ``artifact``."""
+        body = zip_bytes(source)
+        version = self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)["VersionId"]
+        return {"bucket": BUCKET, "key": key, "version_id": version, "sha256": sha256_b64(body)}
+
+    def deps(self, **overrides: Any) -> Deps:
+        values: dict[str, Any] = {
+            "settings": DeploySettings(table=TABLE, lock_ttl_seconds=900,
+                                       patcher_function="StackFlowPatcher"),
+            "functions": LambdaFunctions(self.lam),
+            "invoker": self.invoker,
+            "store": DynamoDeployStore(TABLE, self.ddb),
+            "alarms": CloudWatchAlarms(self.cw),
+            "read_object": lambda bucket, key, version: get_object_bytes(
+                bucket, key, version, client=self.s3),
+            "now": self.clock.now, "monotonic": self.clock.monotonic, "sleep": self.clock.sleep,
+        }
+        values.update(overrides)
+        return Deps(**values)
+
+    def alias(self) -> tuple[str, dict[str, float]]:
+        raw = self.lam.get_alias(FunctionName=FUNCTION, Name=ALIAS)
+        weights = (raw.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return raw["FunctionVersion"], dict(weights)
+
+    def set_alarm(self, state: Literal["ALARM", "OK", "INSUFFICIENT_DATA"]) -> None:
+        self.cw.set_alarm_state(AlarmName=ALARM, StateValue=state, StateReason="test")
+
+    def put_errors(self, version: str, count: float) -> None:
+        """Errors of ``version`` through the alias, half a minute ago (during the bake)."""
+        self.cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[{
+            "MetricName": "Errors", "Value": count,
+            "Timestamp": self.clock.now() - timedelta(seconds=30),
+            "Dimensions": [{"Name": "FunctionName", "Value": FUNCTION},
+                           {"Name": "Resource", "Value": f"{FUNCTION}:{ALIAS}"},
+                           {"Name": "ExecutedVersion", "Value": version}]}])
+
+    def record(self, execution_id: str = EXECUTION) -> dict[str, Any]:
+        found = DynamoDeployStore(TABLE, self.ddb).get_record(FUNCTION, execution_id)
+        assert found is not None, f"no deployment record for {execution_id}"
+        return found
+
+
+def execution_input(artifact: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """An execution input like CI's, without migrations (no patcher in these tests)."""
+    document: dict[str, Any] = {
+        "function_name": FUNCTION, "alias": ALIAS, "artifact": artifact,
+        "migrations": {"enabled": False, "target": None},
+        "smoke": {"cases": [{"name": "health", "payload": {"case": "health"},
+                             "expect": {"status_code": 200,
+                                        "json_subset": {"body": {"status": "ok"}}}}]},
+        "strategy": {"preset": "Canary10Percent5Minutes"},
+        "alarms": [ALARM],
+        "health": {"error_threshold": 0, "block_on_preexisting_alarm": False},
+        "approval": {"required": False},
+        "ci": {"commit": "abc123", "run_url": "https://ci.example/runs/1"},
+    }
+    document.update(fields)
+    return document
+
+
+BakeHook = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Execution:
+    """What a simulated execution did: the final document and the states it visited."""
+
+    document: dict[str, Any]
+    states: list[str]
+    error: StackFlowError | None = None
+
+    @property
+    def weights(self) -> list[float]:
+        return [float(s.split("@")[1]) for s in self.states if s.startswith("Shift@")]
+
+
+def run_state_machine(execution_input_: dict[str, Any], clock: FakeClock, *,
+                      execution_id: str = EXECUTION,
+                      on_bake: BakeHook | None = None) -> Execution:
+    """Play the deployment state machine over the handlers, as Step Functions would."""
+    doc: dict[str, Any] = {"input": execution_input_, "execution_id": execution_id}
+    run = Execution(doc, [])
+    ctx = FakeContext()
+    doc["input"] = handler.validate(doc, ctx)
+    doc["lock"] = handler.lock(doc, ctx)
+    run.states.append("Lock")
+    try:
+        for state in _forward(doc, run, clock, on_bake):
+            run.states.append(state)
+    except StackFlowError as e:
+        run.error = e
+        doc["error"] = {"Error": e.error_type,
+                        "Cause": json.dumps({"errorType": e.error_type, "errorMessage": e.message})}
+        doc["rollback"] = handler.rollback(doc, ctx)
+        doc["record"] = handler.record(doc, ctx)
+        doc["unlock"] = handler.unlock(doc, ctx)
+        run.states += ["Rollback", "RecordFailure", "Unlock", "Fail"]
+    return run
+
+
+def _forward(doc: dict[str, Any], run: Execution, clock: FakeClock,
+             on_bake: BakeHook | None) -> Iterator[str]:
+    ctx = FakeContext()
+    doc["upload"] = handler.upload(doc, ctx)
+    yield "Upload"
+    doc["publish"] = handler.publish(doc, ctx)
+    yield "Publish"
+    doc["smoke"] = handler.smoke(doc, ctx)
+    yield "Smoke"
+    while True:
+        doc["shift"] = handler.shift(doc, ctx)
+        yield f"Shift@{doc['shift']['weight']}"
+        if doc["shift"]["done"]:
+            break
+        clock.advance(doc["shift"]["wait_seconds"])  # the Bake Wait state
+        if on_bake is not None:
+            on_bake(doc)
+        doc["health"] = handler.health(doc, ctx)
+        yield "HealthCheck"
+    doc["promote"] = handler.promote(doc, ctx)
+    yield "Promote"
+    doc["record"] = handler.record(doc, ctx)
+    yield "Record"
+    doc["unlock"] = handler.unlock(doc, ctx)
+    yield "Unlock"

@@ -1,0 +1,305 @@
+"""The exact AWS calls of the deploy steps, asserted with botocore's Stubber.
+
+moto ignores the ``CodeSha256`` / ``RevisionId`` guards and never reports an update in
+progress, so these tests pin the requests themselves: each expected call's parameters
+must match exactly, any call not queued fails, and ``assert_no_pending_responses``
+proves every queued call was made.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from stackflow.adapters.cloudwatch import CloudWatchAlarms
+from stackflow.adapters.lambda_ import LambdaFunctions
+from stackflow.deploy.deps import DeploySettings, Deps
+from stackflow.deploy.steps import run
+from stackflow.errors import (
+    ArtifactMismatch,
+    AwsThrottled,
+    CanaryUnhealthy,
+    FunctionUpdateFailed,
+    ResourceNotFound,
+    RevisionConflict,
+)
+
+from tests.support.deploy_fakes import FakeClock, InMemoryStore, ScriptedInvoker
+from tests.support.events import load_event
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_lambda import LambdaClient
+
+FN = "StackFlowAPI"
+
+
+@dataclass
+class Stubbed:
+    lam: Stubber
+    cw: Stubber
+    store: InMemoryStore
+    clock: FakeClock
+    deps: Deps
+
+
+@pytest.fixture
+def stubbed(aws_env: None) -> Iterator[Stubbed]:
+    lam: LambdaClient = boto3.client("lambda", region_name="us-east-1")
+    cw: CloudWatchClient = boto3.client("cloudwatch", region_name="us-east-1")
+    clock, store = FakeClock(), InMemoryStore()
+    deps = Deps(settings=DeploySettings(table="unused"), functions=LambdaFunctions(lam),
+                invoker=ScriptedInvoker(clock=clock), store=store,
+                alarms=CloudWatchAlarms(cw), read_object=_no_s3, now=clock.now,
+                monotonic=clock.monotonic, sleep=clock.sleep)
+    with Stubber(lam) as lam_stub, Stubber(cw) as cw_stub:
+        yield Stubbed(lam_stub, cw_stub, store, clock, deps)
+        lam_stub.assert_no_pending_responses()
+        cw_stub.assert_no_pending_responses()
+
+
+def _no_s3(bucket: str, key: str, version: str | None) -> bytes:
+    raise AssertionError("no S3 read expected")
+
+
+def event(name: str) -> dict[str, Any]:
+    return copy.deepcopy(load_event(f"deploy-step-{name}"))
+
+
+def config(**fields: Any) -> dict[str, Any]:
+    return {"FunctionName": FN, "Version": "$LATEST", **fields}
+
+
+def sha(doc: dict[str, Any]) -> str:
+    return str(doc["input"]["artifact"]["sha256"])
+
+
+def alias_response(version: str, revision: str, weights: dict[str, float] | None = None
+                   ) -> dict[str, Any]:
+    response: dict[str, Any] = {"Name": "PROD", "FunctionVersion": version, "RevisionId": revision}
+    if weights is not None:
+        response["RoutingConfig"] = {"AdditionalVersionWeights": weights}
+    return response
+
+
+# --- upload ------------------------------------------------------------------------
+def test_upload_waits_out_an_update_in_progress_then_checks_the_hash(stubbed: Stubbed) -> None:
+    # GIVEN another update still in progress when Upload starts
+    doc = event("upload")
+    art = doc["input"]["artifact"]
+    update = {"FunctionName": FN, "S3Bucket": art["bucket"], "S3Key": art["key"],
+              "S3ObjectVersion": art["version_id"]}
+    stubbed.lam.add_client_error("update_function_code", "ResourceConflictException",
+                                 "An update is in progress", 409, expected_params=update)
+    stubbed.lam.add_response("update_function_code",
+                             config(CodeSha256=sha(doc), LastUpdateStatus="InProgress"), update)
+    stubbed.lam.add_response("get_function_configuration",
+                             config(CodeSha256=sha(doc), LastUpdateStatus="InProgress"),
+                             {"FunctionName": FN})
+    stubbed.lam.add_response("get_function_configuration",
+                             config(CodeSha256=sha(doc), LastUpdateStatus="Successful",
+                                    RevisionId="rev-2", LastModified="2025-06-01T12:00:09Z"),
+                             {"FunctionName": FN})
+    # WHEN Upload runs
+    result = run("upload", doc, stubbed.deps)
+    # THEN the conflict was retried after a backoff, the status polled to Successful,
+    # and the result carries the RevisionId Publish will guard with
+    assert result == {"code_sha256": sha(doc), "revision_id": "rev-2",
+                      "last_modified": "2025-06-01T12:00:09Z"}
+    assert stubbed.clock.sleeps == [1.0, 1.0]
+
+
+def test_upload_that_lambda_reports_failed_raises_with_the_reason(stubbed: Stubbed) -> None:
+    # GIVEN an update Lambda accepts and then fails
+    doc = event("upload")
+    stubbed.lam.add_response("update_function_code",
+                             config(CodeSha256=sha(doc), LastUpdateStatus="InProgress"))
+    stubbed.lam.add_response("get_function_configuration", config(
+        CodeSha256=sha(doc), LastUpdateStatus="Failed",
+        LastUpdateStatusReasonCode="InvalidZipFileException",
+        LastUpdateStatusReason="Could not unzip uploaded file"))
+    # WHEN Upload runs / THEN FunctionUpdateFailed says why
+    with pytest.raises(FunctionUpdateFailed, match="Could not unzip uploaded file"):
+        run("upload", doc, stubbed.deps)
+
+
+def test_upload_gives_up_to_the_state_machine_after_its_retries(stubbed: Stubbed) -> None:
+    # GIVEN an update in progress that never clears
+    for _ in range(8):
+        stubbed.lam.add_client_error("update_function_code", "ResourceConflictException",
+                                     "An update is in progress", 409)
+    # WHEN Upload runs / THEN it raises the retryable AwsThrottled (the state machine
+    # retries it with backoff) after backing off 60 s in total
+    with pytest.raises(AwsThrottled) as info:
+        run("upload", event("upload"), stubbed.deps)
+    assert info.value.retryable
+    assert sum(stubbed.clock.sleeps) == 60.0
+
+
+# --- publish -----------------------------------------------------------------------
+def test_publish_sends_both_guards_and_waits_for_active(stubbed: Stubbed) -> None:
+    # GIVEN an uploaded artifact and no version holding it yet
+    doc = event("publish")
+    stubbed.lam.add_response("list_versions_by_function", {"Versions": [
+        config(CodeSha256=sha(doc)), config(Version="6", CodeSha256="b2xkIGNvZGU=")]},
+        {"FunctionName": FN})
+    stubbed.lam.add_response("publish_version",
+                             config(Version="7", CodeSha256=sha(doc), State="Pending"),
+                             {"FunctionName": FN, "CodeSha256": sha(doc),
+                              "RevisionId": doc["upload"]["revision_id"],
+                              "Description": "StackFlow release-abc123 commit abc123"})
+    for state in ("Pending", "Active"):
+        stubbed.lam.add_response("get_function_configuration",
+                                 config(Version="7", CodeSha256=sha(doc), State=state),
+                                 {"FunctionName": FN, "Qualifier": "7"})
+    # WHEN Publish runs
+    result = run("publish", doc, stubbed.deps)
+    # THEN exactly that guarded PublishVersion was sent and the version is Active
+    assert result == {"version": "7", "code_sha256": sha(doc)}
+    assert stubbed.store.records[(FN, doc["execution_id"])]["new_version"] == "7"
+
+
+def test_publish_retried_after_success_returns_the_same_version(stubbed: Stubbed) -> None:
+    # GIVEN a Publish that already published version 7 of this artifact (then timed out)
+    doc = event("publish")
+    stubbed.lam.add_response("list_versions_by_function", {"Versions": [
+        config(CodeSha256=sha(doc)), config(Version="6", CodeSha256="b2xkIGNvZGU="),
+        config(Version="7", CodeSha256=sha(doc))]})
+    stubbed.lam.add_response("get_function_configuration",
+                             config(Version="7", CodeSha256=sha(doc), State="Active"),
+                             {"FunctionName": FN, "Qualifier": "7"})
+    # WHEN Step Functions retries it with the same input
+    result = run("publish", doc, stubbed.deps)
+    # THEN no PublishVersion is sent (the stubber would fail on it) and 7 is returned
+    assert result["version"] == "7"
+
+
+@pytest.mark.parametrize(("code", "message", "error"), [
+    ("PreconditionFailedException", "The Revision Id provided does not match the latest "
+                                    "Revision Id.", RevisionConflict),
+    ("InvalidParameterValueException", "CodeSHA256 (abc) is different from current "
+                                       "CodeSHA256 in $LATEST (def).", ArtifactMismatch),
+])
+def test_publish_guard_refusals_become_typed_errors(stubbed: Stubbed, code: str, message: str,
+                                                    error: type[Exception]) -> None:
+    # GIVEN $LATEST changed after Upload (someone else's code, or a new revision)
+    doc = event("publish")
+    stubbed.lam.add_response("list_versions_by_function", {"Versions": [config(CodeSha256="x")]})
+    stubbed.lam.add_client_error("publish_version", code, message, 412)
+    # WHEN Publish runs / THEN the guard's refusal is a typed verdict, not published code
+    with pytest.raises(error):
+        run("publish", doc, stubbed.deps)
+
+
+# --- shift and promote ---------------------------------------------------------------
+def test_first_shift_reads_alarms_then_sends_one_guarded_weighted_update(
+        stubbed: Stubbed) -> None:
+    # GIVEN the first Shift of a 10 % canary, with the alias at version 6
+    doc = event("shift")
+    stubbed.cw.add_response("describe_alarms", {"MetricAlarms": [
+        {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]},
+        {"AlarmNames": ["StackFlowAPI-dev-errors"],
+         "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
+    stubbed.lam.add_response("get_alias", alias_response("6", "alias-rev-1"),
+                             {"FunctionName": FN, "Name": "PROD"})
+    stubbed.lam.add_response("update_alias", alias_response("6", "alias-rev-2", {"7": 0.1}),
+                             {"FunctionName": FN, "Name": "PROD", "FunctionVersion": "6",
+                              "RoutingConfig": {"AdditionalVersionWeights": {"7": 0.1}},
+                              "RevisionId": "alias-rev-1"})
+    # WHEN Shift runs
+    result = run("shift", doc, stubbed.deps)
+    # THEN 10 % goes to 7 with the alias's RevisionId, and the bake is 5 minutes
+    assert result["index"] == 0
+    assert result["weight"] == 0.1
+    assert result["wait_seconds"] == 300
+    assert result["done"] is False
+    assert result["preexisting_alarms"] == []
+
+
+def test_shift_that_lost_the_alias_race_is_a_revision_conflict(stubbed: Stubbed) -> None:
+    # GIVEN the alias changes between Shift's read and its write
+    doc = event("shift")
+    stubbed.cw.add_response("describe_alarms", {"MetricAlarms": [
+        {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]})
+    stubbed.lam.add_response("get_alias", alias_response("6", "alias-rev-1"))
+    stubbed.lam.add_client_error("update_alias", "PreconditionFailedException",
+                                 "The Revision Id provided does not match", 412)
+    # WHEN Shift runs / THEN nobody's change is overwritten
+    with pytest.raises(RevisionConflict):
+        run("shift", doc, stubbed.deps)
+
+
+def test_missing_alarm_stops_the_first_shift_before_any_traffic_moves(
+        stubbed: Stubbed) -> None:
+    # GIVEN an alarm name that does not exist (a typo would never fire)
+    stubbed.cw.add_response("describe_alarms", {"MetricAlarms": []})
+    # WHEN Shift runs / THEN it refuses, and no alias call is made
+    with pytest.raises(ResourceNotFound, match="StackFlowAPI-dev-errors"):
+        run("shift", event("shift"), stubbed.deps)
+
+
+def test_promote_is_one_guarded_update_with_an_empty_routing_config(stubbed: Stubbed) -> None:
+    # GIVEN the canary at 10 % on version 7
+    doc = event("promote")
+    stubbed.lam.add_response("get_alias", alias_response("6", "alias-rev-2", {"7": 0.1}))
+    stubbed.lam.add_response("update_alias", alias_response("7", "alias-rev-3", {}),
+                             {"FunctionName": FN, "Name": "PROD", "FunctionVersion": "7",
+                              "RoutingConfig": {"AdditionalVersionWeights": {}},
+                              "RevisionId": "alias-rev-2"})
+    # WHEN Promote runs
+    result = run("promote", doc, stubbed.deps)
+    # THEN the alias points at 7 with no weights left
+    assert result == {"version": "7", "alias": "PROD",
+                      "previous": {"version": "6", "routing": {"7": 0.1}}}
+
+
+# --- rollback ------------------------------------------------------------------------
+@pytest.mark.parametrize("drop", [[], ["shift", "health"], ["publish", "smoke", "shift",
+                                                             "health", "upload"]])
+def test_rollback_makes_exactly_one_write_call_update_alias(stubbed: Stubbed,
+                                                            drop: list[str]) -> None:
+    # GIVEN a failed deployment, caught mid-canary, before any shift, or before Publish
+    doc = event("rollback")
+    for key in drop:
+        doc.pop(key, None)
+    stubbed.lam.add_response("get_alias", alias_response("6", "alias-rev-2", {"7": 0.1}),
+                             {"FunctionName": FN, "Name": "PROD"})
+    stubbed.lam.add_response("update_alias", alias_response("6", "alias-rev-3", {}),
+                             {"FunctionName": FN, "Name": "PROD", "FunctionVersion": "6",
+                              "RoutingConfig": {"AdditionalVersionWeights": {}}})
+    # WHEN Rollback runs
+    result = run("rollback", doc, stubbed.deps)
+    # THEN the only write anywhere is one unguarded UpdateAlias back to version 6:
+    # no RevisionId (it must win), and nothing written to the deploy table
+    assert result["version"] == "6"
+    assert result["rolled_back"] is True
+    assert stubbed.store.calls == []
+
+
+# --- health --------------------------------------------------------------------------
+def test_health_reads_the_new_versions_errors_through_the_alias_over_the_bake(
+        stubbed: Stubbed) -> None:
+    # GIVEN the bake of a 10 % canary of version 7 just ended, alarms quiet
+    doc = event("health")
+    stubbed.cw.add_response("describe_alarms", {"MetricAlarms": [
+        {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]})
+    end = stubbed.clock.now()
+    stubbed.cw.add_response("get_metric_data", {"MetricDataResults": [
+        {"Id": "errors", "Values": [0.0, 1.0], "StatusCode": "Complete"}]}, {
+        "MetricDataQueries": [{"Id": "errors", "ReturnData": True, "MetricStat": {
+            "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": [
+                {"Name": "FunctionName", "Value": FN},
+                {"Name": "Resource", "Value": f"{FN}:PROD"},
+                {"Name": "ExecutedVersion", "Value": "7"}]},
+            "Period": 60, "Stat": "Sum"}}],
+        "StartTime": end - timedelta(seconds=300), "EndTime": end})
+    # WHEN HealthCheck runs with an error threshold of 0
+    # THEN the one error of version 7 in those 5 minutes fails the canary
+    with pytest.raises(CanaryUnhealthy, match="1 errors from version 7 in the last 300 s"):
+        run("health", doc, stubbed.deps)

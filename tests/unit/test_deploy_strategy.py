@@ -1,0 +1,133 @@
+"""Strategy math: presets and custom strategies become a plan of weights and bakes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from stackflow.deploy.strategy import (
+    PRESETS,
+    PlanStep,
+    StrategySpec,
+    parse_strategy,
+    plan,
+    spec_to_dict,
+    total_wait_seconds,
+)
+from stackflow.errors import InvalidRequest
+
+
+def weights(spec: StrategySpec) -> list[float]:
+    return [step.weight for step in plan(spec)]
+
+
+def test_all_at_once_is_one_step_to_full_traffic_without_a_bake() -> None:
+    # GIVEN the AllAtOnce preset / WHEN planned
+    steps = plan(PRESETS["AllAtOnce"])
+    # THEN it is a single jump to 100 % with nothing to wait for
+    assert steps == (PlanStep(1.0, 0),)
+
+
+@pytest.mark.parametrize(("preset", "bake"), [
+    ("Canary10Percent5Minutes", 300), ("Canary10Percent10Minutes", 600),
+    ("Canary10Percent15Minutes", 900), ("Canary10Percent30Minutes", 1800)])
+def test_canary_presets_send_ten_percent_then_bake_then_everything(preset: str,
+                                                                   bake: int) -> None:
+    # GIVEN a CodeDeploy canary preset / WHEN planned
+    steps = plan(PRESETS[preset])
+    # THEN 10 % bakes for the named minutes, then 100 %
+    assert steps == (PlanStep(0.1, bake), PlanStep(1.0, 0))
+
+
+@pytest.mark.parametrize(("preset", "interval"), [
+    ("Linear10PercentEvery1Minute", 60), ("Linear10PercentEvery2Minutes", 120),
+    ("Linear10PercentEvery3Minutes", 180), ("Linear10PercentEvery10Minutes", 600)])
+def test_linear_presets_add_ten_percent_per_interval(preset: str, interval: int) -> None:
+    # GIVEN a CodeDeploy linear preset / WHEN planned
+    steps = plan(PRESETS[preset])
+    # THEN 10 %, 20 % ... 90 % each bake one interval, then 100 % (ten increments)
+    assert [s.weight for s in steps] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    assert [s.wait_seconds for s in steps] == [interval] * 9 + [0]
+    assert total_wait_seconds(steps) == 9 * interval
+
+
+def test_linear_in_four_steps_and_linear_by_25_percent_are_the_same_plan() -> None:
+    # GIVEN linear by step count and by percentage / WHEN planned
+    by_steps = plan(StrategySpec("linear", None, 60, steps=4))
+    by_percent = plan(StrategySpec("linear", 25, 60))
+    # THEN both are 25/50/75 % with a bake between, then 100 %
+    assert by_steps == by_percent == (PlanStep(0.25, 60), PlanStep(0.5, 60),
+                                      PlanStep(0.75, 60), PlanStep(1.0, 0))
+
+
+def test_linear_percentage_that_does_not_divide_100_ends_with_the_remainder() -> None:
+    # GIVEN 30 % steps / WHEN planned / THEN 30, 60, 90 %, then the last 10 % to 100 %
+    assert weights(StrategySpec("linear", 30, 10)) == [0.3, 0.6, 0.9, 1.0]
+
+
+def test_linear_thirds_round_weights_to_values_lambda_accepts() -> None:
+    # GIVEN three equal steps / WHEN planned / THEN weights are rounded, not 0.333333...
+    assert weights(StrategySpec("linear", None, 10, steps=3)) == [0.3333, 0.6667, 1.0]
+
+
+def test_float_error_never_adds_an_extra_step() -> None:
+    # GIVEN a percentage whose multiples are inexact in binary (10 * 0.1 != 1.0 exactly)
+    # WHEN planned / THEN there are exactly ten steps
+    assert len(plan(StrategySpec("linear", 10, 1))) == 10
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (None, ("AllAtOnce", PRESETS["AllAtOnce"])),
+    ({"preset": "Canary10Percent5Minutes"}, ("Canary10Percent5Minutes",
+                                             StrategySpec("canary", 10, 300))),
+    ({"type": "all_at_once"}, (None, StrategySpec("all_at_once"))),
+    ({"type": "canary", "percent": 5, "interval_seconds": 120},
+     (None, StrategySpec("canary", 5.0, 120))),
+    ({"type": "linear", "percent": 25, "interval_seconds": 60},
+     (None, StrategySpec("linear", 25.0, 60))),
+    ({"type": "linear", "steps": 4, "interval_seconds": 60},
+     (None, StrategySpec("linear", None, 60, 4))),
+])
+def test_parse_strategy_accepts_presets_and_custom_strategies(
+        raw: Any, expected: tuple[str | None, StrategySpec]) -> None:
+    # GIVEN a strategy as the execution input writes it / WHEN parsed / THEN resolved
+    assert parse_strategy(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    ({"preset": "Canary99Percent"}, "strategy.preset"),
+    ({"type": "blue_green"}, "strategy.type"),
+    ({"type": "canary", "interval_seconds": 60}, "strategy.percent"),
+    ({"type": "canary", "percent": 100, "interval_seconds": 60}, "strategy.percent"),
+    ({"type": "canary", "percent": 0, "interval_seconds": 60}, "strategy.percent"),
+    ({"type": "canary", "percent": 10}, "strategy.interval_seconds"),
+    ({"type": "canary", "percent": 10, "interval_seconds": -1}, "strategy.interval_seconds"),
+    ({"type": "linear", "percent": 10, "interval_seconds": 10**7}, "strategy.interval_seconds"),
+    ({"type": "linear", "percent": 10, "steps": 4, "interval_seconds": 60}, "strategy.steps"),
+    ({"type": "linear", "steps": 0, "interval_seconds": 60}, "strategy.steps"),
+    ({"type": "linear", "interval_seconds": 60}, "strategy.percent"),
+    ({"type": "all_at_once", "percent": 10}, "strategy.percent"),
+    ({"preset": "AllAtOnce", "percent": 10}, "strategy.percent"),
+    ("Canary10Percent5Minutes", "strategy"),
+])
+def test_bad_strategies_name_the_field(raw: Any, field: str) -> None:
+    # GIVEN a malformed strategy / WHEN parsed / THEN InvalidRequest names the field
+    with pytest.raises(InvalidRequest) as info:
+        parse_strategy(raw)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("raw", [
+    {"preset": "Linear10PercentEvery3Minutes"},
+    {"type": "canary", "percent": 12.5, "interval_seconds": 90},
+    {"type": "linear", "steps": 4, "interval_seconds": 60},
+    {"type": "all_at_once"},
+])
+def test_normalized_strategy_parses_back_to_the_same_plan(raw: dict[str, Any]) -> None:
+    # GIVEN a strategy normalized once (plan included)
+    preset, spec = parse_strategy(raw)
+    normalized = spec_to_dict(preset, spec)
+    # WHEN normalized again / THEN nothing changes, and the plan is what plan() says
+    assert spec_to_dict(*parse_strategy(normalized)) == normalized
+    assert normalized["plan"]["steps"] == [s.to_dict() for s in plan(spec)]
+    assert normalized["plan"]["type"] == spec.type

@@ -1,0 +1,90 @@
+"""The CLI's arguments and tables, and the RDS secret -> URI conversion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+from stackflow.adapters.secrets import url_from_secret
+from stackflow.cli.main import build_parser, main
+from stackflow.cli.patcher import format_result
+from stackflow.errors import ConfigurationError
+
+
+def test_rollback_takes_steps_or_target_not_both(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    assert parser.parse_args(["rollback", "--steps", "2"]).steps == 2
+    with pytest.raises(SystemExit):
+        parser.parse_args(["rollback", "--steps", "2", "--target", "1"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_failure_exits_non_zero_with_error_type_and_message(
+        capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    # GIVEN a migrations folder that does not exist
+    code = main(["status", "--database-url", "postgresql://x@/db?host=/nonexistent",
+                 "--migrations-dir", str(tmp_path / "missing")])
+    # THEN the exit code is non-zero and stderr names the error type
+    assert code == 1
+    assert capsys.readouterr().err.startswith("error: SourceError: cannot list migrations")
+
+
+def result(**extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "ok": True, "action": "migrate", "dry_run": False, "complete": True,
+        "current_version": 2, "planned": [], "applied": [], "pending": [],
+        "checksum_mismatches": [], "out_of_order": [], "missing": []}
+    return base | extra
+
+
+def test_run_table_lists_applied_with_times_and_pending() -> None:
+    text = format_result(result(
+        applied=[{"version": 2, "name": "create_orders", "no_transaction": False,
+                  "execution_ms": 12}],
+        pending=[{"version": 3, "name": "add_status", "checksum": "c"}]))
+    assert "migrate: applied 1 migration(s); current version: 2" in text
+    assert "create_orders" in text
+    assert "12 ms" in text
+    assert text.endswith("pending: 3")
+
+
+def test_dry_run_table_shows_the_sql() -> None:
+    text = format_result(result(dry_run=True, current_version=None, planned=[
+        {"version": 1, "name": "a", "direction": "up", "no_transaction": True,
+         "sql": "CREATE INDEX CONCURRENTLY i ON t (x);"}]))
+    assert "would apply 1 migration(s); current version: none (empty database)" in text
+    assert "no-transaction" in text
+    assert "CREATE INDEX CONCURRENTLY i ON t (x);" in text
+
+
+def test_status_table_flags_changed_missing_and_out_of_order() -> None:
+    text = format_result(result(
+        action="status", current_version=3,
+        applied=[{"version": 1, "name": "a", "applied_at": "t", "applied_by": "u"},
+                 {"version": 3, "name": "c", "applied_at": "t", "applied_by": "u"}],
+        checksum_mismatches=[{"version": 1, "name": "a"}],
+        missing=[{"version": 4, "name": "d"}],
+        pending=[{"version": 2, "name": "b"}], out_of_order=[{"version": 2, "name": "b"}]))
+    lines = text.splitlines()
+    assert [line.split()[2] for line in lines[2:6]] == ["CHANGED", "OUT", "applied", "MISSING"]
+    assert "changed after being applied (migrate is blocked): 1" in text
+    assert "needs --allow-out-of-order): 2" in text
+
+
+def test_rds_secret_becomes_an_encoded_uri() -> None:
+    # GIVEN a password with URI metacharacters
+    url = url_from_secret('{"host": "db.example", "port": 5433, "username": "app", '
+                          '"password": "p@ss:w/rd?#", "dbname": "shop"}')
+    # THEN libpq reads every part back unchanged
+    parts = conninfo_to_dict(url)
+    assert (parts["host"], parts["port"], parts["user"], parts["password"], parts["dbname"]) == (
+        "db.example", "5433", "app", "p@ss:w/rd?#", "shop")
+
+
+@pytest.mark.parametrize("secret", ['{"host": "h"}', "not json", "[1]",
+                                    '{"host": "h", "username": "u", "password": "p", '
+                                    '"port": "x"}'])
+def test_malformed_secret_is_a_configuration_error(secret: str) -> None:
+    with pytest.raises(ConfigurationError):
+        url_from_secret(secret)

@@ -1,0 +1,74 @@
+"""Parsing the Lambda event into a typed request: every bad field is named."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from stackflow.errors import InvalidRequest
+from stackflow.migrations.request import PatcherRequest, parse_request
+
+from tests.support.events import load_event
+
+
+@pytest.mark.parametrize("name", ["patcher-migrate-dry-run", "patcher-migrate",
+                                  "patcher-rollback", "patcher-status"])
+def test_sample_events_parse(name: str) -> None:
+    assert isinstance(parse_request(load_event(name)), PatcherRequest)
+
+
+def test_defaults() -> None:
+    request = parse_request({"action": "migrate"})
+    assert request == PatcherRequest("migrate", dry_run=False, target=None, steps=None,
+                                     applied_by=None, allow_out_of_order=False)
+
+
+def test_null_target_means_no_target() -> None:
+    # GIVEN the state machine passes migrations.target through, null when unset
+    assert parse_request({"action": "migrate", "target": None}).target is None
+
+
+@pytest.mark.parametrize(("event", "field"), [
+    ([], "event"),
+    ({}, "action"),
+    ({"action": "drop"}, "action"),
+    ({"action": 1}, "action"),
+    ({"action": "migrate", "dry_run": "yes"}, "dry_run"),
+    ({"action": "migrate", "target": "3"}, "target"),
+    ({"action": "migrate", "target": True}, "target"),
+    ({"action": "migrate", "target": -1}, "target"),
+    ({"action": "rollback", "steps": 0}, "steps"),
+    ({"action": "migrate", "steps": 1}, "steps"),
+    ({"action": "rollback", "steps": 1, "target": 2}, "steps"),
+    ({"action": "migrate", "applied_by": ""}, "applied_by"),
+    ({"action": "migrate", "applied_by": "x" * 201}, "applied_by"),
+    ({"action": "migrate", "allow_out_of_order": 1}, "allow_out_of_order"),
+    ({"action": "migrate", "dryrun": True}, "dryrun"),
+])
+def test_bad_field_is_invalid_request_naming_it(event: Any, field: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request(event)
+    assert caught.value.field == field
+    assert caught.value.message.startswith(f"{field}: ")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8)
+
+
+@given(st.dictionaries(
+    st.sampled_from(["action", "dry_run", "target", "steps", "applied_by",
+                     "allow_out_of_order", "other"]),
+    json_values | st.sampled_from(["migrate", "rollback", "status"]), max_size=6)
+    | json_values)
+def test_any_json_is_a_request_or_invalid_request(event: Any) -> None:
+    # GIVEN any JSON value at all
+    # THEN parsing gives a request or InvalidRequest, never another exception
+    with contextlib.suppress(InvalidRequest):
+        parse_request(event)

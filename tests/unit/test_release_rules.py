@@ -1,0 +1,189 @@
+"""Pure rules of the release path: what a zip ships, release names, terminal lines."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from stackflow.adapters.stepfunctions import Execution, HistoryEvent, execution_arn
+from stackflow.cli.pipeline import ci_context, execution_input
+from stackflow.errors import InvalidRequest, PackageBuildFailed
+from stackflow.release import wheels
+from stackflow.release.artifacts import Artifact, artifact_key, migrations_digest
+from stackflow.release.package import check_imports, runtime_imports
+from stackflow.release.pipeline import (
+    NAME_MAX,
+    cause_message,
+    current_state,
+    describe_event,
+    failure_text,
+    release_key,
+    release_name,
+    traffic_split,
+)
+
+SHA = "Dg6dnGC9+ltB8tVHEp7E/i7264QhiK9hUCXILvAqncQ="
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+# --- what a wheel contributes to a zip --------------------------------------------------
+@pytest.mark.parametrize(("member", "shipped"), [
+    ("psycopg/__init__.py", "psycopg/__init__.py"),
+    ("pkg-1.0.data/purelib/pkg/extra.py", "pkg/extra.py"),
+    ("pkg-1.0.data/platlib/pkg/_fast.so", "pkg/_fast.so"),
+    ("pkg-1.0.data/scripts/pkg-cli", None),
+    ("pkg-1.0.dist-info/METADATA", "pkg-1.0.dist-info/METADATA"),
+    ("pkg-1.0.dist-info/licenses/LICENSE", "pkg-1.0.dist-info/licenses/LICENSE"),
+    ("pkg-1.0.dist-info/RECORD", None),
+    ("pkg-1.0.dist-info/entry_points.txt", None),
+    ("pkg/__pycache__/mod.cpython-313.pyc", None),
+    ("pkg/tests/test_mod.py", None),
+    ("pkg/mod.pyi", None),
+    ("pkg-stubs/__init__.pyi", None),
+])
+def test_only_what_runs_is_taken_from_a_wheel(member: str, shipped: str | None) -> None:
+    # GIVEN a wheel member / THEN it lands at its site-packages path, or not at all
+    assert wheels.installed_path(member) == shipped
+
+
+def test_a_lambda_target_allows_no_newer_glibc_than_its_amazon_linux() -> None:
+    # GIVEN the runtimes on Amazon Linux 2023 (3.12+) and Amazon Linux 2 (3.11)
+    new, old = wheels.lambda_target("3.13", "x86_64"), wheels.lambda_target("3.11", "arm64")
+
+    # THEN the wheel platforms stop at each one's glibc and name its CPU
+    assert new.platforms[0] == "manylinux_2_34_x86_64"
+    assert old.platforms[0] == "manylinux_2_26_aarch64"
+    assert "manylinux2014_aarch64" in old.platforms
+    assert new.abi == "cp313"
+
+
+def test_an_unknown_architecture_is_refused_naming_the_flag() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        wheels.lambda_target("3.13", "sparc")
+    assert caught.value.field == "--arch"
+
+
+# --- imports the zip must satisfy -------------------------------------------------------
+def test_a_module_imported_but_not_shipped_fails_the_build_naming_it() -> None:
+    # GIVEN a handler importing yaml, which neither the zip nor the runtime has
+    project = {"patcher/handler.py": b"import json\nimport boto3\nimport yaml\n"}
+
+    # WHEN the zip's imports are checked / THEN the build fails naming module and file
+    with pytest.raises(PackageBuildFailed, match=r"yaml \(imported by patcher/handler.py\)"):
+        check_imports(project, dict(project))
+
+
+def test_type_checking_and_optional_imports_are_not_required() -> None:
+    # GIVEN imports only type checkers or an ImportError fallback need
+    source = (b"from typing import TYPE_CHECKING\n"
+              b"if TYPE_CHECKING:\n    from mypy_boto3_s3 import S3Client\n"
+              b"try:\n    import ujson\nexcept ImportError:\n    ujson = None\n"
+              b"def f():\n    import psycopg\n")
+
+    # THEN only the one that runs unconditionally counts
+    assert runtime_imports(source, "m.py") == {"typing", "psycopg"}
+
+
+# --- release identity -------------------------------------------------------------------
+def test_release_names_are_deterministic_and_valid_execution_names() -> None:
+    # GIVEN an odd function name and a long alias
+    key = release_key("my.func:with/odd chars", "PROD" * 30, SHA, migrations_digest({}))
+
+    # WHEN attempts are named
+    first = release_name("my.func:with/odd chars", "PROD" * 30, key)
+    third = release_name("my.func:with/odd chars", "PROD" * 30, key, attempt=3)
+
+    # THEN they fit Step Functions' rules and differ only by the attempt suffix
+    for name in (first, third):
+        assert len(name) <= NAME_MAX
+        assert all(c.isalnum() or c in "-_" for c in name)
+    assert first.startswith("my-func-with-odd-chars-PROD")
+    assert first.endswith(key)
+    assert third.endswith(f"{key}-r3")
+    assert release_key("my.func:with/odd chars", "PROD" * 30, SHA, migrations_digest({})) == key
+
+
+def test_a_new_artifact_or_migration_makes_a_new_release() -> None:
+    base = release_key("StackFlowAPI", "PROD", SHA, migrations_digest({"0001_a.up.sql": b"x"}))
+    assert release_key("StackFlowAPI", "PROD", "A" + SHA[1:],
+                       migrations_digest({"0001_a.up.sql": b"x"})) != base
+    assert release_key("StackFlowAPI", "PROD", SHA,
+                       migrations_digest({"0001_a.up.sql": b"y"})) != base
+    assert release_key("StackFlowAPI", "BETA", SHA,
+                       migrations_digest({"0001_a.up.sql": b"x"})) != base
+
+
+def test_artifacts_are_stored_under_their_content_hash() -> None:
+    # GIVEN the base64 SHA-256 Lambda reports / THEN the key holds the same digest in hex
+    assert artifact_key("StackFlowAPI", SHA) == f"StackFlowAPI/{base64.b64decode(SHA).hex()}.zip"
+
+
+def test_execution_arn_is_derived_from_the_state_machine() -> None:
+    machine = "arn:aws:states:eu-west-1:123456789012:stateMachine:stackflow-dev"
+    assert execution_arn(machine, "run-1") == (
+        "arn:aws:states:eu-west-1:123456789012:execution:stackflow-dev:run-1")
+
+
+# --- the execution input ----------------------------------------------------------------
+def test_the_execution_input_keeps_the_base_and_fills_in_the_release() -> None:
+    # GIVEN a base input and a GitHub Actions environment
+    base = {"function_name": "Old", "smoke": {"dir": "events/smoke"},
+            "migrations": {"enabled": True, "target": 3}, "ci": {"commit": "old"}}
+    environ = {"GITHUB_SHA": "abc123", "GITHUB_SERVER_URL": "https://github.com",
+               "GITHUB_REPOSITORY": "org/repo", "GITHUB_RUN_ID": "42"}
+
+    # WHEN the release's input is built
+    document = execution_input(
+        base, function_name="StackFlowAPI", alias="PROD",
+        artifact=Artifact("bucket", "StackFlowAPI/x.zip", "v1", SHA), migrations=False,
+        strategy="AllAtOnce", environ=environ)
+
+    # THEN what this release decides replaces the base, the rest is kept
+    assert document["function_name"] == "StackFlowAPI"
+    assert document["artifact"] == {"bucket": "bucket", "key": "StackFlowAPI/x.zip",
+                                    "version_id": "v1", "sha256": SHA}
+    assert document["migrations"] == {"enabled": False, "target": 3}
+    assert document["strategy"] == {"preset": "AllAtOnce"}
+    assert document["smoke"] == {"dir": "events/smoke"}
+    assert document["ci"] == {"commit": "abc123",
+                              "run_url": "https://github.com/org/repo/actions/runs/42"}
+
+
+def test_outside_ci_there_is_no_ci_context() -> None:
+    assert ci_context({}) == {}
+
+
+# --- following an execution on the terminal -----------------------------------------------
+def test_traffic_split_reads_the_weight_as_a_fraction() -> None:
+    assert traffic_split(0.1) == "traffic 10% new / 90% previous"
+    assert traffic_split(1.0) == "traffic 100% new / 0% previous"
+    assert traffic_split(1 / 3) == "traffic 33.33% new / 66.67% previous"
+
+
+def test_a_lambda_failure_cause_is_shown_as_its_message() -> None:
+    cause = '{"errorType": "SmokeTestFailed", "errorMessage": "health: 500", "stackTrace": []}'
+    assert cause_message(cause) == "health: 500"
+    assert cause_message("plain text") == "plain text"
+    failed = Execution("arn", "n", "FAILED", T0, error="SmokeTestFailed", cause=cause)
+    assert failure_text(failed) == "SmokeTestFailed: health: 500"
+
+
+def test_events_become_lines_with_the_elapsed_time() -> None:
+    # GIVEN a Shift that finished 75 s into the execution
+    event = HistoryEvent(7, "TaskStateExited", T0 + timedelta(seconds=75), state="Shift",
+                         output='{"shift": {"weight": 0.25}}')
+
+    # THEN its line shows the elapsed time, the state and the traffic split
+    assert describe_event(event, T0) == ("[  1:15] Shift done -- traffic 25% new / "
+                                         "75% previous")
+    # AND events nobody follows a release by are not shown
+    assert describe_event(HistoryEvent(8, "TaskScheduled", T0), T0) is None
+
+
+def test_the_current_state_is_the_last_entered_and_not_exited() -> None:
+    events = [HistoryEvent(1, "PassStateEntered", T0, state="Start"),
+              HistoryEvent(2, "PassStateExited", T0, state="Start"),
+              HistoryEvent(3, "WaitStateEntered", T0, state="Bake")]
+    assert current_state(events) == "Bake"
+    assert current_state(events[:2]) is None
