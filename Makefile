@@ -60,7 +60,7 @@ synth: $(STAMP)
 	$(BIN)/python -m infra.app
 
 diff: $(STAMP)
-	$(CDK) diff --app "$(BIN)/python -m infra.app" stackflow-$(STAGE)
+	$(CDK) diff --app "$(BIN)/python -m infra.app" --all
 
 deploy: $(STAMP)
 ifeq ($(STAGE),prod)

@@ -13,13 +13,16 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 MIN_REASON_LENGTH = 20
+PLUGIN_PREFIX = "AwsSolutions::"
 
 
 def acknowledge(construct: IConstruct, rule_id: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding on ``construct``; the reason is mandatory."""
     if len(reason.strip()) < MIN_REASON_LENGTH:
         raise ValueError(f"acknowledging {rule_id} needs a written reason")
-    Validations.of(construct).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+    # The plugin prefix routes the acknowledgement to cdk-nag rather than to annotations.
+    Validations.of(construct).acknowledge(
+        Acknowledgment(id=f"{PLUGIN_PREFIX}{rule_id}", reason=reason))
 
 
 def apply_aws_solutions(app: App) -> None:

@@ -3,7 +3,8 @@
 CI holds no long-lived keys. It assumes ``StackFlowCICDRole`` with a GitHub OIDC token
 whose ``aud`` is ``sts.amazonaws.com`` and whose ``sub`` names the allowed repository
 and branch (or GitHub environment). The role can upload artifacts and start and watch
-executions of this stage's state machine; the state machine does everything else.
+executions of this stage's state machine (reading back what it uploaded and the
+execution history); the state machine does everything else.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
 CICD_ROLE_NAME = "StackFlowCICDRole"
+# Upload a release and read it back (`stackflow pipeline start` skips an identical one).
+ARTIFACT_ACTIONS = ("s3:PutObject", "s3:GetObject", "s3:GetObjectVersion")
+# Follow an execution to its end and name the state and error that failed it.
+WATCH_ACTIONS = ("states:DescribeExecution", "states:GetExecutionHistory")
 
 
 def trust_conditions(subjects: Sequence[str]) -> dict[str, dict[str, object]]:
@@ -57,18 +62,20 @@ class CiAccess(Construct):
             resource_name=f"{state_machine_name}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME)
         self.role.add_to_policy(iam.PolicyStatement(
-            sid="PutArtifacts", actions=["s3:PutObject"],
+            sid="PutArtifacts", actions=list(ARTIFACT_ACTIONS),
             resources=[bucket.arn_for_objects("*")]))
+        # Without ListBucket a missing key reads as 403, not 404: CI checks before upload.
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="FindArtifacts", actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
         self.role.add_to_policy(iam.PolicyStatement(
             sid="StartDeployments", actions=["states:StartExecution"],
             resources=[state_machine.state_machine_arn]))
         self.role.add_to_policy(iam.PolicyStatement(
-            sid="WatchDeployments", actions=["states:DescribeExecution"],
-            resources=[executions]))
+            sid="WatchDeployments", actions=list(WATCH_ACTIONS), resources=[executions]))
         self.executions_arn = executions
         acknowledge(self.role, wildcard_finding(self, bucket.arn_for_objects("*")),
                     "CI uploads a new artifact key (commit-named zip, migrations, smoke "
-                    "cases) on every run; the statement allows s3:PutObject only.")
+                    "cases) on every run; the statement only puts and reads objects.")
         acknowledge(self.role, wildcard_finding(self, executions),
                     "Execution names are chosen per release; the pattern covers only "
                     "executions of this stage's deployment state machine.")

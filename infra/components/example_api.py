@@ -53,7 +53,7 @@ class ExampleApi(Construct):
         bootstrap = lambda_.Version(self, "BootstrapVersion", lambda_=self.function,
                                     description="Created once by CloudFormation")
         self.alias = lambda_.Alias(self, "Prod", alias_name=ALIAS_NAME, version=bootstrap)
-        self.api = self._http_api(stage.log_retention_days >= 365)
+        self.api = self._http_api(retain_logs=stage.retain_data)
         self.alarm_name = f"{self.function_name}-{stage.name}-errors"
         self.alarm = cloudwatch.Alarm(
             self, "Errors",
@@ -71,7 +71,7 @@ class ExampleApi(Construct):
         )
         self.alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
 
-    def _http_api(self, retain_logs: bool) -> apigwv2.HttpApi:
+    def _http_api(self, *, retain_logs: bool) -> apigwv2.HttpApi:
         api = apigwv2.HttpApi(
             self, "HttpApi",
             api_name=self.function_name,

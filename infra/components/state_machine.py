@@ -36,15 +36,8 @@ class DeploymentStateMachine(Construct):
         self.state_machine_name = state_machine_name
         arns = {name: fn.function_arn for name, fn in steps.items()}
         arns[PATCHER] = patcher.function_arn
-        self.definition = build_definition(DefinitionProps(
-            function_arns=arns,
-            approval_always=stage.approval_required,
-            approval_timeout_seconds=stage.approval_timeout_hours * 3600,
-            step_timeout_seconds=int(step_timeout.to_seconds()) + TASK_TIMEOUT_MARGIN_SECONDS,
-            patcher_timeout_seconds=int(patcher_timeout.to_seconds())
-            + TASK_TIMEOUT_MARGIN_SECONDS,
-            execution_timeout_seconds=stage.execution_timeout_hours * 3600,
-        ))
+        self.definition = build_definition(_definition_props(
+            settings, arns, step_timeout=step_timeout, patcher_timeout=patcher_timeout))
         self.log_group = logs.LogGroup(
             self, "Logs",
             retention=logs.RetentionDays.ONE_YEAR if stage.retain_data
@@ -84,3 +77,17 @@ class DeploymentStateMachine(Construct):
             ),
             targets=[SnsTarget(topic)],
         )
+
+
+def _definition_props(settings: Settings, arns: Mapping[str, str], *,
+                      step_timeout: Duration, patcher_timeout: Duration) -> DefinitionProps:
+    stage = settings.stage
+    return DefinitionProps(
+        function_arns=arns,
+        approval_always=stage.approval_required,
+        approval_timeout_seconds=stage.approval_timeout_hours * 3600,
+        step_timeout_seconds=int(step_timeout.to_seconds()) + TASK_TIMEOUT_MARGIN_SECONDS,
+        patcher_timeout_seconds=int(patcher_timeout.to_seconds())
+        + TASK_TIMEOUT_MARGIN_SECONDS,
+        execution_timeout_seconds=stage.execution_timeout_hours * 3600,
+    )

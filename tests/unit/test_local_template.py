@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from stackflow.errors import ConfigurationError
 from stackflow.local.template import (
     Template,
@@ -28,22 +27,24 @@ def _template(props: dict[str, object]) -> Template:
 def test_definition_string_join_resolves_getatt_ref_and_pseudo_parameters() -> None:
     # GIVEN a definition CDK writes as Fn::Join with a GetAtt, a Ref and AWS::Partition
     template = _template({"DefinitionString": {"Fn::Join": ["", [
-        '{"StartAt":"V","States":{"V":{"Type":"Task","Resource":"', {"Fn::GetAtt": ["StepFn", "Arn"]},
+        '{"StartAt":"V","States":{"V":{"Type":"Task","Resource":"',
+        {"Fn::GetAtt": ["StepFn", "Arn"]},
         '","Comment":"arn:', {"Ref": "AWS::Partition"}, ' ', {"Ref": "StepFn"}, '","End":true}}}',
     ]]}})
     # WHEN the definition is resolved
     definition = json.loads(state_machine_definition(template))
     # THEN every reference names the local function
     state = definition["States"]["V"]
-    assert state["Resource"] == "arn:aws:lambda:us-east-1:123456789012:function:stackflow-dev-validate"
+    assert state["Resource"] == \
+        "arn:aws:lambda:us-east-1:123456789012:function:stackflow-dev-validate"
     assert state["Comment"] == "arn:aws stackflow-dev-validate"
 
 
 def test_definition_substitutions_and_fn_sub_are_applied() -> None:
     # GIVEN a Definition object with DefinitionSubstitutions built with Fn::Sub
     template = _template({
-        "Definition": {"StartAt": "V", "States": {"V": {"Type": "Task",
-                                                         "Resource": "${ValidateArn}", "End": True}}},
+        "Definition": {"StartAt": "V", "States": {"V": {
+            "Type": "Task", "Resource": "${ValidateArn}", "End": True}}},
         "DefinitionSubstitutions": {"ValidateArn": {"Fn::Sub": "${StepFn.Arn}"}},
     })
     # WHEN it is resolved

@@ -14,9 +14,10 @@ progress) and throttling → ``AwsThrottled``; ``ResourceNotFoundException`` →
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from stackflow.adapters import aws_error, default_client, error_code
+from stackflow.adapters import aws_error, error_code
 from stackflow.deploy.ports import AliasInfo, FunctionConfig, InvokeResult
 from stackflow.errors import ArtifactMismatch, RevisionConflict, StackFlowError
 
@@ -57,7 +58,7 @@ class LambdaFunctions:
     @property
     def client(self) -> LambdaClient:
         if self._client is None:
-            self._client = default_client("lambda")
+            self._client = deploy_client()
         return self._client
 
     def get_configuration(self, function_name: str,
@@ -168,6 +169,22 @@ def _invoke_client() -> LambdaClient:
     config = Config(read_timeout=INVOKE_READ_TIMEOUT_SECONDS,
                     retries={"total_max_attempts": 1})
     return boto3.client("lambda", config=config)
+
+
+@cache
+def deploy_client() -> LambdaClient:
+    """The process's Lambda client for deployments: no SDK retries.
+
+    Every deploy step is idempotent and the state machine retries ``AwsThrottled``
+    with backoff, so a throttled or conflicting call surfaces once, visibly in the
+    execution history, instead of being replayed blindly inside the SDK (a replayed
+    ``PublishVersion`` whose first response was lost is exactly what Publish's own
+    check for an already published version is there to handle).
+    """
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("lambda", config=Config(retries={"total_max_attempts": 1}))
 
 
 def get_alias(function_name: str, alias: str, *,

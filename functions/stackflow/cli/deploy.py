@@ -54,12 +54,16 @@ def _version(text: str) -> str:
 
 
 def rollback_alias_command(args: argparse.Namespace) -> int:
+    from stackflow.adapters import default_client
     from stackflow.adapters.lambda_ import LambdaFunctions
     from stackflow.cli.main import print_json
     from stackflow.deploy.traffic import rollback_alias
 
     version = args.version or previous_version(_records(args), args.function, args.alias)
-    result = rollback_alias(args.function, args.alias, version, LambdaFunctions())
+    # An operator's one-off call: the SDK's own retries help here (UpdateAlias to a
+    # fixed version is idempotent), unlike inside the state machine.
+    functions = LambdaFunctions(default_client("lambda"))
+    result = rollback_alias(args.function, args.alias, version, functions)
     if args.json:
         print_json({"ok": True, **result})
     else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import threading
 import time
@@ -139,6 +140,7 @@ def _moto_server(port: int) -> Iterator[None]:
     from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     sfn = default_user_config.setdefault("stepfunctions", {})
     previous = sfn.get("execute_state_machine", False)

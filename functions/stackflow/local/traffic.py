@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # The smoke step covers /health; traffic exercises what users call.
@@ -81,7 +81,10 @@ class Traffic:
         return batch
 
     def publish(self, function: str, alias: str, batch: Batch) -> None:
-        now = self.clock()
+        # CloudWatch stamps aggregated datapoints at the start of their period and a
+        # query's EndTime is exclusive at second precision: stamp the previous whole
+        # second so a health check right after the burst sees it.
+        now = self.clock().replace(microsecond=0) - timedelta(seconds=1)
         resource = f"{function}:{alias}"
         data: list[dict[str, Any]] = []
         for metric, counts in (("Invocations", batch.invocations), ("Errors", batch.errors)):
