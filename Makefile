@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STAGE  ?= dev
 export STAGE
+# jsii (under aws-cdk-lib) prints a full-screen end-of-life banner on Node 20; synth works the same.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CDK    := npx --yes aws-cdk@2
 
 .PHONY: help install demo test check lint typecheck unit integration infra e2e \
@@ -29,8 +31,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Synthesizes only when cdk.out/ lacks this stage or is older than anything that shapes
+# the template (synthesis with cdk-nag is most of the demo's CPU time).
 demo: $(STAMP)
-	$(BIN)/python -m infra.app
+	@if [ ! -f cdk.out/stackflow-$(STAGE).template.json ] || [ -n "$$(find infra functions \
+	    migrations dist cdk.json pyproject.toml -newer cdk.out/manifest.json \
+	    -not -path '*/__pycache__*' -not -path '*.egg-info*' -print 2>/dev/null | head -1)" ]; \
+	then echo "$(BIN)/python -m infra.app"; $(BIN)/python -m infra.app; \
+	else echo "cdk.out/ is up to date (make synth to force)"; fi
 	$(BIN)/stackflow local demo
 
 check: lint typecheck

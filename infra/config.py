@@ -8,12 +8,19 @@ an existing database, an existing OIDC provider) is a CDK context value read onc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 STAGES = ("dev", "staging", "prod")
 DEFAULT_GITHUB_REPO = "ORG/REPO"
+# The context key CDK's own synthesizer reads: the diff role trusts the same bootstrap
+# roles `cdk diff` will look for.
+BOOTSTRAP_QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
+DEFAULT_BOOTSTRAP_QUALIFIER = "hnb659fds"
+# The CDK bootstrap template's own constraint on its Qualifier parameter.
+BOOTSTRAP_QUALIFIER_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,10}")
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,8 @@ class Settings:
     stage: StageConfig
     github_repo: str = DEFAULT_GITHUB_REPO
     github_subjects: tuple[str, ...] = ()
+    github_diff_subjects: tuple[str, ...] = ()
+    bootstrap_qualifier: str = DEFAULT_BOOTSTRAP_QUALIFIER
     github_oidc_provider_arn: str | None = None
     database: ImportedDatabase | None = None
     name_suffix: str = ""
@@ -96,6 +105,11 @@ class Settings:
     def oidc_subjects(self) -> tuple[str, ...]:
         """``sub`` claims CI may assume the role with; main branch of the repo by default."""
         return self.github_subjects or (f"repo:{self.github_repo}:ref:refs/heads/main",)
+
+    @property
+    def diff_subjects(self) -> tuple[str, ...]:
+        """``sub`` claims the read-only diff role trusts: the repo's pull requests."""
+        return self.github_diff_subjects or (f"repo:{self.github_repo}:pull_request",)
 
     def physical_name(self, base: str) -> str:
         """Function and alarm names; a suffix lets several stages share one account."""
@@ -113,6 +127,8 @@ def settings_from_context(stage_name: str, context: ContextReader) -> Settings:
         stage=STAGE_CONFIGS[stage_name],
         github_repo=_text(context("github_repo")) or DEFAULT_GITHUB_REPO,
         github_subjects=_items(context("github_subjects")),
+        github_diff_subjects=_items(context("github_diff_subjects")),
+        bootstrap_qualifier=_qualifier(context(BOOTSTRAP_QUALIFIER_CONTEXT)),
         github_oidc_provider_arn=_text(context("github_oidc_provider_arn")),
         database=_imported_database(context),
         name_suffix=_text(context("name_suffix")) or "",
@@ -146,6 +162,14 @@ def _imported_database(context: ContextReader) -> ImportedDatabase | None:
         availability_zones=zones,
         port=int(context("db_port") or 5432),
     )
+
+
+def _qualifier(value: Any) -> str:
+    qualifier = _text(value) or DEFAULT_BOOTSTRAP_QUALIFIER
+    if not BOOTSTRAP_QUALIFIER_PATTERN.fullmatch(qualifier):
+        raise ValueError(f"{BOOTSTRAP_QUALIFIER_CONTEXT} must be 1-10 letters, digits, "
+                         f"'-' or '_' (as for `cdk bootstrap --qualifier`), got {qualifier!r}")
+    return qualifier
 
 
 def _text(value: Any) -> str | None:

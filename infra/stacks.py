@@ -11,6 +11,7 @@ from infra.components.ci_access import CiAccess
 from infra.components.database import DatabaseRef, DatabaseStack, imported_database
 from infra.components.deploy_steps import STEP_TIMEOUT, DeploySteps
 from infra.components.deploy_table import DeployTable
+from infra.components.diff_access import DiffAccess
 from infra.components.drift import DriftCheck
 from infra.components.example_api import ALIAS_NAME, ExampleApi
 from infra.components.notifications import Notifications
@@ -60,21 +61,27 @@ class StackFlowStack(Stack):
         ci = CiAccess(self, "CiAccess", settings=settings, bucket=artifacts.bucket,
                       state_machine=pipeline.state_machine,
                       state_machine_name=pipeline.state_machine_name)
+        diff = DiffAccess(self, "DiffAccess", settings=settings, provider=ci.provider,
+                          stacks=drift_stacks)
         DriftCheck(self, "Drift", settings=settings, stacks=drift_stacks,
+                   read_stacks=(self, *([database.stack] if database.stack else [])),
                    managed_aliases=(f"{api.function_name}:{ALIAS_NAME}",
                                     *settings.managed_aliases),
                    table=table.table, topic=notifications.drift,
                    topic_key=notifications.key, database=database,
                    bucket=artifacts.bucket, migrations_prefix=artifacts.migrations_prefix)
-        self._outputs(artifacts, pipeline, ci, api, patcher, table)
+        self._outputs(artifacts, pipeline, ci, diff, api, patcher, table)
 
     def _outputs(self, artifacts: ArtifactsBucket, pipeline: DeploymentStateMachine,
-                 ci: CiAccess, api: ExampleApi, patcher: Patcher, table: DeployTable) -> None:
+                 ci: CiAccess, diff: DiffAccess, api: ExampleApi, patcher: Patcher,
+                 table: DeployTable) -> None:
         # Output names double as the environment variables the CLI and CI read.
         CfnOutput(self, "StateMachineArn", value=pipeline.state_machine.state_machine_arn,
                   description=f"export {env.STATE_MACHINE_ARN}=<this value>")
         CfnOutput(self, "ArtifactsBucketName", value=artifacts.bucket.bucket_name)
         CfnOutput(self, "CICDRoleArn", value=ci.role.role_arn)
+        CfnOutput(self, "DiffRoleArn", value=diff.role.role_arn,
+                  description="the pr-diff workflow's STACKFLOW_DIFF_ROLE_ARN")
         CfnOutput(self, "ApiUrl", value=api.api.api_endpoint)
         CfnOutput(self, "PatcherFunctionName", value=patcher.function_name)
         CfnOutput(self, "DeployTableName", value=table.table.table_name)

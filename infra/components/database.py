@@ -31,6 +31,7 @@ class DatabaseRef:
     client_security_group: ec2.ISecurityGroup
     secret: secretsmanager.ISecret
     cluster_identifier: str
+    stack: Stack | None = None  # the stack that creates it; None when imported
 
 
 class DatabaseStack(Stack):
@@ -59,6 +60,7 @@ class DatabaseStack(Stack):
             client_security_group=self.client_security_group,
             secret=secret,
             cluster_identifier=self.cluster.cluster_identifier,
+            stack=self,
         )
         _acknowledge_database_findings(self.cluster, stage.retain_data)
 

@@ -10,6 +10,8 @@ DeploymentFailed, which fails with the original error and cause.
 
 Only plain ASL is used (Task, Choice, Wait with SecondsPath, Pass, Succeed, Fail with
 ErrorPath/CausePath) so local mode can run the synthesized definition unchanged.
+``Migrate`` runs again while the patcher reports ``"complete": false`` (a run that
+stopped before the Lambda deadline).
 """
 
 from __future__ import annotations
@@ -70,7 +72,14 @@ def build_definition(props: DefinitionProps) -> dict[str, Any]:
             "action": "migrate",
             "target.$": "$.input.migrations.target",
             "applied_by.$": "$$.Execution.Name",
-        }, "$.migrate", "Publish"),
+        }, "$.migrate", "MigrationsComplete"),
+        # The patcher stops before a migration it cannot finish in the Lambda's time
+        # left ({"complete": false}); the next call carries on where it stopped. Each
+        # round starts with the Lambda's whole timeout, so it applies at least one
+        # migration or fails into Rollback, and the execution timeout bounds the loop:
+        # no round counter is needed.
+        # Only an explicit `true` reaches Publish: new code never meets an old schema.
+        "MigrationsComplete": _choice("$.migrate.complete", "Publish", "Migrate"),
         "Publish": _step(props, "publish", "$.publish", "Smoke"),
         "Smoke": _step(props, "smoke", "$.smoke", "Shift"),
         "Shift": _step(props, "shift", "$.shift", "ShiftDone"),

@@ -77,3 +77,31 @@ def test_prod_is_the_strictest_stage() -> None:
     assert prod.drift_rate_hours < staging.drift_rate_hours < dev.drift_rate_hours
     assert prod.retain_data
     assert not dev.retain_data
+
+
+def test_diff_role_trusts_pull_requests_of_the_repository_by_default() -> None:
+    # GIVEN only a repository in context
+    settings = settings_from_context("dev", context({"github_repo": "acme/shop"}))
+    # THEN the read-only diff role trusts that repository's pull requests, and the
+    # bootstrap qualifier is CDK's default
+    assert settings.diff_subjects == ("repo:acme/shop:pull_request",)
+    assert settings.bootstrap_qualifier == "hnb659fds"
+
+
+def test_bootstrap_qualifier_is_read_from_cdk_context() -> None:
+    # GIVEN the context key CDK's synthesizer reads for a custom bootstrap
+    settings = settings_from_context("dev", context({
+        "@aws-cdk/core:bootstrapQualifier": "acme42",
+        "github_diff_subjects": "repo:acme/shop:pull_request,repo:acme/web:pull_request"}))
+    # THEN the diff role follows it, and several repositories may be trusted
+    assert settings.bootstrap_qualifier == "acme42"
+    assert settings.diff_subjects == ("repo:acme/shop:pull_request",
+                                      "repo:acme/web:pull_request")
+
+
+@pytest.mark.parametrize("qualifier", ["has space", "much-too-long-1", "a*"])
+def test_a_malformed_bootstrap_qualifier_is_refused(qualifier: str) -> None:
+    # GIVEN a qualifier `cdk bootstrap` itself would refuse
+    # WHEN the settings are read THEN synthesis stops, naming the context key
+    with pytest.raises(ValueError, match="bootstrapQualifier"):
+        settings_from_context("dev", context({"@aws-cdk/core:bootstrapQualifier": qualifier}))

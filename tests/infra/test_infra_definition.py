@@ -97,7 +97,8 @@ def test_happy_path_runs_the_documented_order() -> None:
     path = happy_path(definition()["States"], approve=False)
     # THEN the flow is Lock -> Upload -> Migrate -> Publish -> Smoke -> shift loop -> Promote
     assert path == ["Start", "Validate", "Lock", "Upload", "MigrationsEnabled",
-                    "SchemaBefore", "Migrate", "Publish", "Smoke", "Shift", "ShiftDone",
+                    "SchemaBefore", "Migrate", "MigrationsComplete", "Publish", "Smoke",
+                    "Shift", "ShiftDone",
                     "Bake", "HealthCheck", "Shift", "ShiftDone", "ApprovalRequired",
                     "Promote", "Record", "Unlock", "Deployed"]
 
@@ -120,6 +121,79 @@ def test_patcher_states_send_the_documented_payloads() -> None:
     assert states["Migrate"]["Parameters"] == {
         "action": "migrate", "target.$": "$.input.migrations.target",
         "applied_by.$": "$$.Execution.Name"}
+
+
+def choose(choice: dict[str, Any], document: dict[str, Any]) -> str:
+    """The next state of a Choice of BooleanEquals rules (the only kind the definition
+    uses), as Step Functions picks it for ``document``."""
+    assert choice["Type"] == "Choice"
+    for rule in choice["Choices"]:
+        assert set(rule) == {"Variable", "BooleanEquals", "Next"}, rule
+        value: Any = document
+        for key in rule["Variable"].removeprefix("$.").split("."):
+            value = value[key]
+        if value is rule["BooleanEquals"]:
+            return str(rule["Next"])
+    return str(choice["Default"])
+
+
+def patcher_result(*, complete: bool) -> dict[str, Any]:
+    result: dict[str, Any] = {"ok": True, "action": "migrate", "complete": complete,
+                              "applied": [{"version": 3}], "current_version": 3}
+    if not complete:
+        result |= {"stopped": "deadline", "remaining": [{"version": 4}]}
+    return result
+
+
+def test_migrate_is_followed_by_a_completion_check() -> None:
+    # GIVEN the migrations branch
+    states = definition()["States"]
+    # THEN Migrate's result goes to a Choice on $.migrate.complete, written in plain ASL
+    assert states["Migrate"]["Next"] == "MigrationsComplete"
+    check = states["MigrationsComplete"]
+    assert check["Type"] == "Choice"
+    assert check["Choices"] == [{"Variable": "$.migrate.complete", "BooleanEquals": True,
+                                 "Next": "Publish"}]
+
+
+def test_an_incomplete_migration_run_calls_migrate_again() -> None:
+    # GIVEN a patcher run that stopped before the Lambda deadline
+    states = definition()["States"]
+    document = {"input": {}, "migrate": patcher_result(complete=False)}
+    # WHEN the completion check reads its result
+    # THEN the next state is Migrate again, with the same payload (it carries on)
+    assert choose(states["MigrationsComplete"], document) == "Migrate"
+    assert states["Migrate"]["Parameters"]["action"] == "migrate"
+    assert states["Migrate"]["Parameters"]["target.$"] == "$.input.migrations.target"
+
+
+def test_a_complete_migration_run_proceeds_to_publish() -> None:
+    # GIVEN a patcher run that applied everything
+    states = definition()["States"]
+    document = {"input": {}, "migrate": patcher_result(complete=True)}
+    # WHEN the completion check reads its result / THEN the new code is published
+    assert choose(states["MigrationsComplete"], document) == "Publish"
+
+
+def test_migration_rounds_repeat_until_the_patcher_is_done() -> None:
+    # GIVEN a patcher that needs three calls to apply every migration
+    states = definition()["States"]
+    rounds = iter([False, False, True])
+    visited, name = [], "Migrate"
+    document: dict[str, Any] = {"input": {}}
+    # WHEN the state machine follows the definition from Migrate
+    while name != "Publish":
+        visited.append(name)
+        if name == "Migrate":
+            document["migrate"] = patcher_result(complete=next(rounds))
+            name = states[name]["Next"]
+        else:
+            name = choose(states[name], document)
+    # THEN Migrate ran three times and only then did the deployment publish
+    assert visited == ["Migrate", "MigrationsComplete"] * 3
+    # AND a failing round still rolls back, retrying only transient errors
+    assert states["Migrate"]["Catch"][0]["Next"] == "Rollback"
+    assert "MigrationFailed" not in states["Migrate"]["Retry"][0]["ErrorEquals"]
 
 
 def test_bake_is_a_wait_state_driven_by_the_shift_result() -> None:

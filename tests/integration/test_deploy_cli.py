@@ -15,6 +15,7 @@ from tests.support.deploy_fakes import (
     EXECUTION,
     FUNCTION,
     TABLE,
+    FakeContext,
     MotoWorld,
     execution_input,
     run_state_machine,
@@ -48,15 +49,39 @@ def test_history_lists_deployments_newest_first_with_status_and_versions(
             for d in deployments] == [(second, "ROLLED_BACK", "2", "3"),
                                       (EXECUTION, "SUCCEEDED", "1", "2")]
     assert deployments[0]["error"]["type"] == "CanaryUnhealthy"
-    # AND the text form shows one line per deployment
+    # AND the text form is a table: a header, one row per deployment (the rolled-back
+    # one followed by its error), columns aligned under the header
     assert main(["history", FUNCTION]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    newest, older = lines
-    assert "ROLLED_BACK" in newest
-    assert "2 -> 3" in newest
-    assert "release-2" in newest
-    assert "SUCCEEDED" in older
-    assert "1 -> 2" in older
+    header, newest, error, older = capsys.readouterr().out.splitlines()
+    assert header.split() == ["STARTED", "STATUS", "VERSION", "COMMIT", "DURATION",
+                              "EXECUTION"]
+    assert newest.split() == [deployments[0]["started_at"], "ROLLED_BACK", "2", "->", "3",
+                              "abc123", "5m", "00s", "release-2"]
+    assert error.startswith("  CanaryUnhealthy: StackFlowAPI:PROD canary unhealthy")
+    assert older.split() == [deployments[1]["started_at"], "SUCCEEDED", "1", "->", "2",
+                             "abc123", "5m", "00s", "release-1"]
+    for column in ("STATUS", "VERSION", "COMMIT", "DURATION", "EXECUTION"):
+        at = header.index(column)
+        for row in (newest, older):
+            assert row[at - 2:at] == "  "
+            assert row[at] != " "
+
+
+def test_history_says_running_for_a_deployment_in_progress_and_shows_aliases(
+        world: MotoWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a deployment that has taken its lock and is still going
+    doc = {"input": handler.validate({"input": execution_input(world.put_artifact("v2"))},
+                                     FakeContext()), "execution_id": EXECUTION}
+    handler.lock(doc, FakeContext())
+    capsys.readouterr()
+    # WHEN the history of every alias is listed
+    assert main(["history", FUNCTION, "--all-aliases"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    # THEN the row names the alias, has no new version yet, and is "running"
+    assert header.split()[:2] == ["ALIAS", "STARTED"]
+    assert row.split()[0] == ALIAS
+    assert row.split()[2:7] == ["IN_PROGRESS", "1", "->", "-", "abc123"]
+    assert row.split()[7] == "running"
 
 
 def test_rollback_alias_returns_to_the_version_the_last_deployment_replaced(
@@ -82,9 +107,30 @@ def test_rollback_alias_to_an_explicit_version_clears_a_stuck_canary(
                            RoutingConfig={"AdditionalVersionWeights": {"2": 0.3}})
     # WHEN rolled back to 1 explicitly
     assert main(["rollback-alias", FUNCTION, "--alias", ALIAS, "--to", "1"]) == 0
-    # THEN no weight is left, and the output says what it was
+    # THEN no weight is left, and the output says what it did and what it undid
     assert world.alias() == ("1", {})
-    assert "was 1, routing 2: 30%" in capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == (
+        "rolled back StackFlowAPI:PROD to version 1 with 100% of the traffic "
+        "(was version 1, routing 2: 30%); one UpdateAlias, routing config cleared")
+
+
+def test_rollback_alias_skips_a_deployment_that_already_rolled_back(
+        world: MotoWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN 1 -> 2 promoted, then 2 -> 3 rolled back by its canary (PROD is on 2)
+    run_state_machine(execution_input(world.put_artifact("v2")), world.clock)
+    world.clock.advance(60)
+    run_state_machine(execution_input(world.put_artifact("v3")), world.clock,
+                      execution_id=EXECUTION.replace("release-1", "release-2"),
+                      on_bake=lambda doc: world.set_alarm("ALARM"))
+    assert world.alias() == ("2", {})
+    capsys.readouterr()
+    # WHEN the operator rolls back without naming a version
+    assert main(["rollback-alias", FUNCTION]) == 0
+    # THEN PROD goes back to 1, the version the last deployment that moved it replaced
+    # (the rolled-back one's "previous" is where PROD already is)
+    assert world.alias() == ("1", {})
+    assert capsys.readouterr().out.startswith(
+        "rolled back StackFlowAPI:PROD to version 1 with 100% of the traffic (was version 2)")
 
 
 def test_rollback_alias_without_any_record_asks_for_a_version(

@@ -9,18 +9,21 @@ Lambda cannot run code without Docker, so smoke invocations go to a scripted inv
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from deploy_steps import handler
 from moto import mock_aws
+from stackflow.deploy.steps import run
 from stackflow.errors import (
     ArtifactMismatch,
     CanaryUnhealthy,
     DeploymentInProgress,
     InvalidRequest,
     SmokeTestFailed,
+    StackFlowError,
 )
 
 from tests.support.deploy_fakes import (
@@ -29,8 +32,10 @@ from tests.support.deploy_fakes import (
     BUCKET,
     EXECUTION,
     FUNCTION,
+    TABLE,
     FakeContext,
     MotoWorld,
+    atomic_item_writes,
     execution_input,
     run_state_machine,
     sha256_b64,
@@ -170,17 +175,60 @@ def test_errors_at_or_below_the_threshold_or_of_the_old_version_pass(world: Moto
     assert run.document["health"]["errors"] == 2
 
 
+@pytest.mark.parametrize("ago_seconds", [0, 1, 299])
+def test_errors_anywhere_in_the_bake_count_even_in_the_second_of_the_check(
+        world: MotoWorld, ago_seconds: int) -> None:
+    # GIVEN a canary of a version that fails once, at the very second the health check
+    # runs (CloudWatch's EndTime is exclusive), a second before, or right after the shift
+    artifact = world.put_artifact("v2")
+    # WHEN deployed with no alarm to rely on, only the Errors metric
+    run = run_state_machine(execution_input(artifact, alarms=[]), world.clock,
+                            on_bake=lambda doc: world.put_errors("2", 1,
+                                                                 ago_seconds=ago_seconds))
+    # THEN the error is seen, the canary fails and the alias goes back to version 1
+    assert isinstance(run.error, CanaryUnhealthy)
+    assert run.error.details["errors"] == 1
+    assert world.alias() == ("1", {})
+    assert world.record()["status"] == "ROLLED_BACK"
+
+
 def test_alarm_already_firing_before_the_deploy_is_reported_not_blocking(
         world: MotoWorld) -> None:
     # GIVEN the errors alarm in ALARM before the deployment (it may be the fix)
     world.set_alarm("ALARM")
     # WHEN deployed
     run = run_state_machine(execution_input(world.put_artifact("v2")), world.clock)
-    # THEN it is promoted, and the alarm is reported as pre-existing
+    # THEN it is promoted, and the alarm, still firing at the health check, is reported
+    # as pre-existing rather than blocking
     assert run.error is None
     assert run.document["shift"]["preexisting_alarms"] == [ALARM]
+    assert run.document["health"]["healthy"] is True
+    assert run.document["health"]["alarms"] == []
     assert run.document["health"]["ignored_preexisting"] == [ALARM]
+    assert run.document["health"]["refired"] == []
+    assert world.cw.describe_alarms(AlarmNames=[ALARM])["MetricAlarms"][0]["StateValue"] \
+        == "ALARM"
     assert world.alias() == ("2", {})
+
+
+def test_preexisting_alarm_that_recovers_and_fires_again_mid_bake_blocks(
+        world: MotoWorld) -> None:
+    # GIVEN the errors alarm in ALARM before the deployment
+    world.set_alarm("ALARM")
+
+    def refire(doc: dict[str, Any]) -> None:
+        world.set_alarm("OK")
+        world.set_alarm("ALARM")
+
+    # WHEN it recovers and fires again while the canary bakes
+    run = run_state_machine(execution_input(world.put_artifact("v2")), world.clock,
+                            on_bake=refire)
+    # THEN that is a new firing: the canary fails and is rolled back
+    assert isinstance(run.error, CanaryUnhealthy)
+    assert run.error.details["refired"] == [ALARM]
+    assert run.error.details["alarms"] == [ALARM]
+    assert world.alias() == ("1", {})
+    assert world.record()["status"] == "ROLLED_BACK"
 
 
 def test_preexisting_alarm_blocks_when_configured_before_any_traffic_moves(
@@ -344,6 +392,57 @@ def test_rollback_twice_is_harmless(world: MotoWorld) -> None:
     assert world.alias() == ("1", {})
 
 
+@pytest.mark.parametrize("upto", ["lock", "publish", "shift", "promote"])
+def test_rollback_makes_exactly_one_write_across_every_aws_service(world: MotoWorld,
+                                                                   upto: str) -> None:
+    # GIVEN a deployment that failed after Lock, Publish, the first Shift, or Promote
+    doc = prepared(world, "shift" if upto == "promote" else upto)
+    if upto == "promote":
+        doc["promote"] = handler.promote(doc, CTX)
+    sleeps = len(world.clock.sleeps)
+    calls = world.calls()  # Lambda, DynamoDB, CloudWatch and S3 alike
+    # WHEN Rollback runs, and runs again (a retry)
+    handler.rollback(doc, CTX)
+    handler.rollback(doc, CTX)
+    # THEN each run read the alias once and wrote it once: nothing to the deploy table,
+    # no alarm or metric read, no wait; the alias has 100 % on version 1
+    assert calls.calls == ["lambda:GetAlias", "lambda:UpdateAlias"] * 2
+    assert calls.writes == ["lambda:UpdateAlias"] * 2
+    assert len(world.clock.sleeps) == sleeps
+    assert world.alias() == ("1", {})
+
+
+def test_rollback_works_when_the_lock_item_is_gone(world: MotoWorld) -> None:
+    # GIVEN a canary at 10 % whose lock item has disappeared (expired and deleted by
+    # DynamoDB's TTL, or removed by hand)
+    doc = prepared(world, "shift")
+    world.ddb.delete_item(TableName=TABLE, Key={"pk": {"S": f"LOCK#{FUNCTION}#{ALIAS}"},
+                                                "sk": {"S": "LOCK"}})
+    calls = world.calls()
+    # WHEN Rollback runs
+    result = handler.rollback(doc, CTX)
+    # THEN it restored version 1 from $.lock in the document, with its one write
+    assert result["rolled_back"] is True
+    assert world.alias() == ("1", {})
+    assert calls.writes == ["lambda:UpdateAlias"]
+    # AND the Unlock after it finds nothing to release, without an error
+    assert handler.unlock(doc, CTX) == {"released": False, "holder": None}
+
+
+def test_rollback_of_a_document_without_a_lock_makes_no_call(world: MotoWorld) -> None:
+    # GIVEN a document that never got as far as holding a lock
+    doc: dict[str, Any] = {"input": handler.validate({"input": execution_input(
+        world.put_artifact("v2"))}, CTX), "execution_id": EXECUTION,
+        "error": {"Error": "States.Timeout", "Cause": "timed out"}}
+    calls = world.calls()
+    # WHEN Rollback runs
+    result = handler.rollback(doc, CTX)
+    # THEN it says nothing was rolled back and made no AWS call at all
+    assert (result["version"], result["rolled_back"]) == (None, False)
+    assert calls.calls == []
+    assert world.alias() == ("1", {})
+
+
 def test_rollback_after_promote_returns_to_the_previous_version(world: MotoWorld) -> None:
     # GIVEN a deployment promoted to version 2 that then failed (say, in Record)
     doc = prepared(world, "shift")
@@ -378,18 +477,77 @@ def test_second_concurrent_deployment_is_refused_naming_the_holder(world: MotoWo
     assert handler.lock(b, CTX)["holder"] == b_id
 
 
-def test_lock_of_a_crashed_execution_expires(world: MotoWorld) -> None:
-    # GIVEN an execution that locked and died
+def test_lock_of_a_crashed_execution_expires_and_its_late_unlock_spares_the_new_one(
+        world: MotoWorld) -> None:
+    # GIVEN an execution that locked and then stalled
     artifact = world.put_artifact("v2")
-    dead = {"input": handler.validate({"input": execution_input(artifact)}, CTX),
-            "execution_id": EXECUTION}
-    expires = handler.lock(dead, CTX)["expires_at"]
-    # WHEN the lock's lifetime (TTL + the plan's bakes) has passed
-    world.clock.advance(900 + 300 + 1)
-    fresh = {**dead, "execution_id": EXECUTION.replace("release-1", "release-2")}
-    # THEN the next deployment takes it over
+    old = {"input": handler.validate({"input": execution_input(artifact)}, CTX),
+           "execution_id": EXECUTION}
+    expires = handler.lock(old, CTX)["expires_at"]
+    fresh = {**old, "execution_id": EXECUTION.replace("release-1", "release-2")}
+    # WHEN, before the lock's lifetime (TTL + the plan's bakes) has passed, a new
+    # deployment is refused, and after it, the new deployment takes the lock over
+    world.clock.advance(900 + 300 - 1)
+    with pytest.raises(DeploymentInProgress):
+        handler.lock(fresh, CTX)
+    world.clock.advance(2)
     assert handler.lock(fresh, CTX)["holder"] == fresh["execution_id"]
     assert expires < world.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    # THEN the old holder, waking up, cannot release or retake the new lock
+    assert handler.unlock(old, CTX) == {"released": False, "holder": fresh["execution_id"]}
+    with pytest.raises(DeploymentInProgress) as info:
+        handler.lock(old, CTX)
+    assert info.value.details["holder"] == fresh["execution_id"]
+    item = world.lock_item()
+    assert item is not None
+    assert item["holder"] == {"S": fresh["execution_id"]}
+    # AND the new holder's own Unlock still works
+    assert handler.unlock(fresh, CTX) == {"released": True, "holder": None}
+    assert world.lock_item() is None
+
+
+def test_concurrent_deployments_race_on_real_threads_and_exactly_one_wins(
+        world: MotoWorld) -> None:
+    # GIVEN eight executions of the same function and alias, released together
+    artifact = world.put_artifact("v2")
+    normalized = handler.validate({"input": execution_input(artifact)}, CTX)
+    ids = [EXECUTION.replace("release-1", f"race-{n}") for n in range(8)]
+    barrier = threading.Barrier(len(ids))
+    outcomes: dict[str, dict[str, Any] | StackFlowError] = {}
+    deps = world.deps()
+
+    def deploy(execution_id: str) -> None:
+        # The step itself, not the handler: Powertools' Metrics is one object per
+        # process, and Lambda never runs two invocations in one process at once.
+        barrier.wait()
+        try:
+            outcomes[execution_id] = run("lock", {"input": normalized,
+                                                  "execution_id": execution_id}, deps)
+        except StackFlowError as e:
+            outcomes[execution_id] = e
+
+    # WHEN all of them run Lock at the same moment against DynamoDB
+    with atomic_item_writes():
+        threads = [threading.Thread(target=deploy, args=(i,)) for i in ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    # THEN exactly one holds the lock; every other got DeploymentInProgress naming it
+    assert sorted(outcomes) == sorted(ids)
+    winners = [i for i, outcome in outcomes.items() if isinstance(outcome, dict)]
+    assert len(winners) == 1
+    winner = winners[0]
+    for execution_id in ids:
+        if execution_id != winner:
+            refused = outcomes[execution_id]
+            assert isinstance(refused, DeploymentInProgress)
+            assert refused.details["holder"] == winner
+            assert world.record(execution_id)["status"] == "FAILED"
+    item = world.lock_item()
+    assert item is not None
+    assert item["holder"] == {"S": winner}
+    assert world.record(winner)["status"] == "IN_PROGRESS"
 
 
 def test_alias_on_latest_cannot_be_deployed_safely(world: MotoWorld) -> None:

@@ -7,14 +7,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from drift_check.handler import handler
+from stackflow.adapters import cloudformation
 from stackflow.cli.main import main
 from stackflow.errors import InvalidRequest
 
 from tests.support.drift import FUNCTION, TABLE, World, drift_world
 from tests.support.events import load_event
 from tests.support.patcher import FakeLambdaContext, make_deps, migrate, table, write_migrations
+from tests.unit.test_drift_cloudformation import (
+    DETECTION,
+    STACK,
+    drifted_resources,
+    expect_resource_drifts,
+    status,
+)
 
 CONTEXT = FakeLambdaContext(function_name="StackFlowDriftCheck",
                             invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:"
@@ -59,6 +69,85 @@ def test_scheduled_runs_report_drift_and_notify_once(world: World, configured: P
     assert (first["notified"], second["notified"]) == (True, False)
     [message] = world.inbox()
     assert "checksum_mismatch" in message["Message"]
+
+    # WHEN the alias is moved once more and the schedule fires again
+    world.lam.update_alias(FunctionName=FUNCTION, Name="PROD", FunctionVersion="3")
+    third = handler(load_event("drift-scheduled"), CONTEXT)
+
+    # THEN the changed drift set is a second message, naming the new version
+    assert third["notified"] is True
+    assert third["drift_keys"] == ["alias:StackFlowAPI:PROD:drifted:3",
+                                   "schema:checksum_mismatch:2"]
+    [changed] = world.inbox()
+    assert changed["Subject"].startswith("StackFlow drift changed")
+    assert "version 3" in changed["Message"]
+
+
+def emf_documents(out: str) -> list[dict[str, Any]]:
+    """The CloudWatch embedded-metric-format documents among the printed lines."""
+    found = []
+    for line in out.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and "_aws" in document:
+            found.append(document)
+    return found
+
+
+@pytest.fixture
+def stubbed_stacks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    """CloudFormation (which moto cannot detect drift on) as the handler's client."""
+    client = boto3.client("cloudformation", region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x")
+    monkeypatch.setattr(cloudformation, "default_client", lambda service: client)
+    monkeypatch.setenv("DRIFT_STACKS", f"{STACK},stackflow-dev-database")
+    monkeypatch.setenv("DRIFT_CONCURRENCY", "1")  # the Stubber answers in order
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_each_run_emits_one_metric_per_kind_of_drift(
+        world: World, configured: Path, stubbed_stacks: Stubber,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a drifted stack, a throttled one, PROD moved by hand, an alias StackFlow
+    # never deployed, and an applied migration edited afterwards
+    stubbed_stacks.add_response("detect_stack_drift", {"StackDriftDetectionId": DETECTION},
+                                {"StackName": STACK})
+    stubbed_stacks.add_response("describe_stack_drift_detection_status",
+                                status(DETECTION, "DETECTION_COMPLETE"),
+                                {"StackDriftDetectionId": DETECTION})
+    expect_resource_drifts(stubbed_stacks, drifted_resources())
+    stubbed_stacks.add_client_error("detect_stack_drift", "Throttling", "Rate exceeded",
+                                    expected_params={"StackName": "stackflow-dev-database"})
+    world.lam.update_alias(FunctionName=FUNCTION, Name="PROD", FunctionVersion="2")
+    world.lam.create_alias(FunctionName=FUNCTION, Name="STAGING", FunctionVersion="1")
+    monkeypatch.setenv("DRIFT_MANAGED_ALIASES", f"{FUNCTION}:PROD,{FUNCTION}:STAGING")
+    (configured / "0002_create_t2.up.sql").write_text("CREATE TABLE t2 (id bigint);\n")
+    capsys.readouterr()
+
+    # WHEN the schedule fires
+    report = handler(load_event("drift-scheduled"), CONTEXT)
+
+    # THEN the handler prints one EMF document: namespace StackFlow, service drift
+    [document] = emf_documents(capsys.readouterr().out)
+    [directive] = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "StackFlow"
+    assert document["service"] == "drift"
+    assert ["service"] in directive["Dimensions"]
+    # AND one Count metric per kind, each with this run's number (EMF lists the values)
+    values = {metric["Name"]: document[metric["Name"]] for metric in directive["Metrics"]}
+    assert {metric["Unit"] for metric in directive["Metrics"]} == {"Count"}
+    assert values == {"StackDrift": [2], "AliasDrift": [1], "SchemaDrift": [1],
+                      "UnmanagedAliases": [1], "CarriedOverStacks": [1],
+                      "DriftCheckErrors": [0], "DriftNotifications": [1]}
+    # AND those are the report's own counts
+    counts = report["counts"]
+    assert (counts["stack"], counts["alias"], counts["schema"], counts["unmanaged_alias"],
+            counts["carried_over"], counts["errors"]) == (2, 1, 1, 1, 1, 0)
+    assert report["notified"] is True
 
 
 def test_clean_run_is_quiet(world: World, configured: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,10 +10,10 @@ from typing import Any
 
 import boto3
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
-from patcher.handler import handler, tracing_active
+from patcher.handler import handler, logger, tracing_active
 from stackflow import env
 from stackflow.adapters import default_client
 from stackflow.errors import StackFlowError
@@ -22,7 +23,9 @@ from tests.support.patcher import (
     SAMPLE_MIGRATIONS,
     FakeLambdaContext,
     applied_versions,
+    migration_lock_held,
     table,
+    tables,
     write_migrations,
 )
 
@@ -152,21 +155,36 @@ def test_unreadable_s3_source_is_a_source_error(
     assert "s3://no-such-bucket/" in caught.value.message
 
 
+# JSON as Lambda's runtime may hand it over: any text (lone surrogates and NUL included,
+# since "\\ud800" and "\\u0000" are valid JSON escapes) and integers of any size.
+any_text = st.text(st.characters(exclude_categories=()), max_size=5)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-3, max_value=9)
-    | st.floats(allow_nan=False) | st.text(max_size=5),
+    st.none() | st.booleans() | st.integers(min_value=-3, max_value=9) | st.integers()
+    | st.floats(allow_nan=False) | any_text,
     lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    | st.dictionaries(any_text, children, max_size=3),
     max_leaves=6)
 events = st.dictionaries(
     st.sampled_from(["action", "dry_run", "target", "steps", "applied_by",
-                     "allow_out_of_order", "bogus"]),
+                     "allow_out_of_order", "bogus"]) | any_text,
     st.sampled_from(["migrate", "rollback", "status"]) | json_values, max_size=5) | json_values
+# With a reachable database and well-formed migrations, a request can only be refused
+# as malformed or, for a rollback over migration 2, for its missing down script.
+EXPECTED_HERE = {"InvalidRequest", "MissingDownScript"}
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(event=events)
+@example(event={"action": "migrate", "target": 2})
+@example(event={"action": "rollback", "steps": 2})
+@example(event={"action": "migrate", "applied_by": "a\x00b"})
+@example(event={"action": "migrate", "applied_by": "\ud800"})
+@example(event={"action": "migrate", "target": 2**63})
+@example(event={"action": "rollback", "steps": 2**31})
+@example(event={"action": "rollback", "target": 0, "dry_run": True})
+@example(event={"action": "status", "bogus\ud800": 1})
+@example(event={"\n": "migrate"})
 def test_any_json_event_gets_a_result_or_a_documented_error(
         monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path,
         event: Any) -> None:
@@ -179,17 +197,81 @@ def test_any_json_event_gets_a_result_or_a_documented_error(
     monkeypatch.setenv(env.MIGRATIONS_DIR, str(folder))
     # WHEN any JSON value is sent as the event (the database keeps its state between them)
     outcome = invoke_or_error(event)
-    # THEN it is a result, or one of the documented error types with a one-line message
-    if isinstance(outcome, StackFlowError):
-        assert outcome.error_type in DOCUMENTED_ERRORS
+    # THEN it is a result, or a StackFlow error (no KeyError, TypeError, psycopg error...)
+    # whose class name, the Lambda errorType, is documented and fits this situation
+    if isinstance(outcome, BaseException):
+        assert isinstance(outcome, StackFlowError), repr(outcome)
+        assert type(outcome).__name__ in DOCUMENTED_ERRORS
+        assert type(outcome).__name__ in EXPECTED_HERE, outcome.message
         assert "\n" not in outcome.message
     else:
         assert outcome["ok"] is True
         assert outcome["action"] in ("migrate", "rollback", "status")
+    # AND whatever happened, the database is consistent: a prefix of 1-3 is applied,
+    # each with its table, and no lock is left behind
+    versions = applied_versions(database_url)
+    assert versions == [1, 2, 3][:len(versions)]
+    assert {t for t in tables(database_url) if t.startswith("t")} == {f"t{v}" for v in versions}
+    assert not migration_lock_held(database_url)
 
 
-def invoke_or_error(event: Any) -> dict[str, Any] | StackFlowError:
+def invoke_or_error(event: Any) -> dict[str, Any] | BaseException:
     try:
         return invoke(event)
-    except StackFlowError as e:
+    except Exception as e:  # anything else escaping is what this test looks for
         return e
+
+
+def test_failure_type_is_the_class_name_with_a_one_line_message(
+        patcher_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a migration whose error message spans two lines
+    folder = write_migrations(tmp_path, {1: table(1), 2: (
+        "raises", "DO $$ BEGIN RAISE EXCEPTION E'first line\\nsecond line'; END $$;\n", None)})
+    monkeypatch.setenv(env.MIGRATIONS_DIR, str(folder))
+    # WHEN the handler applies it
+    with pytest.raises(Exception) as caught:
+        invoke({"action": "migrate"})
+    # THEN Lambda's errorType (the class name) is MigrationFailed, and the message is one
+    # line naming the version, the SQLSTATE and the server's message
+    assert type(caught.value).__name__ == "MigrationFailed"
+    assert str(caught.value) == ("migration 2 (raises, 0002_raises.up.sql): "
+                                 "SQLSTATE P0001: first line second line")
+    assert applied_versions(patcher_env) == [1]
+
+
+def test_failing_down_script_names_the_rollback_and_keeps_the_migration(
+        patcher_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = write_migrations(tmp_path, {1: ("t1", "CREATE TABLE t1 (id int);\n",
+                                             "DROP TABLE t1;\nDROP TABLE nope;\n")})
+    monkeypatch.setenv(env.MIGRATIONS_DIR, str(folder))
+    invoke({"action": "migrate"})
+    with pytest.raises(Exception) as caught:
+        invoke({"action": "rollback"})
+    assert type(caught.value).__name__ == "MigrationFailed"
+    assert str(caught.value) == ("rollback of migration 1 (t1, 0001_t1.down.sql): "
+                                 'SQLSTATE 42P01: table "nope" does not exist')
+    assert applied_versions(patcher_env) == [1]
+    assert "t1" in tables(patcher_env)
+
+
+def test_logs_carry_the_request_id_and_metrics_count_what_was_applied(
+        patcher_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN the handler's log stream captured
+    log = io.StringIO()
+    stream = logger.registered_handler
+    previous = stream.setStream(log)  # type: ignore[attr-defined]
+    try:
+        # WHEN migrate is invoked for request req-7
+        invoke({"action": "migrate"}, aws_request_id="req-7")
+    finally:
+        stream.setStream(previous)  # type: ignore[attr-defined]
+    # THEN the closing log line has the request id and what was applied
+    done = [line for line in map(json.loads, log.getvalue().splitlines())
+            if line["message"] == "patcher done"]
+    assert [(d["function_request_id"], d["applied"]) for d in done] == [
+        ("req-7", [1, 2, 3, 4])]
+    # AND the metrics (CloudWatch EMF, printed) count four migrations and time the call
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+           if line.startswith('{"_aws"')]
+    assert [m["MigrationsApplied"] for m in emf] == [[4.0]]
+    assert emf[0]["PatcherDuration"][0] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import psycopg
@@ -11,28 +12,61 @@ from stackflow.errors import ChecksumMismatch, MigrationFailed, OutOfOrderMigrat
 from tests.support.patcher import (
     SAMPLE_MIGRATIONS,
     applied_versions,
+    last_run,
     make_deps,
     migrate,
+    objects,
     query,
+    rollback,
     runs,
+    snapshot,
     status,
     table,
     tables,
     write_migrations,
 )
 
+# The patcher's own tables, as ``objects`` lists them.
+HISTORY_OBJECTS = {
+    "relation public.schema_migrations (r)", "relation public.schema_migrations_pkey (i)",
+    "relation public.schema_migrations_runs (r)",
+    "relation public.schema_migrations_runs_pkey (i)",
+    "relation public.schema_migrations_runs_id_seq (S)"}
+
 
 def test_dry_run_changes_nothing_and_returns_the_sql(database_url: str) -> None:
     # GIVEN an empty database and the project's migrations
     deps = make_deps(database_url, SAMPLE_MIGRATIONS)
+    before = snapshot(database_url)
     # WHEN a dry run is asked for
     result = migrate(deps, dry_run=True)
-    # THEN all four are planned with their SQL, and not even schema_migrations exists
+    # THEN all four are planned with their SQL
     assert [p["version"] for p in result["planned"]] == [1, 2, 3, 4]
     assert "CREATE TABLE customers" in result["planned"][0]["sql"]
     assert result["applied"] == []
     assert result["current_version"] is None
-    assert tables(database_url) == set()
+    # AND the database is exactly as it was: not even schema_migrations was created
+    assert snapshot(database_url) == before
+    assert objects(database_url) == {"schema public"}
+
+
+def test_dry_runs_on_a_migrated_database_change_nothing(
+        database_url: str, tmp_path: Path) -> None:
+    # GIVEN 1-2 applied (so both history tables hold rows), 3-4 pending
+    folder = write_migrations(tmp_path, {n: table(n) for n in (1, 2, 3, 4)})
+    deps = make_deps(database_url, folder)
+    migrate(deps, target=2)
+    before = snapshot(database_url)
+    # WHEN migrate and rollback are both dry-run
+    planned_up = migrate(deps, dry_run=True)["planned"]
+    planned_down = rollback(deps, target=0, dry_run=True)["planned"]
+    # THEN they show their plans...
+    assert [(p["version"], p["sql"]) for p in planned_up] == [
+        (3, table(3)[1]), (4, table(4)[1])]
+    assert [(p["version"], p["sql"]) for p in planned_down] == [
+        (2, table(2)[2]), (1, table(1)[2])]
+    # AND schema, data (history rows included) and locks are exactly as before
+    assert snapshot(database_url) == before
 
 
 def test_migrate_twice_applies_each_migration_once(database_url: str) -> None:
@@ -52,25 +86,61 @@ def test_migrate_twice_applies_each_migration_once(database_url: str) -> None:
     assert row[2] == first["applied"][1]["checksum"]
 
 
+BROKEN_3 = ("broken", """CREATE TYPE mood AS ENUM ('ok', 'not_ok');
+CREATE TABLE t3 (id serial PRIMARY KEY, m mood);
+CREATE INDEX t3_m_idx ON t3 (m);
+CREATE FUNCTION t3_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM t3';
+CREATE SCHEMA reporting;
+INSERT INTO t1 VALUES (3);
+INSERT INTO nope VALUES (1);
+""", None)
+OBJECTS_OF_3 = {"type public.mood", "relation public.t3 (r)", "relation public.t3_pkey (i)",
+                "relation public.t3_id_seq (S)", "relation public.t3_m_idx (i)",
+                "function public.t3_count()", "schema reporting"}
+
+
 def test_failing_migration_3_of_5_keeps_1_and_2_and_nothing_of_3(
         database_url: str, tmp_path: Path) -> None:
-    # GIVEN five migrations; the third creates a table, then fails
-    spec = {1: table(1), 2: table(2),
-            3: ("broken", "CREATE TABLE t3 (id int);\nINSERT INTO nope VALUES (1);\n", None),
-            4: table(4), 5: table(5)}
+    # GIVEN five migrations; the third creates a type, a table with a sequence and an
+    # index, a function and a schema, writes a row into t1, and then fails
+    spec = {1: table(1), 2: table(2), 3: BROKEN_3, 4: table(4), 5: table(5)}
     deps = make_deps(database_url, write_migrations(tmp_path, spec))
     # WHEN migrate runs
     with pytest.raises(MigrationFailed) as caught:
         migrate(deps)
-    # THEN the error names the version, the SQLSTATE and the server's message
-    assert caught.value.message.startswith("migration 3 (broken, 0003_broken.up.sql)")
-    assert 'SQLSTATE 42P01: relation "nope" does not exist' in caught.value.message
-    # AND 1-2 are applied, nothing of 3 (its table too) and nothing after it
+    # THEN the error is one line naming the version, the SQLSTATE and the server's message
+    assert caught.value.message == ('migration 3 (broken, 0003_broken.up.sql): '
+                                    'SQLSTATE 42P01: relation "nope" does not exist')
+    assert caught.value.details["sqlstate"] == "42P01"
+    # AND exactly 1-2 are applied: their tables, nothing of 3, nothing after it
     assert applied_versions(database_url) == [1, 2]
-    assert tables(database_url) == {"t1", "t2", "schema_migrations", "schema_migrations_runs"}
-    # AND the run history says what happened without reading logs
+    assert objects(database_url) == {
+        "schema public", "relation public.t1 (r)", "relation public.t1_pkey (i)",
+        "relation public.t2 (r)", "relation public.t2_pkey (i)", *HISTORY_OBJECTS}
+    assert not OBJECTS_OF_3 & objects(database_url)
+    assert query(database_url, "SELECT count(*) FROM t1") == [(0,)]
+    # AND the run history says what happened, with the error, without reading logs
     assert runs(database_url) == [("migrate", "failed", [1, 2, 3, 4, 5], [1, 2],
                                    "MigrationFailed")]
+    run = last_run(database_url)
+    assert run["error_message"] == caught.value.message
+    assert run["applied_by"] == "tester"
+    assert run["started_at"] <= run["finished_at"]
+
+
+def test_migration_and_its_record_commit_together(database_url: str, tmp_path: Path) -> None:
+    # GIVEN a migration whose SQL succeeds but whose schema_migrations insert then fails
+    # (the script has already written a row for its own version)
+    sneaky = ("sneaky", "CREATE TABLE t2 (id int);\n"
+              "INSERT INTO schema_migrations (version, name, checksum, applied_by, "
+              "execution_ms) VALUES (2, 'sneaky', 'x', 'script', 0);\n", None)
+    deps = make_deps(database_url, write_migrations(tmp_path, {1: table(1), 2: sneaky}))
+    # WHEN migrate runs
+    with pytest.raises(MigrationFailed, match=r"^migration 2 .*SQLSTATE 23505"):
+        migrate(deps)
+    # THEN the failed record took the migration's own work with it
+    assert applied_versions(database_url) == [1]
+    assert "relation public.t2 (r)" not in objects(database_url)
 
 
 def test_edited_migration_blocks_migrate(database_url: str, tmp_path: Path) -> None:
@@ -88,12 +158,28 @@ def test_edited_migration_blocks_migrate(database_url: str, tmp_path: Path) -> N
     assert [m["version"] for m in status(deps)["checksum_mismatches"]] == [2]
 
 
-def test_crlf_checkout_is_not_an_edit(database_url: str, tmp_path: Path) -> None:
-    folder = write_migrations(tmp_path, {1: table(1)})
-    migrate(make_deps(database_url, folder))
-    path = folder / "0001_create_t1.up.sql"
-    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
-    assert status(make_deps(database_url, folder))["checksum_mismatches"] == []
+def test_crlf_checkout_in_another_folder_is_not_an_edit(
+        database_url: str, tmp_path: Path) -> None:
+    # GIVEN migration 1 applied from one folder
+    first = write_migrations(tmp_path / "a", {1: table(1)})
+    migrate(make_deps(database_url, first))
+    stored = query(database_url, "SELECT checksum FROM schema_migrations")[0][0]
+    assert stored == hashlib.sha256(table(1)[1].encode()).hexdigest()
+    # WHEN the same files are checked out with CRLF line endings in another folder,
+    # and migration 2 is added there
+    moved = tmp_path / "b"
+    moved.mkdir()
+    for path in first.iterdir():
+        (moved / path.name).write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert b"\r\n" in (moved / "0001_create_t1.up.sql").read_bytes()
+    write_migrations(moved, {2: table(2)})
+    deps = make_deps(database_url, moved)
+    # THEN status sees no change and migrate carries on with 2
+    assert status(deps)["checksum_mismatches"] == []
+    assert [a["version"] for a in migrate(deps)["applied"]] == [2]
+    # AND a real edit in that folder is still caught
+    (moved / "0001_create_t1.up.sql").write_bytes(b"CREATE TABLE t1 (id bigint);\r\n")
+    assert [m["version"] for m in status(deps)["checksum_mismatches"]] == [1]
 
 
 def test_out_of_order_is_reported_refused_and_allowed_on_request(
@@ -169,9 +255,13 @@ def test_failed_create_index_concurrently_leaves_no_invalid_index(
                       "INSERT INTO people VALUES ('a@x'), ('a@x');\n", None),
         2: UNIQUE_EMAIL})
     deps = make_deps(database_url, folder)
-    with pytest.raises(MigrationFailed, match="SQLSTATE 23505"):
+    with pytest.raises(MigrationFailed) as caught:
         migrate(deps)
-    # THEN no INVALID index is left and 2 is not recorded
+    # THEN the error names the version, the SQLSTATE and the server's message
+    assert caught.value.message == (
+        "migration 2 (unique_email, 0002_unique_email.up.sql): SQLSTATE 23505: "
+        'could not create unique index "people_email_idx"')
+    # AND no INVALID index is left and 2 is not recorded
     assert query(database_url, "SELECT count(*) FROM pg_index WHERE NOT indisvalid") == [(0,)]
     assert applied_versions(database_url) == [1]
     # WHEN the data is fixed THEN the next run succeeds
@@ -197,6 +287,20 @@ def test_invalid_index_left_by_a_killed_run_is_dropped_before_retrying(
     # THEN the leftover was replaced by a valid index
     assert query(database_url, "SELECT count(*) FROM pg_index WHERE NOT indisvalid") == [(0,)]
     assert applied_versions(database_url) == [1, 2]
+
+
+def test_statement_timeout_ends_a_long_migration(database_url: str, tmp_path: Path) -> None:
+    # GIVEN a migration that would run for a minute, and a 200 ms statement_timeout
+    slow = ("slow", "CREATE TABLE t2 (id int);\nSELECT pg_sleep(60);\n", None)
+    deps = make_deps(database_url, write_migrations(tmp_path, {1: table(1), 2: slow}),
+                     statement_timeout_ms=200)
+    # WHEN migrate runs THEN the server cancels it, and the error says so
+    with pytest.raises(MigrationFailed) as caught:
+        migrate(deps)
+    assert caught.value.message == ("migration 2 (slow, 0002_slow.up.sql): SQLSTATE 57014: "
+                                    "canceling statement due to statement timeout")
+    assert applied_versions(database_url) == [1]
+    assert "relation public.t2 (r)" not in objects(database_url)
 
 
 def test_lock_timeout_in_a_migration_is_retried_with_backoff(

@@ -15,6 +15,7 @@ from tests.support.patcher import (
     query,
     rollback,
     runs,
+    snapshot,
     table,
     tables,
     write_migrations,
@@ -55,9 +56,11 @@ def test_rollback_by_target_stops_at_it(database_url: str, tmp_path: Path) -> No
 def test_rollback_dry_run_changes_nothing(database_url: str, tmp_path: Path) -> None:
     deps = make_deps(database_url, write_migrations(tmp_path, {n: table(n) for n in (1, 2)}))
     migrate(deps)
+    before = snapshot(database_url)
     result = rollback(deps, steps=2, dry_run=True)
     assert [p["sql"] for p in result["planned"]] == ["DROP TABLE t2;\n", "DROP TABLE t1;\n"]
-    assert applied_versions(database_url) == [1, 2]
+    assert result["applied"] == []
+    assert snapshot(database_url) == before
 
 
 def test_rollback_over_missing_down_script_is_refused_with_nothing_changed(
@@ -67,10 +70,15 @@ def test_rollback_over_missing_down_script_is_refused_with_nothing_changed(
                                                          None), 3: table(3)})
     deps = make_deps(database_url, folder)
     migrate(deps)
+    before = snapshot(database_url, without_data=["schema_migrations_runs*"])
     # WHEN two steps are asked for (3, then 2)
-    with pytest.raises(MissingDownScript, match="migration 2 has no down script"):
+    with pytest.raises(MissingDownScript) as caught:
         rollback(deps, steps=2)
-    # THEN not even 3 was rolled back
+    # THEN the error names 2, and not even 3 was rolled back: schema, data and
+    # schema_migrations are exactly as before
+    assert caught.value.message == ("cannot roll back: migration 2 has no down script; "
+                                    "nothing was rolled back")
     assert applied_versions(database_url) == [1, 2, 3]
-    assert {"t1", "t2", "t3"} <= tables(database_url)
+    assert snapshot(database_url, without_data=["schema_migrations_runs*"]) == before
+    # AND only the run history notes the refusal
     assert runs(database_url)[-1] == ("rollback", "refused", [], [], "MissingDownScript")

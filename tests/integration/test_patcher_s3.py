@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -33,12 +34,19 @@ def test_source_pages_past_1000_objects(s3: S3Client) -> None:
             s3.put_object(Bucket="migrations", Key=f"db/{version:04d}_m{version}.{direction}.sql",
                           Body=f"SELECT {version};".encode())
     s3.put_object(Bucket="migrations", Key="db/archive/0001_old.up.sql", Body=b"SELECT 0;")
+    listings: list[dict[str, Any]] = []
+    s3.meta.events.register("provide-client-params.s3.ListObjectsV2",
+                            lambda params, **_: listings.append(dict(params)))
     # WHEN the prefix is loaded as a migration source
     migrations = load_migrations(S3MigrationSource("migrations", "db", client=s3))
-    # THEN every one is there, including those beyond the first page of 1000 keys
+    # THEN every one is there, including those beyond the first page of 1000 keys...
     assert [m.version for m in migrations] == list(range(1, 511))
     assert migrations[-1].up.sql == "SELECT 510;"
     assert migrations[-1].down is not None
+    # AND they took two pages: the second asked for with the first's continuation token
+    assert len(listings) == 2
+    assert "ContinuationToken" not in listings[0]
+    assert listings[1]["ContinuationToken"]
     assert len(list_keys("migrations", "db/", client=s3)) == 1021
 
 

@@ -13,6 +13,7 @@ import re
 import shutil
 import zipfile
 from contextlib import redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,11 +25,39 @@ DEFAULT_TARGET = wheels.lambda_target(package.DEFAULT_PYTHON_VERSION, package.DE
 FUNCTIONS = package.BUNDLES[0]
 
 
+@dataclass(frozen=True)
+class Package:
+    """What `make package`'s command printed, and the zips it wrote."""
+
+    out: str
+    zips: dict[str, Path]
+
+
 @pytest.fixture(scope="module")
-def default_zips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    dist = tmp_path_factory.mktemp("dist")
-    return {summary.path.name: summary.path
-            for summary in package.build_all(DEFAULT_TARGET, dist=dist)}
+def make_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    # `make package` itself (its command, into a fresh folder), once for the module.
+    dist = tmp_path_factory.mktemp("dist") / "dist"
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = package.main(["--dist", str(dist)])
+    assert code == 0
+    return Package(out.getvalue(), {path.name: path for path in dist.glob("*.zip")})
+
+
+@pytest.fixture(scope="module")
+def default_zips(make_package: Package) -> dict[str, Path]:
+    return make_package.zips
+
+
+@pytest.fixture
+def unreachable_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip sees one package index, which refuses connections: no download can succeed."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    for name in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_NO_INDEX"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def sha256_of(path: Path) -> str:
@@ -46,30 +75,58 @@ def copy_functions(dest: Path) -> Path:
     return dest
 
 
-def test_the_same_sources_give_the_same_sha256(tmp_path: Path) -> None:
-    # GIVEN a copy of the sources, built once
-    sources = copy_functions(tmp_path / "functions")
-    first = package.build_bundle(FUNCTIONS, DEFAULT_TARGET, dist=tmp_path / "a",
-                                 functions_dir=sources)
+# What a working tree collects besides the sources; none of it may reach a zip.
+NOISE = {
+    "stackflow/__pycache__/errors.cpython-311.pyc": b"\x00compiled",
+    "stackflow/migrations/__pycache__/model.cpython-313.pyc": b"\x00compiled",
+    "stackflow/tests/test_env.py": b"def test_env() -> None: ...\n",
+    "patcher/test/fixture.json": b"{}",
+    "stackflow/.mypy_cache/3.11/errors.data.json": b"{}",
+    "drift_check/.pytest_cache/v/cache/lastfailed": b"{}",
+    "stackflow.egg-info/PKG-INFO": b"Name: stackflow\n",
+    "stackflow/stackflow.egg-info/SOURCES.txt": b"stackflow/errors.py\n",
+    "patcher/handler.py~": b"an editor's backup\n",
+}
 
-    # WHEN every file gets another modification time and mode, and it is built again
-    for path in sources.rglob("*"):
+
+def add_noise(root: Path) -> None:
+    for name, data in NOISE.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def test_the_same_sources_give_the_same_sha256(tmp_path: Path) -> None:
+    # GIVEN two fresh checkouts of the sources in different places; the second has
+    # other modification times and modes, and the caches and tests a working tree
+    # collects
+    clean = copy_functions(tmp_path / "checkout-a" / "functions")
+    used = copy_functions(tmp_path / "checkout-b" / "src" / "functions")
+    for path in used.rglob("*"):
         if path.is_file():
             os.utime(path, (1_700_000_000, 1_700_000_000))
             path.chmod(0o600)
-    second = package.build_bundle(FUNCTIONS, DEFAULT_TARGET, dist=tmp_path / "b",
-                                  functions_dir=sources)
+    add_noise(used)
 
-    # THEN both zips are byte for byte the same
+    # WHEN each is built into a dist folder that does not exist yet
+    first = package.build_bundle(FUNCTIONS, DEFAULT_TARGET, dist=tmp_path / "a" / "dist",
+                                 functions_dir=clean)
+    second = package.build_bundle(FUNCTIONS, DEFAULT_TARGET, dist=tmp_path / "b" / "dist",
+                                  functions_dir=used)
+
+    # THEN both zips are byte for byte the same, and the dist folders hold only the zip
+    # and its sidecar
     assert second.code_sha256 == first.code_sha256
     assert sha256_of(second.path) == sha256_of(first.path)
+    assert sorted(p.name for p in second.path.parent.iterdir()) == [
+        "stackflow-functions.json", "stackflow-functions.zip"]
 
-    # AND a changed source changes the hash
-    with (sources / "stackflow" / "env.py").open("a") as f:
-        f.write("\n# changed\n")
-    third = package.build_bundle(FUNCTIONS, DEFAULT_TARGET, dist=tmp_path / "c",
-                                 functions_dir=sources)
-    assert third.code_sha256 != first.code_sha256
+    # AND the hash is the zip's own (not a constant), and the zip holds the sources' bytes,
+    # so a changed source changes it
+    digest = hashlib.sha256(first.path.read_bytes()).digest()
+    assert first.code_sha256 == base64.b64encode(digest).decode()
+    with zipfile.ZipFile(first.path) as archive:
+        assert archive.read("stackflow/env.py") == (clean / "stackflow" / "env.py").read_bytes()
 
 
 def test_entries_have_fixed_timestamps_modes_and_order(default_zips: dict[str, Path]) -> None:
@@ -98,10 +155,15 @@ def test_the_zip_holds_code_and_dependencies_but_no_boto3_tests_or_caches(
             assert handler in tops
     # AND nothing the runtime provides, no dev-only code, tests, caches or RECORDs
     provided = {module for modules in wheels.RUNTIME_PROVIDED.values() for module in modules}
+    assert {"boto3", "botocore"} <= provided
     assert not tops & provided
+    provided_dists = {name.replace("-", "_") for name in wheels.RUNTIME_PROVIDED}
+    assert not [top for top in tops if top.endswith(".dist-info")
+                and top.split("-")[0].lower() in provided_dists]
     assert not [n for n in names if n.startswith(("stackflow/cli/", "stackflow/local/",
                                                   "stackflow/release/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyo"))]
+    assert not [n for n in names if re.search(r"(^|/)\.[^/]*_cache/|\.egg-info/", n)]
     assert not [n for n in names if re.search(r"(^|/)tests?/", n)]
     assert not [n for n in names if n.endswith(("/RECORD", "/INSTALLER"))]
 
@@ -115,14 +177,19 @@ def test_stackflows_zip_is_under_10_mb(default_zips: dict[str, Path]) -> None:
                          [(package.DEFAULT_PYTHON_VERSION, package.DEFAULT_ARCH),
                           ("3.12", "arm64")])
 def test_binaries_are_for_the_runtimes_python_and_architecture_only(
-        tmp_path: Path, python_version: str, arch: str) -> None:
-    # GIVEN a zip built for a Lambda runtime (another Python and CPU than this one, too)
-    target = wheels.lambda_target(python_version, arch)
-    summary = package.build_bundle(FUNCTIONS, target, dist=tmp_path)
+        tmp_path: Path, request: pytest.FixtureRequest, python_version: str,
+        arch: str) -> None:
+    # GIVEN a zip built for a Lambda runtime: the default one `make package` built, and
+    # one for another Python and CPU (neither is this machine's Python 3.11)
+    if (python_version, arch) == (DEFAULT_TARGET.python_version, DEFAULT_TARGET.arch):
+        zip_path = request.getfixturevalue("default_zips")[FUNCTIONS.filename]
+    else:
+        zip_path = package.build_bundle(FUNCTIONS, wheels.lambda_target(python_version, arch),
+                                        dist=tmp_path).path
     cp = "cp" + python_version.replace(".", "")
     machine = wheels.WHEEL_ARCH[arch]
 
-    with zipfile.ZipFile(summary.path) as archive:
+    with zipfile.ZipFile(zip_path) as archive:
         shared = [n for n in archive.namelist() if re.search(r"\.so(\.|$)", n)]
         tags = [line.split(": ", 1)[1]
                 for n in archive.namelist() if n.endswith(".dist-info/WHEEL")
@@ -142,18 +209,55 @@ def test_binaries_are_for_the_runtimes_python_and_architecture_only(
     assert all(re.fullmatch(rf"{cp}-{cp}-manylinux[0-9_]*_{machine}", tag) for tag in binary)
 
 
-def test_make_package_prints_each_zips_size_and_code_sha256(tmp_path: Path) -> None:
-    # WHEN `make package`'s command runs
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = package.main(["--dist", str(tmp_path)])
-
+def test_make_package_prints_each_zips_size_and_code_sha256(make_package: Package) -> None:
+    # GIVEN `make package`'s command has run (the module fixture)
     # THEN each zip is listed with its size and the base64 SHA-256 Lambda would report
-    assert code == 0
+    lines = make_package.out.splitlines()
+    assert lines[0] == (f"target: python{package.DEFAULT_PYTHON_VERSION} "
+                        f"{package.DEFAULT_ARCH}")
     for bundle in package.BUNDLES:
-        path = tmp_path / bundle.filename
+        path = make_package.zips[bundle.filename]
         expected = base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
-        [line] = [line for line in out.getvalue().splitlines()
-                  if line.startswith(bundle.filename)]
+        [line] = [line for line in lines if line.startswith(bundle.filename)]
         assert f"CodeSha256 {expected}" in line
-        assert " MB" in line
+        assert f"{path.stat().st_size / 1_000_000:.2f} MB" in line
+
+
+def test_wheels_are_cached_under_stackflow_wheels_and_reused_offline(
+        default_zips: dict[str, Path], unreachable_index: None) -> None:
+    # GIVEN `make package` has run once (the cache is filled), and the index is down now
+    # WHEN the wheels are fetched again
+    fetched = wheels.fetch_wheels(DEFAULT_TARGET, package.RUNTIME_REQUIREMENTS,
+                                  package.CONSTRAINTS, package.WHEEL_CACHE)
+
+    # THEN every one comes from .stackflow/wheels/<cpXY>-<arch>/, no download needed
+    cache = package.REPO_ROOT / ".stackflow" / "wheels" / DEFAULT_TARGET.label
+    assert fetched
+    assert all(path.parent == cache and path.is_file() for path in fetched)
+    # AND they are the very wheels the zip was built from
+    with zipfile.ZipFile(default_zips[FUNCTIONS.filename]) as archive:
+        shipped = {n.split("/")[0].removesuffix(".dist-info").lower()
+                   for n in archive.namelist() if ".dist-info/" in n}
+    cached = {"-".join(p.name.split("-")[:2]).lower() for p in fetched
+              if not wheels.is_runtime_provided(p)}
+    assert cached == shipped
+
+
+def test_a_failed_download_is_a_package_build_failed_not_a_traceback(
+        tmp_path: Path, unreachable_index: None,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN an empty wheel cache and a package index that cannot be reached
+    # WHEN `make package`'s command runs
+    code = package.main(["--dist", str(tmp_path / "dist"),
+                         "--wheel-cache", str(tmp_path / "empty-cache")])
+
+    # THEN it exits 1 with one line naming the error, the target and what to check
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: PackageBuildFailed: cannot get the runtime wheels for "
+                          f"{DEFAULT_TARGET.label}")
+    assert "is the package index reachable?" in err
+    assert "No matching distribution" in err  # pip's own words, for the details
+    assert "Traceback" not in err
+    # AND no zip was written
+    assert not list(tmp_path.rglob("*.zip"))

@@ -102,9 +102,14 @@ def test_a_token_that_timed_out_is_reported_as_no_longer_waiting(
     waiting_approval(dynamodb)
     sfn = boto3.client("stepfunctions")
     with Stubber(sfn) as stub:
-        stub.add_client_error("send_task_success", service_error_code="TaskTimedOut")
+        now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+        output = {"approved": True, "by": "alice", "at": now.isoformat()}
+        stub.add_client_error("send_task_success", service_error_code="TaskTimedOut",
+                              expected_params={"taskToken": TOKEN,
+                                               "output": json.dumps(output, sort_keys=True)})
 
         # WHEN it is approved / THEN the error says the approval is no longer waiting
         with pytest.raises(ResourceNotFound, match="no longer waiting"):
             Approvals(TABLE, StepFunctions(sfn), dynamodb).approve(
-                EXECUTION, "alice")
+                EXECUTION, "alice", now=now)
+        stub.assert_no_pending_responses()

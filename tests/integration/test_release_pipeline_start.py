@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ import pytest
 from moto import mock_aws
 from stackflow.adapters import default_client
 from stackflow.cli import main as cli_main
+from stackflow.release.artifacts import local_migrations, migrations_digest
+from stackflow.release.pipeline import release_key, release_name
 from stackflow.release.zipbuild import code_sha256
 
 BUCKET = "stackflow-artifacts-test"
@@ -214,16 +217,23 @@ def test_a_rerun_follows_the_running_release_instead_of_starting_another(
     machine = aws.state_machine("deploy-slow", SLOW)
     first = start(machine, artifact, migrations)
     assert first.code == 0
-    assert "started StackFlowAPI-PROD-" in first.out
+    # (named after what it ships: function, alias, the zip's SHA-256, the migrations)
+    name = release_name("StackFlowAPI", "PROD", release_key(
+        "StackFlowAPI", "PROD", code_sha256(artifact.read_bytes()),
+        migrations_digest(local_migrations(migrations))))
+    assert re.fullmatch(r"StackFlowAPI-PROD-[0-9a-f]{16}", name)
+    assert f"started {name} (attempt 1)" in first.out
 
     # WHEN the same job runs again, this time waiting
     rerun = start(machine, artifact, migrations, "--wait")
 
-    # THEN it follows the first execution to its end and starts none of its own
+    # THEN it names the execution already running and follows it to its end
     assert rerun.code == 0, rerun.err
-    assert "was started before and is" in rerun.out
-    assert rerun.out.splitlines()[-1].endswith("SUCCEEDED")
-    assert len(aws.executions(machine)) == 1
+    assert re.search(rf"^{name} was started before and is (RUNNING|SUCCEEDED): following it$",
+                     rerun.out, re.MULTILINE)
+    assert rerun.out.splitlines()[-1] == f"release {name} SUCCEEDED"
+    # AND no second execution exists
+    assert [e["name"] for e in aws.executions(machine)] == [name]
 
 
 def test_a_changed_migration_is_refused_before_anything_starts(

@@ -14,8 +14,10 @@ import base64
 import hashlib
 import io
 import json
+import threading
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -251,19 +253,91 @@ class MotoWorld:
     def set_alarm(self, state: Literal["ALARM", "OK", "INSUFFICIENT_DATA"]) -> None:
         self.cw.set_alarm_state(AlarmName=ALARM, StateValue=state, StateReason="test")
 
-    def put_errors(self, version: str, count: float) -> None:
-        """Errors of ``version`` through the alias, half a minute ago (during the bake)."""
+    def put_errors(self, version: str, count: float, *, ago_seconds: float = 30) -> None:
+        """Errors of ``version`` through the alias, ``ago_seconds`` ago (during the bake)."""
         self.cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[{
             "MetricName": "Errors", "Value": count,
-            "Timestamp": self.clock.now() - timedelta(seconds=30),
+            "Timestamp": self.clock.now() - timedelta(seconds=ago_seconds),
             "Dimensions": [{"Name": "FunctionName", "Value": FUNCTION},
                            {"Name": "Resource", "Value": f"{FUNCTION}:{ALIAS}"},
                            {"Name": "ExecutedVersion", "Value": version}]}])
+
+    def calls(self) -> AwsCallLog:
+        """A log of every call made from now on through this world's clients."""
+        return AwsCallLog.on(self.lam, self.s3, self.ddb, self.cw)
+
+    def lock_item(self) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self.ddb.get_item(
+            TableName=TABLE, Key={"pk": {"S": f"LOCK#{FUNCTION}#{ALIAS}"},
+                                  "sk": {"S": "LOCK"}}, ConsistentRead=True).get("Item")
+        return item
 
     def record(self, execution_id: str = EXECUTION) -> dict[str, Any]:
         found = DynamoDeployStore(TABLE, self.ddb).get_record(FUNCTION, execution_id)
         assert found is not None, f"no deployment record for {execution_id}"
         return found
+
+
+@contextmanager
+def atomic_item_writes() -> Iterator[None]:
+    """Make moto's DynamoDB writes atomic per call, as DynamoDB's conditional writes are.
+
+    moto checks a ``ConditionExpression`` and then writes with nothing in between to stop
+    another thread; DynamoDB never lets two conditional writes of one item interleave.
+    Only moto's write calls are serialized: the code under test, its reads and its
+    read-then-write sequences stay fully concurrent.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    names = ("put_item", "update_item", "delete_item")
+    originals = {name: getattr(DynamoDBBackend, name) for name in names}
+
+    def atomic(original: Callable[..., Any]) -> Callable[..., Any]:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(self, *args, **kwargs)
+        return write
+
+    for name in names:
+        setattr(DynamoDBBackend, name, atomic(originals[name]))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(DynamoDBBackend, name, original)
+
+
+# Operations that change nothing; every other AWS call is a write.
+READ_PREFIXES = ("Get", "List", "Describe", "Query", "Scan", "Head")
+
+
+@dataclass
+class AwsCallLog:
+    """Every AWS call made through some clients, as ``service:Operation``, in order.
+
+    Hooked on botocore's ``before-call`` event, so it sees each call a step makes,
+    whatever adapter makes it.
+    """
+
+    calls: list[str] = field(default_factory=list)
+
+    @classmethod
+    def on(cls, *clients: Any) -> AwsCallLog:
+        log = cls()
+        for client in clients:
+            client.meta.events.register("before-call", log.record)
+        return log
+
+    def record(self, model: Any, **_: Any) -> None:
+        self.calls.append(f"{model.service_model.service_name}:{model.name}")
+
+    @property
+    def writes(self) -> list[str]:
+        return [c for c in self.calls if not c.split(":", 1)[1].startswith(READ_PREFIXES)]
+
+    def clear(self) -> None:
+        self.calls.clear()
 
 
 def execution_input(artifact: dict[str, Any], **fields: Any) -> dict[str, Any]:

@@ -9,23 +9,29 @@ proves every queued call was made.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from stackflow.adapters.cloudwatch import CloudWatchAlarms
-from stackflow.adapters.lambda_ import LambdaFunctions
+from stackflow.adapters.lambda_ import LambdaFunctions, LambdaInvoker
 from stackflow.deploy.deps import DeploySettings, Deps
 from stackflow.deploy.steps import run
+from stackflow.deploy.traffic import routing_weights
 from stackflow.errors import (
     ArtifactMismatch,
     AwsThrottled,
     CanaryUnhealthy,
     FunctionUpdateFailed,
+    InvalidRequest,
     ResourceNotFound,
     RevisionConflict,
 )
@@ -42,6 +48,7 @@ FN = "StackFlowAPI"
 
 @dataclass
 class Stubbed:
+    lambda_client: LambdaClient
     lam: Stubber
     cw: Stubber
     store: InMemoryStore
@@ -59,7 +66,7 @@ def stubbed(aws_env: None) -> Iterator[Stubbed]:
                 alarms=CloudWatchAlarms(cw), read_object=_no_s3, now=clock.now,
                 monotonic=clock.monotonic, sleep=clock.sleep)
     with Stubber(lam) as lam_stub, Stubber(cw) as cw_stub:
-        yield Stubbed(lam_stub, cw_stub, store, clock, deps)
+        yield Stubbed(lam, lam_stub, cw_stub, store, clock, deps)
         lam_stub.assert_no_pending_responses()
         cw_stub.assert_no_pending_responses()
 
@@ -165,19 +172,53 @@ def test_publish_sends_both_guards_and_waits_for_active(stubbed: Stubbed) -> Non
     assert stubbed.store.records[(FN, doc["execution_id"])]["new_version"] == "7"
 
 
-def test_publish_retried_after_success_returns_the_same_version(stubbed: Stubbed) -> None:
-    # GIVEN a Publish that already published version 7 of this artifact (then timed out)
+def versions_page(first: int, last: int, sha_of: dict[int, str]) -> list[dict[str, Any]]:
+    """ListVersionsByFunction entries for versions ``first..last`` (other code by default)."""
+    return [config(Version=str(n), CodeSha256=sha_of.get(n, "b2xkIGNvZGU="))
+            for n in range(first, last + 1)]
+
+
+def test_publish_retried_after_success_finds_its_version_on_a_later_page(
+        stubbed: Stubbed) -> None:
+    # GIVEN a function with 60 versions, listed 50 per page, and a Publish that already
+    # published version 60 of this artifact (then timed out)
     doc = event("publish")
-    stubbed.lam.add_response("list_versions_by_function", {"Versions": [
-        config(CodeSha256=sha(doc)), config(Version="6", CodeSha256="b2xkIGNvZGU="),
-        config(Version="7", CodeSha256=sha(doc))]})
+    stubbed.lam.add_response("list_versions_by_function", {
+        "Versions": [config(CodeSha256=sha(doc)), *versions_page(1, 49, {})],
+        "NextMarker": "page-2"}, {"FunctionName": FN})
+    stubbed.lam.add_response("list_versions_by_function", {
+        "Versions": versions_page(50, 60, {60: sha(doc)})},
+        {"FunctionName": FN, "Marker": "page-2"})
     stubbed.lam.add_response("get_function_configuration",
-                             config(Version="7", CodeSha256=sha(doc), State="Active"),
-                             {"FunctionName": FN, "Qualifier": "7"})
+                             config(Version="60", CodeSha256=sha(doc), State="Active"),
+                             {"FunctionName": FN, "Qualifier": "60"})
     # WHEN Step Functions retries it with the same input
     result = run("publish", doc, stubbed.deps)
-    # THEN no PublishVersion is sent (the stubber would fail on it) and 7 is returned
-    assert result["version"] == "7"
+    # THEN both pages were read, no PublishVersion was sent (the stubber fails on an
+    # unqueued call) and version 60 comes back
+    assert result == {"version": "60", "code_sha256": sha(doc)}
+
+
+def test_publish_when_only_an_older_version_holds_the_code_publishes_a_new_one(
+        stubbed: Stubbed) -> None:
+    # GIVEN version 12 (page 1) holds the artifact's code but the newest, 60, does not:
+    # this is a re-release of old code, not a retry
+    doc = event("publish")
+    stubbed.lam.add_response("list_versions_by_function", {
+        "Versions": versions_page(1, 50, {12: sha(doc)}), "NextMarker": "page-2"},
+        {"FunctionName": FN})
+    stubbed.lam.add_response("list_versions_by_function", {
+        "Versions": versions_page(51, 60, {})}, {"FunctionName": FN, "Marker": "page-2"})
+    stubbed.lam.add_response("publish_version",
+                             config(Version="61", CodeSha256=sha(doc), State="Active"),
+                             {"FunctionName": FN, "CodeSha256": sha(doc),
+                              "RevisionId": doc["upload"]["revision_id"],
+                              "Description": "StackFlow release-abc123 commit abc123"})
+    stubbed.lam.add_response("get_function_configuration",
+                             config(Version="61", CodeSha256=sha(doc), State="Active"),
+                             {"FunctionName": FN, "Qualifier": "61"})
+    # WHEN Publish runs / THEN it publishes 61 with both guards
+    assert run("publish", doc, stubbed.deps)["version"] == "61"
 
 
 @pytest.mark.parametrize(("code", "message", "error"), [
@@ -190,8 +231,11 @@ def test_publish_guard_refusals_become_typed_errors(stubbed: Stubbed, code: str,
                                                     error: type[Exception]) -> None:
     # GIVEN $LATEST changed after Upload (someone else's code, or a new revision)
     doc = event("publish")
-    stubbed.lam.add_response("list_versions_by_function", {"Versions": [config(CodeSha256="x")]})
-    stubbed.lam.add_client_error("publish_version", code, message, 412)
+    stubbed.lam.add_response("list_versions_by_function", {"Versions": [config(CodeSha256="x")]},
+                             {"FunctionName": FN})
+    stubbed.lam.add_client_error("publish_version", code, message, 412, expected_params={
+        "FunctionName": FN, "CodeSha256": sha(doc), "RevisionId": doc["upload"]["revision_id"],
+        "Description": "StackFlow release-abc123 commit abc123"})
     # WHEN Publish runs / THEN the guard's refusal is a typed verdict, not published code
     with pytest.raises(error):
         run("publish", doc, stubbed.deps)
@@ -259,6 +303,74 @@ def test_promote_is_one_guarded_update_with_an_empty_routing_config(stubbed: Stu
                       "previous": {"version": "6", "routing": {"7": 0.1}}}
 
 
+@pytest.mark.parametrize(("percent", "weights"), [
+    (33, [0.33, 0.66, 0.99]),
+    # 3 * 0.3 is 0.8999999999999999 in binary floating point: the plan must not drift
+    (30, [0.3, 0.6, 0.9]),
+    (12.5, [0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875]),
+])
+def test_linear_odd_percentages_send_exact_weights_and_end_at_100_percent_via_promote(
+        stubbed: Stubbed, percent: float, weights: list[float]) -> None:
+    # GIVEN a custom linear strategy whose steps do not divide 100, a minute apart
+    doc = event("shift")
+    doc["input"]["strategy"] = {"type": "linear", "percent": percent, "interval_seconds": 60}
+    stubbed.cw.add_response("describe_alarms", {"MetricAlarms": [
+        {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]})
+    routing: dict[str, float] = {}
+    for n, weight in enumerate(weights):
+        stubbed.lam.add_response("get_alias", alias_response("6", f"rev-{n}", routing),
+                                 {"FunctionName": FN, "Name": "PROD"})
+        routing = {"7": weight}
+        stubbed.lam.add_response("update_alias", alias_response("6", f"rev-{n + 1}", routing),
+                                 {"FunctionName": FN, "Name": "PROD", "FunctionVersion": "6",
+                                  "RoutingConfig": {"AdditionalVersionWeights": routing},
+                                  "RevisionId": f"rev-{n}"})
+    last = f"rev-{len(weights)}"
+    stubbed.lam.add_response("get_alias", alias_response("6", last, routing),
+                             {"FunctionName": FN, "Name": "PROD"})
+    stubbed.lam.add_response("update_alias", alias_response("7", "rev-final", {}),
+                             {"FunctionName": FN, "Name": "PROD", "FunctionVersion": "7",
+                              "RoutingConfig": {"AdditionalVersionWeights": {}},
+                              "RevisionId": last})
+    # WHEN Shift loops until done, then Promote runs
+    shifts: list[dict[str, Any]] = []
+    while not (shifts and shifts[-1]["done"]):
+        doc["shift"] = run("shift", doc, stubbed.deps)
+        shifts.append(doc["shift"])
+    promoted = run("promote", doc, stubbed.deps)
+    # THEN exactly these weights went to Lambda (the stubber compares the floats
+    # exactly), the last Shift wrote nothing, and Promote moved the alias to 7 with
+    # 100 % and no routing left
+    assert [s["weight"] for s in shifts] == [*weights, 1.0]
+    assert [s["done"] for s in shifts] == [False] * len(weights) + [True]
+    assert [s["wait_seconds"] for s in shifts] == [60] * len(weights) + [0]
+    assert promoted["version"] == "7"
+    assert promoted["previous"] == {"version": "6", "routing": {"7": weights[-1]}}
+
+
+@pytest.mark.parametrize(("primary", "version", "weight", "field"), [
+    ("6", "$LATEST", 0.1, "publish.version"),
+    ("$LATEST", "7", 0.1, "publish.version"),
+    ("6", "6", 0.1, "publish.version"),
+    ("6", "7", 0.0, "shift.weight"),
+    ("6", "7", 1.0, "shift.weight"),
+    ("6", "7", -0.1, "shift.weight"),
+    ("6", "7", 1.5, "shift.weight"),
+])
+def test_routing_weights_refuse_latest_the_primary_and_weights_outside_0_1(
+        primary: str, version: str, weight: float, field: str) -> None:
+    # GIVEN a weighted step that Lambda should never be asked for
+    # WHEN its routing config is built / THEN InvalidRequest names the culprit
+    with pytest.raises(InvalidRequest) as info:
+        routing_weights(primary, version, weight)
+    assert info.value.field == field
+
+
+def test_routing_weights_name_one_additional_version() -> None:
+    # GIVEN a valid step / WHEN built / THEN one extra version with its weight
+    assert routing_weights("6", "7", 0.25) == {"7": 0.25}
+
+
 # --- rollback ------------------------------------------------------------------------
 @pytest.mark.parametrize("drop", [[], ["shift", "health"], ["publish", "smoke", "shift",
                                                              "health", "upload"]])
@@ -280,26 +392,91 @@ def test_rollback_makes_exactly_one_write_call_update_alias(stubbed: Stubbed,
     assert result["version"] == "6"
     assert result["rolled_back"] is True
     assert stubbed.store.calls == []
+    # AND it never waited or polled
+    assert stubbed.clock.sleeps == []
+
+
+def test_rollback_without_a_lock_before_any_shift_makes_no_call_at_all(
+        stubbed: Stubbed) -> None:
+    # GIVEN a document that never got a lock (and so never moved the alias)
+    doc = event("rollback")
+    for key in ("lock", "publish", "smoke", "shift"):
+        del doc[key]
+    # WHEN Rollback runs (no AWS call is queued: any would fail the stubber)
+    result = run("rollback", doc, stubbed.deps)
+    # THEN it reports that there was nothing to undo, and wrote nothing anywhere
+    assert (result["version"], result["rolled_back"]) == (None, False)
+    assert stubbed.store.calls == []
+
+
+def test_rollback_without_a_lock_after_a_shift_refuses_to_guess(stubbed: Stubbed) -> None:
+    # GIVEN a document that shifted traffic but lost $.lock (a mis-wired ResultPath)
+    doc = event("rollback")
+    del doc["lock"]
+    # WHEN Rollback runs / THEN it names the missing field instead of claiming success
+    with pytest.raises(InvalidRequest) as info:
+        run("rollback", doc, stubbed.deps)
+    assert info.value.field == "lock"
 
 
 # --- health --------------------------------------------------------------------------
+def metric_query(version: str, start: datetime, end: datetime) -> dict[str, Any]:
+    return {"MetricDataQueries": [{"Id": "errors", "ReturnData": True, "MetricStat": {
+        "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": [
+            {"Name": "FunctionName", "Value": FN},
+            {"Name": "Resource", "Value": f"{FN}:PROD"},
+            {"Name": "ExecutedVersion", "Value": version}]},
+        "Period": 60, "Stat": "Sum"}}], "StartTime": start, "EndTime": end}
+
+
+def at(hh_mm_ss: str) -> datetime:
+    return datetime.fromisoformat(f"2025-06-01T{hh_mm_ss}+00:00")
+
+
+@pytest.mark.parametrize(("now", "shifted_at", "start", "end"), [
+    # the bake ran 300 s after the shift: its whole minutes, up to the end of this one
+    ("12:05:30", None, "12:00:00", "12:06:00"),
+    ("12:05:30", "12:00:29", "12:00:00", "12:06:00"),
+    # the Wait state started late: the window still reaches back to the shift
+    ("12:05:20", "11:59:50", "11:59:00", "12:06:00"),
+    # a check on a minute boundary still covers the minute it runs in
+    ("12:05:00", "12:00:00", "12:00:00", "12:06:00"),
+])
 def test_health_reads_the_new_versions_errors_through_the_alias_over_the_bake(
-        stubbed: Stubbed) -> None:
+        stubbed: Stubbed, now: str, shifted_at: str | None, start: str, end: str) -> None:
     # GIVEN the bake of a 10 % canary of version 7 just ended, alarms quiet
     doc = event("health")
+    if shifted_at is not None:
+        doc["shift"]["shifted_at"] = f"2025-06-01T{shifted_at}Z"
+    stubbed.clock.current = at(now)
     stubbed.cw.add_response("describe_alarms", {"MetricAlarms": [
-        {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]})
-    end = stubbed.clock.now()
+        {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]},
+        {"AlarmNames": ["StackFlowAPI-dev-errors"],
+         "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
     stubbed.cw.add_response("get_metric_data", {"MetricDataResults": [
-        {"Id": "errors", "Values": [0.0, 1.0], "StatusCode": "Complete"}]}, {
-        "MetricDataQueries": [{"Id": "errors", "ReturnData": True, "MetricStat": {
-            "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": [
-                {"Name": "FunctionName", "Value": FN},
-                {"Name": "Resource", "Value": f"{FN}:PROD"},
-                {"Name": "ExecutedVersion", "Value": "7"}]},
-            "Period": 60, "Stat": "Sum"}}],
-        "StartTime": end - timedelta(seconds=300), "EndTime": end})
+        {"Id": "errors", "Values": [0.0, 1.0], "StatusCode": "Complete"}]},
+        metric_query("7", at(start), at(end)))
     # WHEN HealthCheck runs with an error threshold of 0
-    # THEN the one error of version 7 in those 5 minutes fails the canary
-    with pytest.raises(CanaryUnhealthy, match="1 errors from version 7 in the last 300 s"):
+    # THEN the one error of version 7 in the window (whole minutes from the shift to
+    # the end of the current minute) fails the canary
+    with pytest.raises(CanaryUnhealthy, match="1 errors from version 7 between") as info:
         run("health", doc, stubbed.deps)
+    assert info.value.details["window"] == {"start": f"2025-06-01T{start}Z",
+                                            "end": f"2025-06-01T{end}Z"}
+
+
+# --- smoke ---------------------------------------------------------------------------
+def test_smoke_invokes_the_version_number_never_the_alias(stubbed: Stubbed) -> None:
+    # GIVEN version 7 published and the sample smoke case (GET health, expects "ok")
+    doc = event("smoke")
+    body = json.dumps({"statusCode": 200, "body": "ok"}).encode()
+    stubbed.lam.add_response("invoke", {
+        "StatusCode": 200, "ExecutedVersion": "7",
+        "Payload": StreamingBody(io.BytesIO(body), len(body))}, {
+        "FunctionName": FN, "Qualifier": "7", "InvocationType": "RequestResponse",
+        "Payload": json.dumps(doc["input"]["smoke"]["cases"][0]["payload"]).encode()})
+    deps = dataclasses.replace(stubbed.deps, invoker=LambdaInvoker(stubbed.lambda_client))
+    # WHEN Smoke runs / THEN the one Invoke named the version as its Qualifier
+    result = run("smoke", doc, deps)
+    assert result["passed"] is True
+    assert [c["name"] for c in result["cases"]] == ["health"]

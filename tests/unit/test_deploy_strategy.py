@@ -131,3 +131,42 @@ def test_normalized_strategy_parses_back_to_the_same_plan(raw: dict[str, Any]) -
     assert spec_to_dict(*parse_strategy(normalized)) == normalized
     assert normalized["plan"]["steps"] == [s.to_dict() for s in plan(spec)]
     assert normalized["plan"]["type"] == spec.type
+
+
+STRATEGIES = [*PRESETS.values(),
+              StrategySpec("canary", 0.01, 60), StrategySpec("canary", 99.99, 60),
+              StrategySpec("linear", 1, 60), StrategySpec("linear", 33, 60),
+              StrategySpec("linear", 30, 60), StrategySpec("linear", 12.5, 60),
+              StrategySpec("linear", 33.33, 60), StrategySpec("linear", 99, 60),
+              *(StrategySpec("linear", None, 60, steps=n) for n in (2, 3, 6, 7, 9, 100))]
+
+
+@pytest.mark.parametrize("spec", STRATEGIES, ids=repr)
+def test_every_plan_rises_strictly_inside_0_1_and_ends_at_exactly_1(spec: StrategySpec) -> None:
+    # GIVEN any preset or custom strategy / WHEN planned
+    steps = plan(spec)
+    partial = [s.weight for s in steps[:-1]]
+    # THEN every weight sent to Lambda is above 0 and below 1, rising, with at most 4
+    # decimals (no float drift such as 0.30000000000000004), and the plan ends at
+    # exactly 1.0 with no bake (Promote's step), within the step limit
+    assert steps[-1] == PlanStep(1.0, 0)
+    assert all(0.0 < w < 1.0 for w in partial)
+    assert partial == sorted(set(partial))
+    assert all(w == round(w, 4) and len(repr(w)) <= 6 for w in partial)
+    assert len(steps) <= 100
+
+
+@pytest.mark.parametrize("percent", [0.5, 0.99])
+def test_linear_steps_below_one_percent_are_refused_naming_the_field(percent: float) -> None:
+    # GIVEN a linear strategy that would need more than 100 steps
+    raw = {"type": "linear", "percent": percent, "interval_seconds": 60}
+    # WHEN parsed / THEN InvalidRequest names strategy.percent
+    with pytest.raises(InvalidRequest) as info:
+        parse_strategy(raw)
+    assert info.value.field == "strategy.percent"
+
+
+def test_linear_one_percent_is_the_longest_plan_accepted() -> None:
+    # GIVEN 1 % steps / WHEN parsed and planned / THEN 99 weighted steps and Promote's
+    _, spec = parse_strategy({"type": "linear", "percent": 1, "interval_seconds": 0})
+    assert len(plan(spec)) == 100

@@ -153,8 +153,9 @@ def test_detection_started_elsewhere_is_waited_out(cfn: tuple[Any, Stubber]) -> 
     # WHEN the stack is checked
     check = checker.check_stacks([STACK], known_detections={}, time_left=budget.time_left)
 
-    # THEN its own detection starts once the other ends; an in-sync stack needs no
-    # resource listing
+    # THEN its own detection starts once the other ends (one poll interval later); an
+    # in-sync stack needs no resource listing
+    assert budget.slept == [5]
     [result] = check.results
     assert (result.status, result.detection_id, result.resources) == \
         ("IN_SYNC", DETECTION, ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -88,3 +89,40 @@ def test_rds_secret_becomes_an_encoded_uri() -> None:
 def test_malformed_secret_is_a_configuration_error(secret: str) -> None:
     with pytest.raises(ConfigurationError):
         url_from_secret(secret)
+
+
+def test_migrate_help_explains_options_examples_settings_and_exit_status(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # WHEN a newcomer asks for help on migrate
+    with pytest.raises(SystemExit) as exited:
+        main(["migrate", "--help"])
+    text = capsys.readouterr().out
+    # THEN it exits 0 and covers what to do, where, examples, settings and exit codes
+    assert exited.value.code == 0
+    for expected in ("--dry-run", "--target N", "--allow-out-of-order", "--json",
+                     "--database-url URI", "--migrations-dir DIR", "--lock-wait SECONDS",
+                     "-- stackflow:no-transaction", "stackflow migrate --dry-run",
+                     "$DATABASE_URL", "$MIGRATION_LOCK_TIMEOUT_MS", "exit status:",
+                     'error: <ErrorType>: <message>'):
+        assert expected in text, expected
+
+
+def test_bad_number_is_a_usage_error_in_words(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["rollback", "--steps", "two"])
+    assert exited.value.code == 2
+    assert "argument --steps: expected a whole number, got 'two'" in capsys.readouterr().err
+
+
+def test_json_failure_prints_the_error_document_too(
+        capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    # GIVEN a migrations folder that does not exist, and --json
+    code = main(["migrate", "--json", "--database-url", "postgresql://x@/db?host=/nonexistent",
+                 "--migrations-dir", str(tmp_path / "missing")])
+    out, err = capsys.readouterr()
+    # THEN stdout has a machine-readable error, stderr the human line, and the exit is 1
+    assert code == 1
+    document = json.loads(out)
+    assert (document["ok"], document["errorType"]) == (False, "SourceError")
+    assert document["errorMessage"].startswith("cannot list migrations in ")
+    assert err == f"error: SourceError: {document['errorMessage']}\n"

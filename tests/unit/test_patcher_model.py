@@ -31,6 +31,15 @@ def test_non_sql_files_are_ignored_but_badly_named_sql_is_an_error() -> None:
         parse_file_name("0004_add_index.sql")
 
 
+def test_version_beyond_bigint_is_refused_naming_the_file() -> None:
+    # GIVEN a version schema_migrations (bigint) could not store
+    name = f"{2**63}_too_big.up.sql"
+    # THEN it is refused up front, not found out mid-run
+    assert parse_file_name(f"{2**63 - 1}_largest.up.sql") is not None
+    with pytest.raises(SourceError, match=f"{name}.*above the largest allowed"):
+        parse_file_name(name)
+
+
 def test_checksum_ignores_line_endings_but_not_content() -> None:
     # GIVEN the same script checked out with LF and with CRLF
     lf = "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n"

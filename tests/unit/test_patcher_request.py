@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import pytest
@@ -47,6 +46,14 @@ def test_null_target_means_no_target() -> None:
     ({"action": "migrate", "applied_by": "x" * 201}, "applied_by"),
     ({"action": "migrate", "allow_out_of_order": 1}, "allow_out_of_order"),
     ({"action": "migrate", "dryrun": True}, "dryrun"),
+    # Values the run history could not store (bigint target, integer steps).
+    ({"action": "migrate", "target": 2**63}, "target"),
+    ({"action": "rollback", "steps": 2**31}, "steps"),
+    # Text PostgreSQL or a UTF-8 log cannot take, or that would break the one-line message.
+    ({"action": "migrate", "applied_by": "a\x00b"}, "applied_by"),
+    ({"action": "migrate", "applied_by": "line\nbreak"}, "applied_by"),
+    ({"action": "migrate", "applied_by": "\ud800"}, "applied_by"),
+    ({"action": "migrate", "new\nline": 1}, "'new\\nline'"),
 ])
 def test_bad_field_is_invalid_request_naming_it(event: Any, field: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
@@ -55,10 +62,11 @@ def test_bad_field_is_invalid_request_naming_it(event: Any, field: str) -> None:
     assert caught.value.message.startswith(f"{field}: ")
 
 
+any_text = st.text(st.characters(exclude_categories=()))  # lone surrogates, NUL too
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | any_text,
     lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    | st.dictionaries(any_text, children, max_size=3),
     max_leaves=8)
 
 
@@ -69,6 +77,22 @@ json_values = st.recursive(
     | json_values)
 def test_any_json_is_a_request_or_invalid_request(event: Any) -> None:
     # GIVEN any JSON value at all
-    # THEN parsing gives a request or InvalidRequest, never another exception
-    with contextlib.suppress(InvalidRequest):
-        parse_request(event)
+    # THEN parsing gives a request or InvalidRequest, never another exception...
+    outcome = parse_or_error(event)
+    if isinstance(outcome, InvalidRequest):
+        # AND the message stays one line a UTF-8 log can take
+        assert "\n" not in outcome.message
+        outcome.message.encode("utf-8")
+        return
+    # AND a request holds only what the database can store
+    request = outcome
+    assert request.target is None or 0 <= request.target < 2**63
+    assert request.steps is None or 1 <= request.steps < 2**31
+    assert request.applied_by is None or request.applied_by.isprintable()
+
+
+def parse_or_error(event: Any) -> PatcherRequest | InvalidRequest:
+    try:
+        return parse_request(event)
+    except InvalidRequest as e:
+        return e

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from stackflow.adapters.stepfunctions import Execution, HistoryEvent, execution_arn
@@ -62,6 +65,76 @@ def test_an_unknown_architecture_is_refused_naming_the_flag() -> None:
     with pytest.raises(InvalidRequest) as caught:
         wheels.lambda_target("3.13", "sparc")
     assert caught.value.field == "--arch"
+
+
+# --- getting the wheels ----------------------------------------------------------------
+class FakePip:
+    """Stands in for ``pip download``: each call answers with the next outcome, and a
+    successful one writes the wheels into ``--dest`` as pip would."""
+
+    def __init__(self, *outcomes: int | OSError, stderr: str = "") -> None:
+        self.outcomes = list(outcomes)
+        self.stderr = stderr
+        self.calls: list[list[str]] = []
+
+    def __call__(self, args: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        self.calls.append(args)
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, OSError):
+            raise outcome
+        if outcome == 0:
+            dest = Path(args[args.index("--dest") + 1])
+            (dest / "psycopg-3.3.9-py3-none-any.whl").write_bytes(b"wheel")
+        return subprocess.CompletedProcess(args, outcome, "", self.stderr)
+
+
+TARGET = wheels.lambda_target("3.13", "x86_64")
+
+
+def fetch(tmp_path: Path, pip: FakePip) -> list[Path]:
+    return wheels.fetch_wheels(TARGET, ["psycopg[binary]"], tmp_path / "constraints.txt",
+                               tmp_path / "cache", run=pip)
+
+
+def test_a_full_cache_is_used_without_the_network(tmp_path: Path) -> None:
+    # GIVEN pip finds every wheel in the cache (--no-index succeeds)
+    pip = FakePip(0)
+    # WHEN the wheels are fetched
+    fetched = fetch(tmp_path, pip)
+    # THEN pip ran once, offline, reading the target's cache folder, and the wheels are
+    # the cached files
+    [args] = pip.calls
+    assert "--no-index" in args
+    assert args[args.index("--find-links") + 1] == str(tmp_path / "cache" / "cp313-x86_64")
+    assert fetched == [tmp_path / "cache" / "cp313-x86_64" / "psycopg-3.3.9-py3-none-any.whl"]
+    assert fetched[0].read_bytes() == b"wheel"
+
+
+def test_missing_wheels_are_downloaded_once_into_the_cache(tmp_path: Path) -> None:
+    # GIVEN an empty cache: offline fails, the download succeeds
+    pip = FakePip(1, 0)
+    fetched = fetch(tmp_path, pip)
+    # THEN the second call went to the index and its wheels were kept in the cache
+    assert ["--no-index" in args for args in pip.calls] == [True, False]
+    assert [path.parent.name for path in fetched] == ["cp313-x86_64"]
+    assert fetched[0].is_file()
+
+
+@pytest.mark.parametrize("failure", [1, FileNotFoundError(2, "No such file", "python")])
+def test_a_failed_download_is_package_build_failed_naming_target_and_cause(
+        tmp_path: Path, failure: int | OSError) -> None:
+    # GIVEN nothing cached and a download that fails (pip's error, or no pip at all)
+    pip = FakePip(1, failure, stderr="Looking in indexes: https://pypi.org/simple\n"
+                                     "ERROR: No matching distribution found for psycopg")
+    # WHEN the wheels are fetched / THEN one typed error says what and why
+    with pytest.raises(PackageBuildFailed) as caught:
+        fetch(tmp_path, pip)
+    message = caught.value.message
+    assert message.startswith("cannot get the runtime wheels for cp313-x86_64")
+    assert "is the package index reachable?" in message
+    expected = "No matching distribution" if failure == 1 else "No such file"
+    assert expected in message
+    assert not list((tmp_path / "cache").rglob("*.whl"))
 
 
 # --- imports the zip must satisfy -------------------------------------------------------

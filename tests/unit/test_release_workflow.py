@@ -52,24 +52,38 @@ def stackflow_argv(run: str) -> list[str]:
     return words[program + 1:]
 
 
+def credential_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in steps(job) if CREDENTIALS_ACTION in str(s.get("uses", ""))]
+
+
 @pytest.mark.parametrize("name", ["deploy.yml", "pr-diff.yml"])
 def test_workflows_use_oidc_and_no_stored_aws_keys(name: str) -> None:
     # GIVEN a workflow file
     text = (WORKFLOWS / name).read_text()
     workflow = load(name)
+    assert any(credential_steps(job) for job in workflow["jobs"].values())
 
-    # THEN every job that assumes the role may mint an OIDC token, and reads the repo only
+    # THEN only a job that assumes a role may mint an OIDC token, and it reads the repo only
+    assert "id-token" not in str(workflow.get("permissions", {}))
     for job in workflow["jobs"].values():
-        if any(CREDENTIALS_ACTION in str(step.get("uses", "")) for step in steps(job)):
-            assert job["permissions"] == {"id-token": "write", "contents": "read"}
-            [credentials] = [s for s in steps(job) if CREDENTIALS_ACTION in str(s.get("uses"))]
-            assert credentials["with"]["role-to-assume"] == "${{ vars.STACKFLOW_CICD_ROLE_ARN }}"
+        if not credential_steps(job):
+            assert "id-token" not in str(job.get("permissions", {}))
+            continue
+        assert job["permissions"] == {"id-token": "write", "contents": "read"}
+        # AND the role is a repository variable or a role ARN, never a secret
+        for step in credential_steps(job):
+            assert re.fullmatch(r"\$\{\{ vars\.\w+ \}\}|arn:aws:iam::\d{12}:role/\S+",
+                                step["with"]["role-to-assume"])
     # AND no access key, secret key or secrets-based credential appears anywhere
-    assert "aws-access-key-id" not in text
-    assert "aws-secret-access-key" not in text
-    assert "AWS_ACCESS_KEY_ID" not in text
-    assert "AWS_SECRET_ACCESS_KEY" not in text
+    for forbidden in ("aws-access-key-id", "aws-secret-access-key", "aws-session-token",
+                      "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        assert forbidden not in text
     assert not re.search(r"\$\{\{[^}]*\bsecrets\b", text)
+
+
+def test_the_release_assumes_stackflow_cicd_role() -> None:
+    [step] = credential_steps(load("deploy.yml")["jobs"]["deploy"])
+    assert step["with"]["role-to-assume"] == "${{ vars.STACKFLOW_CICD_ROLE_ARN }}"
 
 
 def test_deploy_tests_then_packages_then_releases_and_waits() -> None:
@@ -80,8 +94,9 @@ def test_deploy_tests_then_packages_then_releases_and_waits() -> None:
 
     # THEN it runs on pushes to main, tests first, and deploys only after the tests pass
     assert on["push"]["branches"] == ["main"]
-    assert "make test" in str(steps(test_job))
+    assert [s["run"].strip() for s in steps(test_job) if "run" in s] == ["make test"]
     assert deploy_job["needs"] == "test"
+    assert "id-token" not in str(test_job.get("permissions", {}))
     # AND the deploy job packages, gets credentials, then starts the release and waits
     job_steps = steps(deploy_job)
     package = index_of(job_steps, "make package")
@@ -90,6 +105,20 @@ def test_deploy_tests_then_packages_then_releases_and_waits() -> None:
     assert package < release
     assert credentials < release
     assert "--wait" in job_steps[release]["run"]
+
+
+def test_both_jobs_keep_the_lambda_wheels_in_the_cache_make_package_reads() -> None:
+    # GIVEN the deploy workflow's jobs: `make test` builds zips in the package tests,
+    # `make package` builds the release
+    jobs = load("deploy.yml")["jobs"]
+    for job_name, command in (("test", "make test"), ("deploy", "make package")):
+        job_steps = steps(jobs[job_name])
+        # THEN .stackflow/wheels is restored before the command, keyed on the pins
+        cache = index_of(job_steps, "actions/cache")
+        assert cache < index_of(job_steps, command)
+        settings = job_steps[cache]["with"]
+        assert settings["path"] == ".stackflow/wheels"
+        assert "lambda-constraints.txt" in settings["key"]
 
 
 def test_the_release_command_in_the_workflow_parses_with_the_real_cli(

@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from stackflow.adapters import aws_error, default_client
+from stackflow.deploy.ports import AlarmState
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -37,22 +38,22 @@ class CloudWatchAlarms:
             self._client = default_client("cloudwatch")
         return self._client
 
-    def alarm_states(self, names: Sequence[str]) -> Mapping[str, str]:
-        """``{name: StateValue}`` of the metric and composite alarms that exist."""
-        states: dict[str, str] = {}
+    def alarm_states(self, names: Sequence[str]) -> Mapping[str, AlarmState]:
+        """``{name: AlarmState}`` of the metric and composite alarms that exist."""
+        states: dict[str, AlarmState] = {}
         for start in range(0, len(names), NAMES_PER_CALL):
             states.update(self._describe(list(names[start:start + NAMES_PER_CALL])))
         return states
 
-    def _describe(self, names: list[str]) -> dict[str, str]:
-        states: dict[str, str] = {}
+    def _describe(self, names: list[str]) -> dict[str, AlarmState]:
+        states: dict[str, AlarmState] = {}
         try:
             pages = self.client.get_paginator("describe_alarms").paginate(
                 AlarmNames=names, AlarmTypes=["MetricAlarm", "CompositeAlarm"])
             for page in pages:
                 alarms: list[Any] = [*page.get("MetricAlarms", []),
                                      *page.get("CompositeAlarms", [])]
-                states.update({a["AlarmName"]: a["StateValue"] for a in alarms})
+                states.update({a["AlarmName"]: alarm_state(a) for a in alarms})
         except _aws_errors() as e:
             raise aws_error(e, f"describing alarms {names}") from e
         return states
@@ -82,3 +83,21 @@ class CloudWatchAlarms:
         except _aws_errors() as e:
             raise aws_error(e, f"reading the Errors metric of {function_name}:{version}") from e
         return total
+
+
+def alarm_state(raw: Mapping[str, Any]) -> AlarmState:
+    """The state of one described alarm and when its value last changed.
+
+    ``StateTransitionedTimestamp`` changes only when ``StateValue`` does;
+    ``StateUpdatedTimestamp`` (the fallback) also moves with the evaluation state.
+    """
+    changed = raw.get("StateTransitionedTimestamp") or raw.get("StateUpdatedTimestamp")
+    return AlarmState(state=str(raw["StateValue"]), changed_at=_iso(changed))
+
+
+def _iso(moment: Any) -> str | None:
+    if not isinstance(moment, datetime):
+        return None
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    # Microseconds kept: a re-fired alarm may change state within the same second.
+    return aware.astimezone(UTC).isoformat()

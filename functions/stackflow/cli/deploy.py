@@ -1,19 +1,22 @@
 """``stackflow rollback-alias | history``: the deployer from a terminal.
 
 ``rollback-alias`` points an alias back at a version in one ``UpdateAlias`` call (empty
-routing config): by default the version the newest deployment of that alias started
-from. Stop a running deployment execution first, or its next Shift moves the alias
-again. ``history`` lists the deployment records, newest first.
+routing config): by default the version the newest successful (or still running)
+deployment of that alias started from. Stop a running deployment execution first, or
+its next Shift moves the alias again. ``history`` lists the deployment records, newest
+first, as a table.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from stackflow import env
 from stackflow.deploy.model import DEFAULT_ALIAS
+from stackflow.deploy.record import FAILED, IN_PROGRESS, ROLLED_BACK
 from stackflow.errors import InvalidRequest, ResourceNotFound
 from stackflow.settings import env_str
 
@@ -24,8 +27,8 @@ def register(subparsers: Any) -> None:
     rollback = _command(subparsers, "rollback-alias",
                         "point an alias back at a version (one UpdateAlias, no routing left)")
     rollback.add_argument("--to", dest="version", type=_version, metavar="VERSION",
-                          help="version to point at (default: the one the newest deployment "
-                               "of this alias replaced)")
+                          help="version to point at (default: the one the newest successful "
+                               "or running deployment of this alias replaced)")
     rollback.set_defaults(func=rollback_alias_command)
 
     history = _command(subparsers, "history", "list a function's deployments, newest first")
@@ -61,25 +64,41 @@ def rollback_alias_command(args: argparse.Namespace) -> int:
 
     version = args.version or previous_version(_records(args), args.function, args.alias)
     # An operator's one-off call: the SDK's own retries help here (UpdateAlias to a
-    # fixed version is idempotent), unlike inside the state machine.
+    # fixed version is idempotent), unlike inside the state machine. Nothing polls or
+    # waits otherwise: one GetAlias (to say what changed), one UpdateAlias.
     functions = LambdaFunctions(default_client("lambda"))
     result = rollback_alias(args.function, args.alias, version, functions)
     if args.json:
         print_json({"ok": True, **result})
     else:
-        before = result["before"]
-        print(f"{args.function}:{args.alias} -> version {version} "
-              f"(was {before['version']}{_routing_text(before['routing'])})")
+        print(rollback_text(result))
     return 0
 
 
+def rollback_text(result: Mapping[str, Any]) -> str:
+    """What ``rollback-alias`` did, in one line an operator can paste into a channel."""
+    before = result["before"]
+    target = f"{result['function']}:{result['alias']}"
+    was = f"version {before['version']}{_routing_text(before['routing'])}"
+    if before["version"] == result["version"] and not before["routing"]:
+        return f"{target} already on version {result['version']} with no routing; " \
+               "rewrote it (one UpdateAlias)"
+    return (f"rolled back {target} to version {result['version']} with 100% of the "
+            f"traffic (was {was}); one UpdateAlias, routing config cleared")
+
+
 def previous_version(records: Sequence[Mapping[str, Any]], function: str, alias: str) -> str:
-    """The version the newest deployment of ``alias`` replaced."""
+    """The version the newest deployment that moved ``alias`` replaced.
+
+    A FAILED or ROLLED_BACK deployment already put the alias back where it found it:
+    its ``previous_version`` is the current one, so the default looks past it.
+    """
     for item in newest_first(records):
-        if item.get("alias") == alias and item.get("previous_version"):
+        if (item.get("alias") == alias and item.get("previous_version")
+                and item.get("status") not in (FAILED, ROLLED_BACK)):
             return str(item["previous_version"])
-    raise ResourceNotFound(f"no deployment of {function}:{alias} is recorded; "
-                           "pass --to VERSION", function=function, alias=alias)
+    raise ResourceNotFound(f"no successful or running deployment of {function}:{alias} is "
+                           "recorded; pass --to VERSION", function=function, alias=alias)
 
 
 def history_command(args: argparse.Namespace) -> int:
@@ -94,7 +113,7 @@ def history_command(args: argparse.Namespace) -> int:
         return 0
     if not records:
         print(f"no deployments of {args.function} recorded")
-    for line in history_lines(records):
+    for line in history_lines(records, with_alias=args.all_aliases):
         print(line)
     return 0
 
@@ -103,20 +122,64 @@ def newest_first(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]
     return sorted(records, key=lambda r: str(r.get("started_at", "")), reverse=True)
 
 
-def history_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One line per deployment: when, status, versions, commit, execution."""
-    lines = []
-    for r in records:
-        versions = f"{r.get('previous_version') or '-'} -> {r.get('new_version') or '-'}"
-        commit = (r.get("ci") or {}).get("commit") or "-"
-        execution = str(r.get("execution_id", "")).rsplit(":", 1)[-1]
-        line = (f"{r.get('started_at', '?'):20}  {r.get('status', '?'):11}  "
-                f"{r.get('alias', '?')}  {versions:10}  {commit:12}  {execution}")
-        error = r.get("error")
+HISTORY_COLUMNS = ("STARTED", "STATUS", "VERSION", "COMMIT", "DURATION", "EXECUTION")
+
+
+def history_lines(records: Sequence[Mapping[str, Any]], *,
+                  with_alias: bool = False) -> list[str]:
+    """A table: started, status, previous -> new version, commit, duration, execution.
+
+    A failed deployment's error follows on its own indented line.
+    """
+    header = ("ALIAS", *HISTORY_COLUMNS) if with_alias else HISTORY_COLUMNS
+    rows = [_history_row(r, with_alias) for r in records]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines = [_table_line(header, widths)]
+    for record, row in zip(records, rows, strict=True):
+        lines.append(_table_line(row, widths))
+        error = record.get("error")
         if isinstance(error, Mapping):
-            line += f"  [{error.get('type')}: {error.get('message')}]"
-        lines.append(line)
+            lines.append(f"  {error.get('type')}: {error.get('message')}")
     return lines
+
+
+def _history_row(r: Mapping[str, Any], with_alias: bool) -> tuple[str, ...]:
+    versions = f"{r.get('previous_version') or '-'} -> {r.get('new_version') or '-'}"
+    commit = str((r.get("ci") or {}).get("commit") or "-")[:12]
+    execution = str(r.get("execution_id", "")).rsplit(":", 1)[-1] or "-"
+    row = (str(r.get("started_at") or "-"), str(r.get("status") or "-"), versions, commit,
+           duration_text(r), execution)
+    return (str(r.get("alias") or "-"), *row) if with_alias else row
+
+
+def _table_line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)
+                     ).rstrip()
+
+
+def duration_text(record: Mapping[str, Any]) -> str:
+    """``42s``, ``5m 03s``, ``1h 02m``; ``running`` while in progress; ``-`` if unknown."""
+    started = _timestamp(record.get("started_at"))
+    finished = _timestamp(record.get("finished_at"))
+    if started is None:
+        return "-"
+    if finished is None:
+        return "running" if record.get("status") == IN_PROGRESS else "-"
+    seconds = max(int((finished - started).total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _records(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -9,8 +9,10 @@ CLI or boto3.
 from __future__ import annotations
 
 import argparse
+import signal
+import socket
 import sys
-import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,8 @@ def register(subparsers: Any) -> None:
 
     up = _command(commands, "up", "start local mode and keep it running until Ctrl-C")
     up.add_argument("--port", type=int, default=DEFAULT_PORT,
-                    help=f"loopback port of the moto server (default: {DEFAULT_PORT})")
+                    help=f"loopback port of the moto server (default: {DEFAULT_PORT}; "
+                         "0 picks a free one)")
     up.set_defaults(func=_up)
 
 
@@ -108,18 +111,54 @@ def _up(args: argparse.Namespace) -> int:
     from stackflow.local.runner import LocalMode
 
     _quiet()
-    with LocalMode(_options(args, dbname="stackflow", fresh=False, port=args.port)) as mode:
-        stack = mode.stack
-        endpoint = f"http://127.0.0.1:{args.port}"
-        print(f"local AWS (moto) at {endpoint}; PostgreSQL at {mode.database_url}")
-        print(f"state machine: {stack.state_machine_arn if stack else '?'}")
-        print(f"example: {mode.function_name}:{mode.alias}; artifacts: s3://"
-              f"{mode.artifacts_bucket}")
-        print(f"try: AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=local "
-              f"AWS_SECRET_ACCESS_KEY=local aws lambda list-functions --region us-east-1")
-        print("Ctrl-C stops everything")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("stopping")
+    port = args.port or free_port()
+    with LocalMode(_options(args, dbname="stackflow", fresh=False, port=port)) as mode:
+        _announce(mode, f"http://127.0.0.1:{port}")
+        _serve_until_stopped()
+        _say("stopping: moto server, in-process Lambda, embedded PostgreSQL ...")
+    _say("stopped")
     return 0
+
+
+def _announce(mode: Any, endpoint: str) -> None:
+    """What a user (or a script waiting for ``ready``) needs, one ``key: value`` a line."""
+    stack = mode.stack
+    _say(f"endpoint: {endpoint}")
+    _say(f"database: {mode.database_url}")
+    _say(f"state machine: {stack.state_machine_arn if stack else '?'}")
+    _say(f"example: {mode.function_name}:{mode.alias}")
+    _say(f"artifacts: s3://{mode.artifacts_bucket}")
+    _say(f"try: AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=local "
+         f"AWS_SECRET_ACCESS_KEY=local aws stepfunctions list-state-machines "
+         f"--region us-east-1")
+    _say("ready (Ctrl-C stops everything)")
+
+
+def _serve_until_stopped() -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM; both end in the same clean shutdown."""
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Installed even where SIGINT arrives ignored (a background job of a script), so
+    # `kill -INT` stops the environment as Ctrl-C does.
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (``--port 0``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _say(line: str) -> None:
+    # Flushed at once: a script (or a pipe to tee) waits for these lines.
+    print(line, flush=True)

@@ -8,7 +8,7 @@ it missed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +53,10 @@ class ShiftState:
     done: bool
     started_at: str
     preexisting_alarms: tuple[str, ...]
+    # When this step's weight was written (absent in documents of older releases).
+    shifted_at: str | None = None
+    # When each pre-existing alarm entered ALARM, as CloudWatch reported it then.
+    preexisting_since: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def read_input(doc: Mapping[str, Any]) -> DeployInput:
@@ -98,8 +102,30 @@ def read_shift(doc: Mapping[str, Any]) -> ShiftState | None:
                       wait_seconds=opt_int(shift, "wait_seconds", 0, minimum=0,
                                            prefix="shift.") or 0,
                       done=opt_bool(shift, "done", False, "shift."),
-                      started_at=req_str(shift, "started_at", "shift."),
-                      preexisting_alarms=tuple(alarms))
+                      started_at=_timestamp(shift, "started_at"),
+                      preexisting_alarms=tuple(alarms),
+                      shifted_at=_timestamp(shift, "shifted_at") if "shifted_at" in shift
+                      else None,
+                      preexisting_since=_since(shift))
+
+
+def _timestamp(shift: Mapping[str, Any], key: str) -> str:
+    # Checked on read, so a bad value fails before any AWS call, naming its field.
+    text = req_str(shift, key, "shift.")
+    parse_iso(text, "shift." + key)
+    return text
+
+
+def _since(shift: Mapping[str, Any]) -> dict[str, str | None]:
+    since = shift.get("preexisting_since")
+    if since is None:
+        return {}
+    obj = as_object(since, "shift.preexisting_since")
+    for name, value in obj.items():
+        if value is not None and not isinstance(value, str):
+            raise InvalidRequest(f"shift.preexisting_since.{name}",
+                                 "must be a timestamp string or null")
+    return dict(obj)
 
 
 def version_number(obj: Mapping[str, Any], key: str, prefix: str) -> str:

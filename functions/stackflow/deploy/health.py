@@ -2,55 +2,86 @@
 
 Any given alarm in ALARM fails the step, except one that was already in ALARM before
 the first shift (a deployment may be the fix for it) unless
-``health.block_on_preexisting_alarm`` is set. The ``AWS/Lambda`` ``Errors`` of the new
-version invoked through the alias, summed over the bake window, must not exceed
-``health.error_threshold``.
+``health.block_on_preexisting_alarm`` is set. Such an alarm blocks again once it has
+left ALARM and re-entered it during the deployment: that is a new firing. The
+``AWS/Lambda`` ``Errors`` of the new version invoked through the alias, summed over the
+bake window, must not exceed ``health.error_threshold``.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from stackflow.deploy.deps import Deps
-from stackflow.deploy.document import ShiftState
+from stackflow.deploy.document import ShiftState, iso, parse_iso
 from stackflow.deploy.model import DeployInput
+from stackflow.deploy.ports import AlarmState
 from stackflow.deploy.smoke_cases import json_number
 from stackflow.deploy.traffic import firing_alarms
 from stackflow.errors import CanaryUnhealthy
 
 # CloudWatch's Lambda metrics have one-minute resolution: a shorter window sees nothing.
 MIN_WINDOW_SECONDS = 60
+PERIOD = timedelta(seconds=60)
 
 
 def health(inp: DeployInput, version: str, shift: ShiftState, deps: Deps) -> dict[str, Any]:
     """Check alarms and errors for the bake that just ended; raise CanaryUnhealthy."""
     firing = firing_alarms(inp.alarms, deps)
-    preexisting = set(shift.preexisting_alarms)
+    refired = [name for name, state in firing.items() if _refired(name, state, shift)]
     blocking = [name for name in firing
-                if name not in preexisting or inp.block_on_preexisting_alarm]
-    window = max(shift.wait_seconds, MIN_WINDOW_SECONDS)
-    end = deps.now()
-    errors = deps.alarms.error_sum(inp.function_name, inp.alias, version,
-                                   start=end - timedelta(seconds=window), end=end)
+                if name not in shift.preexisting_alarms or name in refired
+                or inp.block_on_preexisting_alarm]
+    start, end = bake_window(deps.now(), shift)
+    errors = deps.alarms.error_sum(inp.function_name, inp.alias, version, start=start, end=end)
     result = {"healthy": not blocking and errors <= inp.error_threshold,
               "alarms": blocking, "ignored_preexisting": [n for n in firing if n not in blocking],
+              "refired": refired,
               "errors": json_number(errors), "error_threshold": json_number(inp.error_threshold),
-              "window_seconds": window, "index": shift.index, "weight": shift.weight,
-              "version": version}
+              "window_seconds": int((end - start).total_seconds()),
+              "window": {"start": iso(start), "end": iso(end)},
+              "index": shift.index, "weight": shift.weight, "version": version}
     if not result["healthy"]:
-        raise CanaryUnhealthy(_reason(inp, version, blocking, errors, window), **result)
+        raise CanaryUnhealthy(_reason(inp, version, blocking, errors, start, end), **result)
     return result
 
 
+def bake_window(now: datetime, shift: ShiftState) -> tuple[datetime, datetime]:
+    """``[start, end)`` of the Errors query: the whole bake, in whole minutes.
+
+    Lambda stamps each one-minute datapoint at the start of its minute and ``EndTime``
+    is exclusive (emulators compare at second precision): ending at ``now`` could drop
+    errors of the very second the check runs, so the window ends after the current
+    minute. It starts at the minute the weight was written, or ``wait_seconds`` before
+    now if that is earlier (a datapoint of the new version through the alias can only
+    exist after the shift, so a wider start adds nothing false).
+    """
+    start = now - timedelta(seconds=max(shift.wait_seconds, MIN_WINDOW_SECONDS))
+    if shift.shifted_at is not None:
+        start = min(start, parse_iso(shift.shifted_at, "shift.shifted_at"))
+    return _minute(start), _minute(now) + PERIOD
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _refired(name: str, state: AlarmState, shift: ShiftState) -> bool:
+    """A pre-existing alarm whose ALARM began after the first shift recorded it."""
+    if name not in shift.preexisting_since:
+        return False
+    before = shift.preexisting_since[name]
+    return before is not None and state.changed_at is not None and state.changed_at != before
+
+
 def _reason(inp: DeployInput, version: str, blocking: list[str], errors: float,
-            window: int) -> str:
+            start: datetime, end: datetime) -> str:
     parts = []
     if blocking:
         parts.append(f"alarms in ALARM: {', '.join(blocking)}")
     if errors > inp.error_threshold:
-        parts.append(f"{json_number(errors)} errors from version {version} in the last "
-                     f"{window} s (threshold {json_number(inp.error_threshold)})")
+        parts.append(f"{json_number(errors)} errors from version {version} between "
+                     f"{iso(start)} and {iso(end)} (threshold "
+                     f"{json_number(inp.error_threshold)})")
     return f"{inp.function_name}:{inp.alias} canary unhealthy: " + "; ".join(parts)
-
-

@@ -73,8 +73,16 @@ class Invoker(Protocol):
     def __call__(self, function_name: str, qualifier: str, payload: bytes) -> InvokeResult: ...
 
 
+@dataclass(frozen=True)
+class AlarmState:
+    """An alarm's ``StateValue`` and when that value last changed (ISO-8601, or None)."""
+
+    state: str
+    changed_at: str | None = None
+
+
 class AlarmsPort(Protocol):
-    def alarm_states(self, names: Sequence[str]) -> Mapping[str, str]:
+    def alarm_states(self, names: Sequence[str]) -> Mapping[str, AlarmState]:
         """``{alarm name: state}`` for the alarms that exist (missing names are absent)."""
         ...
 

@@ -92,6 +92,12 @@ def _promote(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
 def _rollback(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
               deps: Deps) -> dict[str, Any]:
     held: LockResult | None = read_lock(doc) if doc.get("lock") is not None else None
+    moved = [key for key in ("shift", "promote") if doc.get(key) is not None]
+    if held is None and moved:
+        # Only the lock knows where the alias was; guessing could leave a canary behind.
+        raise InvalidRequest("lock", f"is required: this deployment moved the alias "
+                                     f"({', '.join(moved)}) and only lock.previous_version "
+                                     "says where it was")
     return traffic.rollback(inp, held, deps)
 
 

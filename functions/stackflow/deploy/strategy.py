@@ -19,6 +19,9 @@ STRATEGY_TYPES = ("all_at_once", "canary", "linear")
 MAX_INTERVAL_SECONDS = 2880 * 60
 # Weights are rounded so a plan's JSON is stable and Lambda accepts every value.
 WEIGHT_DIGITS = 4
+# Each step is a Shift, a Bake and a HealthCheck in the execution history, which holds
+# at most 25,000 events: a hundred steps stay far below it.
+MAX_PLAN_STEPS = 100
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,14 @@ def _custom_linear(obj: Mapping[str, Any], prefix: str, interval: int) -> Strate
     percent = _percent(obj, prefix, required=steps is None)
     if steps is not None and percent is not None:
         raise InvalidRequest(prefix + "steps", "give either percent or steps, not both")
-    if steps is not None and steps > 100:
-        raise InvalidRequest(prefix + "steps", f"must be <= 100, got {steps}")
-    return StrategySpec("linear", percent, interval, steps)
+    if steps is not None and steps > MAX_PLAN_STEPS:
+        raise InvalidRequest(prefix + "steps", f"must be <= {MAX_PLAN_STEPS}, got {steps}")
+    spec = StrategySpec("linear", percent, interval, steps)
+    if percent is not None and len(plan(spec)) > MAX_PLAN_STEPS:
+        raise InvalidRequest(prefix + "percent", f"must be at least 1 for a linear strategy "
+                                                 f"(at most {MAX_PLAN_STEPS} steps), "
+                                                 f"got {percent:g}")
+    return spec
 
 
 def _percent(obj: Mapping[str, Any], prefix: str, *, required: bool) -> float | None:

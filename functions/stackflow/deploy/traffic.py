@@ -13,7 +13,7 @@ from typing import Any
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import LockResult, ShiftState, iso
 from stackflow.deploy.model import DeployInput
-from stackflow.deploy.ports import AliasInfo, FunctionsPort
+from stackflow.deploy.ports import AlarmState, AliasInfo, FunctionsPort
 from stackflow.errors import CanaryUnhealthy, InvalidRequest, ResourceNotFound
 
 ALARM = "ALARM"
@@ -29,41 +29,65 @@ def shift(inp: DeployInput, lock: LockResult, version: str, previous: ShiftState
                                             f"{index - 1} already finished it")
     step = steps[index]
     if previous is None:
-        preexisting, started_at = preexisting_alarms(inp, deps), iso(deps.now())
+        since, started_at = preexisting_alarms(inp, deps), iso(deps.now())
     else:
-        preexisting, started_at = list(previous.preexisting_alarms), previous.started_at
+        since, started_at = dict(previous.preexisting_since), previous.started_at
+        since.update({n: None for n in previous.preexisting_alarms if n not in since})
     # Re-deploying the version the alias already runs has nothing to shift.
     done = step.weight >= 1.0 or version == lock.previous_version
     if not done:
+        weights = routing_weights(lock.previous_version, version, step.weight)
         current = deps.functions.get_alias(inp.function_name, inp.alias)
         deps.functions.update_alias(inp.function_name, inp.alias,
-                                    version=lock.previous_version,
-                                    weights={version: step.weight},
+                                    version=lock.previous_version, weights=weights,
                                     revision_id=current.revision_id)
     return {"index": index, "weight": 1.0 if done else step.weight,
             "wait_seconds": 0 if done else step.wait_seconds, "done": done,
-            "started_at": started_at, "preexisting_alarms": preexisting,
+            "started_at": started_at, "shifted_at": iso(deps.now()),
+            "preexisting_alarms": sorted(since), "preexisting_since": since,
             "steps_total": len(steps), "version": version}
 
 
-def preexisting_alarms(inp: DeployInput, deps: Deps) -> list[str]:
-    """Alarms already in ALARM before any traffic moved (fails if one does not exist)."""
+def routing_weights(primary: str, version: str, weight: float) -> dict[str, float]:
+    """``AdditionalVersionWeights`` for one step: one published version, 0 < weight < 1.
+
+    Lambda would accept some of what this refuses (a weight of 0, the primary version
+    again) and route nonsense; a plan or document that asks for it is a bug to stop on.
+    """
+    if not version.isdigit() or not primary.isdigit():
+        raise InvalidRequest("publish.version", f"weighted routing needs published versions, "
+                                                f"got {primary} + {version}")
+    if version == primary:
+        raise InvalidRequest("publish.version", f"version {version} is the alias's own")
+    if not 0.0 < weight < 1.0:
+        raise InvalidRequest("shift.weight", f"must be above 0 and below 1, got {weight!r}")
+    return {version: weight}
+
+
+def preexisting_alarms(inp: DeployInput, deps: Deps) -> dict[str, str | None]:
+    """Alarms already in ALARM before any traffic moved, with when each entered it.
+
+    Fails if an alarm does not exist, or, with ``block_on_preexisting_alarm``, if any
+    is firing.
+    """
     firing = firing_alarms(inp.alarms, deps)
     if firing and inp.block_on_preexisting_alarm:
-        raise CanaryUnhealthy(f"alarms already in ALARM before the shift: {firing} "
-                              "(health.block_on_preexisting_alarm is true)", alarms=firing)
-    return firing
+        raise CanaryUnhealthy(f"alarms already in ALARM before the shift: {sorted(firing)} "
+                              "(health.block_on_preexisting_alarm is true)",
+                              alarms=sorted(firing))
+    return {name: state.changed_at for name, state in firing.items()}
 
 
-def firing_alarms(names: tuple[str, ...], deps: Deps) -> list[str]:
+def firing_alarms(names: tuple[str, ...], deps: Deps) -> dict[str, AlarmState]:
+    """The alarms of ``names`` in ALARM (in the order given); a missing one raises."""
     if not names:
-        return []
+        return {}
     states = deps.alarms.alarm_states(names)
     missing = [name for name in names if name not in states]
     if missing:
         # A misspelt alarm would never fire: refuse rather than deploy unwatched.
         raise ResourceNotFound(f"CloudWatch alarms not found: {missing}", alarms=missing)
-    return [name for name in names if states[name] == ALARM]
+    return {name: states[name] for name in names if states[name].state == ALARM}
 
 
 def promote(inp: DeployInput, version: str, deps: Deps) -> dict[str, Any]:

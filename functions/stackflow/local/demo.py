@@ -3,10 +3,13 @@
 1. release 1.1.0, a healthy build: migrate -> publish -> smoke -> canary -> promote;
 2. release 1.2.0, a build whose ``GET /orders`` fails: it passes smoke, errors under
    canary traffic, the alarm fires and the alias is rolled back;
-3. the patcher's status of the database both releases migrated.
+3. the patcher's status of the database both releases migrated;
+4. the drift report of the template's drift Lambda: the alias where the last successful
+   deployment put it, the schema in sync with the migration source (stack drift is
+   reported as not checked: it needs CloudFormation).
 
 Success means both releases behaved as expected, checked on the final AWS state, not
-only on the execution status.
+only on the execution status, and the drift report is clean.
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ def run_demo(options: LocalOptions, out: IO[str] | None = None) -> int:
         failures = [problem for scenario in SCENARIOS
                     for problem in run_scenario(mode, scenario, out)[1]]
         _patcher_status(mode, out)
-    _say(out, "\ndemo passed: one release promoted, one rolled back" if not failures
-         else "demo FAILED")
+        failures += _drift_report(mode, out)
+    _say(out, "\ndemo passed: one release promoted, one rolled back, no drift"
+         if not failures else "demo FAILED")
     return 0 if not failures else 1
 
 
@@ -145,6 +149,19 @@ def _patcher_status(mode: LocalMode, out: IO[str]) -> None:
                                migrations_dir=str(mode.options.migrations_dir))
     deps = build_deps(settings, applied_by="stackflow-local-demo")
     _say(out, format_result(run(PatcherRequest("status"), deps)))
+
+
+def _drift_report(mode: LocalMode, out: IO[str]) -> list[str]:
+    """Run the drift Lambda as its schedule would; return what is not clean."""
+    from stackflow.local.drift import render, run_drift_check
+
+    _say(out, "\n== drift report (the drift check Lambda, on its scheduled event)")
+    result = run_drift_check(mode)
+    _say(out, render(result))
+    problems = result.problems()
+    for problem in problems:
+        _say(out, f"UNEXPECTED: {problem}")
+    return problems
 
 
 def _say(out: IO[str], text: str) -> None:

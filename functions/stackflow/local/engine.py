@@ -221,20 +221,26 @@ class LocalStack:
 def create_stack(local: LocalAws, template: Template, *,
                  code: Mapping[str, bytes] | None = None,
                  overrides: Mapping[str, str] | None = None,
+                 function_overrides: Mapping[str, Mapping[str, str]] | None = None,
                  secret_string: str | None = None) -> LocalStack:
     """Create the template's resources in the local AWS and its state machine.
 
     ``code`` maps a handler prefix (``"example_api."``) to the zip a function with such
     a handler starts with; ``overrides`` sets environment variables on every function
-    (local mode points ``DATABASE_URL`` at the local server this way).
+    (local mode points ``DATABASE_URL`` at the local server this way);
+    ``function_overrides`` maps a handler prefix to variables set on those functions only.
     """
     _bind_placeholders(template)
     stack = LocalStack(template)
-    local.invoker.reserve(_environment_names(template, overrides or {}))
+    overrides, per_function = overrides or {}, function_overrides or {}
+    local.invoker.reserve(_environment_names(template, overrides).union(
+        *(set(values) for values in per_function.values())))
     _create_storage(local, template, secret_string)
     for lid in template.of_type(FUNCTION_TYPE):
-        stack.functions[lid] = _create_function(local, template, lid, code or {},
-                                                overrides or {})
+        handler = str(template.properties(lid).get("Handler", ""))
+        stack.functions[lid] = _create_function(
+            local, template, lid, code or {},
+            {**overrides, **_for_handler(per_function, handler)})
     for lid in template.of_type("AWS::Lambda::Version"):
         _publish_version(local, template, lid)
     for lid in template.of_type("AWS::Lambda::Alias"):
@@ -248,6 +254,12 @@ def create_stack(local: LocalAws, template: Template, *,
 
 _REF_IS_ARN = ("AWS::SNS::Topic", "AWS::SecretsManager::Secret", STATE_MACHINE_TYPE,
                "AWS::Lambda::Version")
+
+
+def _for_handler(per_function: Mapping[str, Mapping[str, str]],
+                 handler: str) -> Mapping[str, str]:
+    return next((values for prefix, values in per_function.items()
+                 if handler.startswith(prefix)), {})
 
 
 def _environment_names(template: Template, overrides: Mapping[str, str]) -> set[str]:

@@ -40,6 +40,13 @@ LOCAL_ENVIRONMENT = {
     # No X-Ray daemon runs locally; Powertools would otherwise try to send segments.
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
+DRIFT_HANDLER_PREFIX = "drift_check."
+LOCAL_FUNCTION_OVERRIDES = {
+    # Stack drift needs CloudFormation's drift detection, which moto does not implement,
+    # and local mode creates the resources without a stack: the drift check runs with no
+    # stacks configured and the local report says they were not checked (never IN_SYNC).
+    DRIFT_HANDLER_PREFIX: {env.DRIFT_STACKS: ""},
+}
 
 
 @dataclass(frozen=True)
@@ -112,11 +119,15 @@ class LocalMode:
         self.stack = create_stack(
             self.aws, template, code={EXAMPLE_HANDLER_PREFIX: initial},
             overrides={env.DATABASE_URL: self.database_url},
+            function_overrides=LOCAL_FUNCTION_OVERRIDES,
             secret_string=secret_string(self.database_url))
         self.artifacts_bucket = self._artifacts_bucket(template)
-        self._upload_migrations()
+        self.upload_migrations()
         self._install_example(initial)
-        self.traffic = Traffic(self.aws.client, requests_per_wait=opts.requests_per_wait)
+        # Traffic flows during every bake, whoever started the release (`local deploy`,
+        # `pipeline start`, the AWS CLI against `local up`).
+        self.traffic = Traffic(self.aws.client, requests_per_wait=opts.requests_per_wait,
+                               target=(self.function_name, self.alias))
         self.aws.wait_hooks.append(self.traffic.during_wait)
 
     def _database(self) -> str:
@@ -146,8 +157,12 @@ class LocalMode:
             raise ConfigurationError("the template has no artifacts bucket")
         return template.refs[next(iter(buckets))]
 
-    def _upload_migrations(self) -> None:
-        """Put migrations/ where each function reading MIGRATIONS_BUCKET looks for it."""
+    def upload_migrations(self) -> None:
+        """Put migrations/ where each function reading MIGRATIONS_BUCKET looks for it.
+
+        Called at start; call it again after changing a file to change the source the
+        deployed functions read.
+        """
         stack = self._require_stack()
         s3 = self.local_aws.client("s3")
         for name in stack.functions.values():
@@ -229,17 +244,24 @@ class LocalMode:
                          migrations: bool = True,
                          smoke: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The execution input CI would send for this artifact (events/deploy-execution)."""
+        document = self.base_input(strategy=strategy, migrations=migrations, smoke=smoke)
+        document["artifact"] = artifact.to_input()
+        document["ci"] = {"commit": artifact.sha256[:12], "run_url": "local://stackflow"}
+        return document
+
+    def base_input(self, *, strategy: Mapping[str, Any] | None = None,
+                   migrations: bool = True,
+                   smoke: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Everything of the execution input but the artifact (``pipeline start --input``)."""
         return {
             "function_name": self.function_name,
             "alias": self.alias,
-            "artifact": artifact.to_input(),
             "migrations": {"enabled": migrations, "target": None},
             "smoke": dict(smoke or {"cases": [health_case()]}),
             "strategy": dict(strategy or {"preset": "Canary10Percent5Minutes"}),
             "alarms": self.alarms(),
             "health": {"error_threshold": 0, "block_on_preexisting_alarm": False},
             "approval": {"required": False},
-            "ci": {"commit": artifact.sha256[:12], "run_url": "local://stackflow"},
         }
 
     def upload(self, build: str, release: str) -> artifacts.Artifact:
@@ -249,16 +271,11 @@ class LocalMode:
 
     def start(self, document: Mapping[str, Any], name: str | None = None) -> str:
         """Start an execution of the synthesized state machine; return its ARN."""
-        self._traffic_on()
         sfn = self.local_aws.client("stepfunctions")
         return str(sfn.start_execution(
             stateMachineArn=self._require_stack().state_machine_arn,
             name=name or f"local-{uuid.uuid4().hex[:12]}",
             input=json.dumps(document))["executionArn"])
-
-    def _traffic_on(self) -> None:
-        if self.traffic is not None:
-            self.traffic.target = (self.function_name, self.alias)
 
     def wait(self, execution_arn: str, *,
              on_poll: Callable[[], None] | None = None) -> dict[str, Any]:

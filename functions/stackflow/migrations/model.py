@@ -14,6 +14,9 @@ from typing import Any, Literal
 from stackflow.errors import SourceError
 
 NO_TRANSACTION_MARKER = "-- stackflow:no-transaction"
+# schema_migrations.version is a bigint: a larger number could be planned but never
+# recorded, so it is refused with the file name rather than failing mid-run.
+MAX_VERSION = 2**63 - 1
 
 # NNNN_description.up.sql / NNNN_description.down.sql; the version is any width.
 _FILE_NAME = re.compile(
@@ -159,5 +162,9 @@ def parse_file_name(file_name: str) -> MigrationFile | None:
         raise SourceError(
             f"bad migration file name {file_name!r}: expected NNNN_description.up.sql "
             "or NNNN_description.down.sql", file=file_name)
+    version = int(match["version"])
+    if version > MAX_VERSION:
+        raise SourceError(f"bad migration file name {file_name!r}: version {version} is "
+                          f"above the largest allowed ({MAX_VERSION})", file=file_name)
     direction: Direction = "up" if match["dir"] == "up" else "down"
-    return MigrationFile(int(match["version"]), match["name"], direction, file_name)
+    return MigrationFile(version, match["name"], direction, file_name)

@@ -5,16 +5,17 @@ Every malformed field is ``InvalidRequest`` naming it; nothing else escapes pars
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from stackflow.errors import InvalidRequest
+from stackflow.migrations.model import MAX_VERSION
 from stackflow.validation import (
     as_object,
     opt_bool,
     opt_int,
     opt_str,
-    reject_unknown,
     req_str,
 )
 
@@ -22,6 +23,10 @@ Action = Literal["migrate", "rollback", "status"]
 ACTIONS: tuple[Action, ...] = ("migrate", "rollback", "status")
 FIELDS = {"action", "dry_run", "target", "steps", "applied_by", "allow_out_of_order"}
 MAX_APPLIED_BY = 200
+# The run history stores target as bigint and steps as integer; larger values are
+# refused here, naming the field, instead of failing as SQL when the run is recorded.
+MAX_TARGET = MAX_VERSION
+MAX_STEPS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -43,14 +48,40 @@ class PatcherRequest:
             raise InvalidRequest("steps", "is only valid with action 'rollback'")
         if self.steps is not None and self.target is not None:
             raise InvalidRequest("steps", "give either steps or target, not both")
-        if self.applied_by is not None and len(self.applied_by) > MAX_APPLIED_BY:
-            raise InvalidRequest("applied_by", f"must be at most {MAX_APPLIED_BY} characters")
+        _check_range("target", self.target, MAX_TARGET)
+        _check_range("steps", self.steps, MAX_STEPS)
+        if self.applied_by is not None:
+            _check_applied_by(self.applied_by)
+
+
+def _check_range(field: str, value: int | None, maximum: int) -> None:
+    if value is not None and value > maximum:
+        raise InvalidRequest(field, f"must be <= {maximum}, got {value}")
+
+
+def _check_applied_by(applied_by: str) -> None:
+    if len(applied_by) > MAX_APPLIED_BY:
+        raise InvalidRequest("applied_by", f"must be at most {MAX_APPLIED_BY} characters")
+    # The name is stored as text (no NUL), put into the session's application_name (how
+    # a waiting runner names the holder) and logged (UTF-8: no lone surrogates).
+    if not applied_by.isprintable():
+        raise InvalidRequest("applied_by", "must be printable text (no control characters, "
+                             "line breaks or lone surrogates)")
+
+
+def _reject_unknown(obj: Mapping[str, Any]) -> None:
+    """``reject_unknown``, with an unprintable name quoted: the message must stay one
+    line, and a lone surrogate cannot be written to a UTF-8 log."""
+    unknown = sorted(str(k) for k in obj if k not in FIELDS)
+    if unknown:
+        name = unknown[0] if unknown[0].isprintable() else repr(unknown[0])
+        raise InvalidRequest(name, f"unknown field (allowed: {sorted(FIELDS)})")
 
 
 def parse_request(event: Any) -> PatcherRequest:
     """The request in a Lambda event: ``{"action": ..., "dry_run": ..., ...}``."""
     obj = as_object(event)
-    reject_unknown(obj, FIELDS)
+    _reject_unknown(obj)
     action = req_str(obj, "action")
     if action not in ACTIONS:
         raise InvalidRequest("action", f"must be one of {list(ACTIONS)}, got {action!r}")

@@ -6,6 +6,7 @@ holds the example ``StackFlowAPI``. Each gets the runtime dependencies as wheels
 for the Lambda runtime's Python and architecture, minus what the runtime provides.
 
     python -m stackflow.release.package [--python-version 3.13] [--arch x86_64]
+                                        [--dist dist] [--wheel-cache .stackflow/wheels]
 """
 
 from __future__ import annotations
@@ -118,11 +119,17 @@ def source_entries(functions_dir: Path, bundle: Bundle) -> Iterator[tuple[str, b
 
 def _is_shipped_source(arcname: str, exclude: tuple[str, ...]) -> bool:
     parts = arcname.split("/")
-    if any(part in wheels.NOISE_DIRS for part in parts[:-1]):
+    if any(_is_noise_dir(part) for part in parts[:-1]):
         return False
     if any(arcname == prefix or arcname.startswith(prefix + "/") for prefix in exclude):
         return False
     return Path(arcname).suffix in SOURCE_SUFFIXES
+
+
+def _is_noise_dir(name: str) -> bool:
+    # Tool caches (.mypy_cache, .pytest_cache, ...) hold .json files too; egg-info is
+    # an editable install's metadata. Neither is code the function runs.
+    return name in wheels.NOISE_DIRS or name.startswith(".") or name.endswith(".egg-info")
 
 
 def dependency_entries(wheel_files: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
@@ -226,6 +233,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--platform", choices=("lambda", "host"), default="lambda",
                         help="'host' picks wheels for this machine instead (import tests)")
     parser.add_argument("--dist", type=Path, default=DIST_DIR, help="output folder")
+    parser.add_argument("--wheel-cache", type=Path, default=WHEEL_CACHE,
+                        help="downloaded wheels, one folder per target (default %(default)s)")
     parser.add_argument("--only", choices=[b.name for b in BUNDLES], action="append",
                         help="build only this zip (repeatable)")
     return parser.parse_args(argv)
@@ -237,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = (wheels.host_target(args.python_version) if args.platform == "host"
                   else wheels.lambda_target(args.python_version, args.arch))
         bundles = [b for b in BUNDLES if not args.only or b.name in args.only]
-        summaries = build_all(target, bundles, dist=args.dist)
+        summaries = build_all(target, bundles, dist=args.dist, cache=args.wheel_cache)
     except StackFlowError as e:
         print(f"error: {e.error_type}: {e.message}", file=sys.stderr)
         return 1

@@ -119,18 +119,31 @@ def fetch_wheels(target: Target, requirements: Sequence[str], constraints: Path,
     with tempfile.TemporaryDirectory(prefix="stackflow-wheels-") as tmp:
         dest = Path(tmp)
         base = _pip_download_args(target, requirements, constraints, dest, cache)
-        offline = run([*base, "--no-index"], capture_output=True, text=True, check=False)
-        if offline.returncode != 0:
-            online = run(base, capture_output=True, text=True, check=False)
+        if _pip(run, [*base, "--no-index"], target, cache).returncode != 0:
+            online = _pip(run, base, target, cache)
             if online.returncode != 0:
-                raise PackageBuildFailed(
-                    f"pip download for {target.label} failed: {_tail(online.stderr)}",
-                    target=target.label)
+                raise download_failed(target, cache, _tail(online.stderr))
         wheels = sorted(dest.glob("*.whl"))
         for wheel in wheels:
             if not (cache / wheel.name).exists():
                 shutil.copyfile(wheel, cache / wheel.name)
         return [cache / wheel.name for wheel in wheels]
+
+
+def _pip(run: Runner, args: list[str], target: Target,
+         cache: Path) -> subprocess.CompletedProcess[str]:
+    try:
+        return run(args, capture_output=True, text=True, check=False)
+    except OSError as e:  # no interpreter or no pip: as clear as a failed download
+        raise download_failed(target, cache, str(e)) from e
+
+
+def download_failed(target: Target, cache: Path, detail: str) -> PackageBuildFailed:
+    """The error of a build that could not get its wheels (offline, index down, no match)."""
+    return PackageBuildFailed(
+        f"cannot get the runtime wheels for {target.label}: not all are in the cache "
+        f"({cache}) and downloading them with pip failed (is the package index "
+        f"reachable?): {detail or 'no output from pip'}", target=target.label)
 
 
 def _pip_download_args(target: Target, requirements: Sequence[str], constraints: Path,

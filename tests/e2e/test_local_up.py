@@ -1,0 +1,124 @@
+"""``stackflow local up`` as a user runs it: a process that serves until interrupted."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+import psycopg
+import pytest
+
+# Generous: a fresh embedded PostgreSQL runs initdb first on a shared 2-core machine.
+# A guard against a hung process, not a speed expectation.
+START_GUARD_SECONDS = 240
+STOP_GUARD_SECONDS = 120
+
+
+@dataclass
+class UpProcess:
+    process: subprocess.Popen[str]
+    lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    seen: list[str] = field(default_factory=list)
+
+    def read_until(self, prefix: str, guard_seconds: float) -> dict[str, str]:
+        """Every ``key: value`` line up to the one starting with ``prefix``."""
+        while True:
+            try:
+                line = self.lines.get(timeout=guard_seconds)
+            except queue.Empty:
+                raise AssertionError(f"no {prefix!r} line; output so far: {self.seen}") from None
+            if line is None:
+                raise AssertionError(f"exited before {prefix!r}: {self.seen}")
+            self.seen.append(line)
+            if line.startswith(prefix):
+                return dict(part.split(": ", 1) for part in self.seen if ": " in part)
+
+    def rest(self) -> list[str]:
+        while (line := self.lines.get(timeout=STOP_GUARD_SECONDS)) is not None:
+            self.seen.append(line)
+        return self.seen
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line.rstrip("\n"))
+    lines.put(None)
+
+
+@pytest.fixture
+def local_up(cdk_out: Path, tmp_path: Path) -> Iterator[UpProcess]:
+    command = [sys.executable, "-m", "stackflow.cli.main", "local", "up", "--port", "0",
+               "--workdir", str(tmp_path / "work"), "--cdk-out", str(cdk_out)]
+    with (tmp_path / "stderr.txt").open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        assert process.stdout is not None
+        up = UpProcess(process)
+        threading.Thread(target=_pump, args=(process.stdout, up.lines), daemon=True).start()
+        try:
+            yield up
+        finally:
+            if process.poll() is None:  # the test failed midway: do not leak the server
+                process.send_signal(signal.SIGTERM)
+                process.wait(STOP_GUARD_SECONDS)
+
+
+def _aws(service: str, endpoint: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",  # type: ignore[call-overload]
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def test_local_up_serves_the_synthesized_stack_until_sigint_then_stops_postgres(
+        local_up: UpProcess, tmp_path: Path) -> None:
+    # GIVEN `stackflow local up --port 0` started in its own process
+    # WHEN it says it is ready
+    info = local_up.read_until("ready", START_GUARD_SECONDS)
+    endpoint, database = info["endpoint"], info["database"]
+    # THEN the moto server on the printed endpoint holds the synthesized state machine
+    sfn = _aws("stepfunctions", endpoint)
+    machines = sfn.list_state_machines()["stateMachines"]
+    assert [m["stateMachineArn"] for m in machines] == [info["state machine"]]
+    functions = _aws("lambda", endpoint).list_functions()["Functions"]
+    assert "StackFlowAPI" in {f["FunctionName"] for f in functions}
+    # AND the printed database URL reaches the embedded PostgreSQL in the work folder
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("stackflow",)
+    pid_file = tmp_path / "work" / "pgdata" / "postmaster.pid"
+    postmaster = int(pid_file.read_text().splitlines()[0])
+    assert _running(postmaster)
+
+    # WHEN it is interrupted as Ctrl-C would
+    local_up.process.send_signal(signal.SIGINT)
+    code = local_up.process.wait(STOP_GUARD_SECONDS)
+    output = local_up.rest()
+    # THEN it shut down cleanly: exit 0, said so, and PostgreSQL is stopped
+    assert code == 0, (tmp_path / "stderr.txt").read_text()
+    assert output[-1] == "stopped"
+    assert not pid_file.exists()
+    assert not _running(postmaster)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(database, connect_timeout=5).close()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie awaiting its reaper is not)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc").is_dir():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

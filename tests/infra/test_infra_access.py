@@ -1,0 +1,295 @@
+"""Least privilege: the read-only diff role and the drift check's scoped reads."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk import aws_iam as iam
+
+from infra.components.diff_access import DIFF_ROLE_NAME
+from infra.components.drift import (
+    LOG_GROUP_LIST_ACTION,
+    RESOURCE_READS,
+    UNSCOPED_READS,
+    pack_statements,
+    statement_size_bound,
+)
+from infra.config import BOOTSTRAP_QUALIFIER_CONTEXT
+from tests.infra.conftest import Synthesized, resources_of, synthesize
+
+DEV = "stackflow-dev"
+DEV_DATABASE = "stackflow-dev-database"
+OIDC = "token.actions.githubusercontent.com"
+# A verb that changes something, as the first word of an action name.
+WRITE_VERBS = re.compile(r"^(Create|Delete|Put|Update|Set|Attach|Detach|Tag|Untag|Start|"
+                         r"Stop|Execute|Invoke|Publish|Upload|Pass|Add|Remove|Modify|Send)")
+MANAGED_POLICY_LIMIT = 6144
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_id(template: dict[str, Any], role_name_prefix: str) -> str:
+    (found,) = [lid for lid, r in resources_of(template, "AWS::IAM::Role").items()
+                if str(r["Properties"].get("RoleName", "")).startswith(role_name_prefix)]
+    return found
+
+
+def attached_statements(template: dict[str, Any], role_fragment: str
+                        ) -> list[tuple[str, dict[str, Any]]]:
+    """(policy id, statement) of inline and customer managed policies of the role."""
+    found = []
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for lid, res in resources_of(template, kind).items():
+            roles = [r.get("Ref", "") for r in res["Properties"].get("Roles", [])]
+            if any(role_fragment in r for r in roles):
+                found += [(lid, st) for st in res["Properties"]["PolicyDocument"]["Statement"]]
+    return found
+
+
+def drift_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return attached_statements(template, "DriftFunctionServiceRole")
+
+
+def references(value: Any) -> set[str]:
+    """Logical ids (and export names) a policy resource refers to."""
+    text = json.dumps(value)
+    found = set(re.findall(r'"Ref": "([A-Za-z0-9]+)"', text))
+    found |= set(re.findall(r'"Fn::GetAtt": \["([A-Za-z0-9]+)"', text))
+    found |= set(re.findall(r'"Fn::ImportValue": "([^"]+)"', text))
+    return found - {"AWS"}
+
+
+def exported_ids(database: dict[str, Any]) -> dict[str, str]:
+    """Export name -> logical id it exports, for the database stack's outputs."""
+    out = {}
+    for output in database.get("Outputs", {}).values():
+        if "Export" in output:
+            (logical,) = references(output["Value"])
+            out[output["Export"]["Name"]] = logical
+    return out
+
+
+# ---------------------------------------------------------------- the diff role
+
+
+def test_diff_role_trusts_only_pull_requests_of_the_repository(
+        synthesized: Synthesized) -> None:
+    body = synthesized.template_json(DEV)
+    roles = resources_of(body, "AWS::IAM::Role")
+    diff = roles[role_id(body, DIFF_ROLE_NAME)]["Properties"]
+    ci = roles[role_id(body, "StackFlowCICDRole")]["Properties"]
+    # THEN the diff role trusts GitHub's OIDC tokens for STS whose sub is a pull request
+    (trust,) = diff["AssumeRolePolicyDocument"]["Statement"]
+    assert diff["RoleName"] == "StackFlowDiffRole-dev"
+    assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert trust["Condition"] == {"StringEquals": {
+        f"{OIDC}:aud": "sts.amazonaws.com",
+        f"{OIDC}:sub": ["repo:ORG/REPO:pull_request"]}}
+    # AND it is the same provider the release role trusts
+    (ci_trust,) = ci["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == ci_trust["Principal"]
+    # AND the release role itself does not accept pull-request tokens
+    assert "pull_request" not in json.dumps(ci["AssumeRolePolicyDocument"])
+    assert diff["MaxSessionDuration"] == 3600
+
+
+def test_diff_role_can_only_read_templates_and_assume_the_lookup_role(
+        synthesized: Synthesized) -> None:
+    body = synthesized.template_json(DEV)
+    statements = attached_statements(body, role_id(body, DIFF_ROLE_NAME))
+    by_sid = {st["Sid"]: st for _, st in statements}
+    # THEN exactly two statements: the bootstrap lookup role, and the stage's templates
+    assert set(by_sid) == {"AssumeCdkLookupRole", "ReadDeployedTemplates"}
+    assume = by_sid["AssumeCdkLookupRole"]
+    assert assume["Action"] == "sts:AssumeRole"
+    lookup = json.dumps(assume["Resource"])
+    assert ":role/cdk-hnb659fds-lookup-role-" in lookup
+    assert "deploy-role" not in lookup
+    assert "*" not in lookup
+    read = by_sid["ReadDeployedTemplates"]
+    assert sorted(read["Action"]) == ["cloudformation:DescribeStacks",
+                                      "cloudformation:GetTemplate"]
+    stacks = json.dumps(read["Resource"])
+    assert ":stack/stackflow-dev/*" in stacks
+    assert ":stack/stackflow-dev-database/*" in stacks
+    assert len(read["Resource"]) == 2
+    # AND nothing it may do writes: no write verb, no managed policy, no Deny to rely on
+    actions = [a for _, st in statements for a in as_list(st["Action"])]
+    assert not [a for a in actions if WRITE_VERBS.match(a.split(":")[1])]
+    assert all(st["Effect"] == "Allow" for _, st in statements)
+    assert "ManagedPolicyArns" not in resources_of(body, "AWS::IAM::Role")[
+        role_id(body, DIFF_ROLE_NAME)]["Properties"]
+
+
+def test_diff_role_arn_is_a_stack_output(synthesized: Synthesized) -> None:
+    body = synthesized.template_json(DEV)
+    # THEN the operator can read the value for the STACKFLOW_DIFF_ROLE_ARN variable
+    assert body["Outputs"]["DiffRoleArn"]["Value"] == {
+        "Fn::GetAtt": [role_id(body, DIFF_ROLE_NAME), "Arn"]}
+
+
+@pytest.fixture(scope="module")
+def customized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """dev with a custom bootstrap qualifier, diff subjects and an extra managed alias."""
+    return synthesize(tmp_path_factory.mktemp("cdk-custom"), stages=("dev",), context={
+        BOOTSTRAP_QUALIFIER_CONTEXT: "acme42",
+        "github_diff_subjects": "repo:acme/shop:pull_request",
+        "managed_aliases": "Billing:LIVE",
+    })
+
+
+def test_qualifier_and_subjects_come_from_context(customized: Synthesized) -> None:
+    # GIVEN a bootstrap with qualifier acme42 and another repository
+    assert customized.error is None
+    body = customized.template_json(DEV)
+    statements = attached_statements(body, role_id(body, DIFF_ROLE_NAME))
+    (assume,) = [st for _, st in statements if st["Sid"] == "AssumeCdkLookupRole"]
+    # THEN the role may assume that bootstrap's lookup role and trusts that repository
+    assert ":role/cdk-acme42-lookup-role-" in json.dumps(assume["Resource"])
+    trust = resources_of(body, "AWS::IAM::Role")[role_id(body, DIFF_ROLE_NAME)][
+        "Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Condition"]["StringEquals"][f"{OIDC}:sub"] == [
+        "repo:acme/shop:pull_request"]
+
+
+# --------------------------------------------------------- the drift check's reads
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_drift_uses_resource_star_only_for_actions_without_resource_permissions(
+        synthesized: Synthesized, stage: str) -> None:
+    body = synthesized.template_json(f"stackflow-{stage}")
+    star: set[str] = set()
+    for _, st in drift_statements(body):
+        if "*" in as_list(st["Resource"]):
+            star |= set(as_list(st["Action"]))
+    # THEN only X-Ray's trace calls and the listed unscoped reads are granted on *
+    xray = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert star - xray == set(UNSCOPED_READS)
+    # AND each of those has a written reason; none of them reads a resource's content
+    for action, reason in UNSCOPED_READS.items():
+        assert len(reason) > 40, action
+        assert action.split(":")[1].startswith("Describe"), action
+    assert {"ec2:DescribeVpcs", "cloudformation:DescribeStackDriftDetectionStatus"} <= star
+    assert not [a for a in star if a.split(":")[0] in
+                ("lambda", "s3", "dynamodb", "iam", "sns", "kms", "rds", "secretsmanager")]
+
+
+def test_drift_reads_name_the_stage_functions_buckets_and_table(
+        synthesized: Synthesized) -> None:
+    body = synthesized.template_json(DEV)
+    by_sid = {st.get("Sid"): st for _, st in drift_statements(body)}
+    functions = set(resources_of(body, "AWS::Lambda::Function"))
+    # THEN Lambda reads name each of this stack's functions (and its versions/aliases)
+    lambda_reads = by_sid["ReadFunctions"]
+    assert {"lambda:GetFunction", "lambda:GetAlias"} <= set(lambda_reads["Action"])
+    assert references(lambda_reads["Resource"]) == functions
+    assert len(lambda_reads["Resource"]) == 2 * len(functions)
+    # AND S3 reads name the artifacts and access-log buckets, DynamoDB reads the table
+    assert references(by_sid["ReadBuckets"]["Resource"]) == set(
+        resources_of(body, "AWS::S3::Bucket"))
+    assert references(by_sid["ReadTables"]["Resource"]) == set(
+        resources_of(body, "AWS::DynamoDB::Table"))
+    assert "dynamodb:DescribeTable" in by_sid["ReadTables"]["Action"]
+    # AND the log-group listing is confined to this account and region's log groups
+    listing = by_sid["ListLogGroups"]
+    assert listing["Action"] == LOG_GROUP_LIST_ACTION
+    assert json.dumps(listing["Resource"]).endswith(':log-group:*"]]}')
+
+
+@pytest.mark.parametrize("stage", ["dev", "staging", "prod"])
+def test_drift_can_read_every_resource_cloudformation_will_compare(
+        synthesized: Synthesized, stage: str) -> None:
+    # GIVEN both stacks of the stage (the database stack's resources are imported values)
+    body = synthesized.template_json(f"stackflow-{stage}")
+    database = synthesized.template_json(f"stackflow-{stage}-database")
+    exports = exported_ids(database)
+    granted: dict[str, set[str]] = {}
+    for _, st in drift_statements(body):
+        named = {exports.get(ref, ref) for ref in references(st["Resource"])}
+        for action in as_list(st["Action"]):
+            granted.setdefault(action, set()).update(named)
+    # THEN for each resource of a type drift detection reads, every read action names it
+    for reads in RESOURCE_READS:
+        for template in (body, database):
+            for resource_type in reads.types:
+                for logical_id in resources_of(template, resource_type):
+                    for action in reads.actions:
+                        assert logical_id in granted.get(action, set()), (
+                            stage, resource_type, logical_id, action)
+
+
+def test_drift_reads_an_extra_managed_alias_and_nothing_else_of_its_function(
+        customized: Synthesized) -> None:
+    # GIVEN managed_aliases=Billing:LIVE, a function outside StackFlow's stacks
+    body = customized.template_json(DEV)
+    (alias,) = [st for _, st in drift_statements(body) if st.get("Sid") == "ReadManagedAliases"]
+    # THEN the drift check may read that alias, only with GetAlias
+    assert alias["Action"] == "lambda:GetAlias"
+    assert json.dumps(alias["Resource"]).endswith(':function:Billing:LIVE"]]}')
+    assert "Billing" not in json.dumps([st for _, st in drift_statements(body)
+                                        if st.get("Sid") != "ReadManagedAliases"])
+
+
+def _worst_case(value: Any, stack_name: str) -> Any:
+    """The document with each reference as a long CloudFormation-generated ARN."""
+    if isinstance(value, list):
+        return [_worst_case(v, stack_name) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(str(_worst_case(p, stack_name)) for p in parts)
+    pseudo = {"AWS::Partition": "aws-us-gov", "AWS::Region": "ap-southeast-3",
+              "AWS::AccountId": "123456789012", "AWS::URLSuffix": "amazonaws.com"}
+    if "Ref" in value and value["Ref"] in pseudo:
+        return pseudo[value["Ref"]]
+    if {"Ref", "Fn::GetAtt", "Fn::ImportValue"} & set(value):
+        (name,) = references(value)
+        prefix = "arn:aws-us-gov:secretsmanager:ap-southeast-3:123456789012:secret:"
+        return f"{prefix}{stack_name}-{name[-80:]}-ABCDEFGHIJKLM"
+    return {k: _worst_case(v, stack_name) for k, v in value.items()}
+
+
+@pytest.mark.parametrize("stage", ["dev", "staging", "prod"])
+def test_each_drift_read_policy_fits_the_managed_policy_size_limit(
+        synthesized: Synthesized, stage: str) -> None:
+    body = synthesized.template_json(f"stackflow-{stage}")
+    policies = [r for r in resources_of(body, "AWS::IAM::ManagedPolicy").values()
+                if any("DriftFunctionServiceRole" in ref.get("Ref", "")
+                       for ref in r["Properties"]["Roles"])]
+    assert policies
+    for policy in policies:
+        # WHEN CloudFormation resolves every ARN to a long generated name
+        document = _worst_case(policy["Properties"]["PolicyDocument"],
+                               f"stackflow-{stage}-database-with-a-suffix")
+        # THEN IAM accepts the policy (whitespace does not count)
+        size = len(re.sub(r"\s", "", json.dumps(document)))
+        assert size <= MANAGED_POLICY_LIMIT, size
+    # AND the role stays within IAM's default of 10 managed policies per role
+    role = resources_of(body, "AWS::IAM::Role")[next(
+        lid for lid in resources_of(body, "AWS::IAM::Role")
+        if lid.startswith("DriftFunctionServiceRole"))]
+    assert len(role["Properties"]["ManagedPolicyArns"]) + len(policies) <= 10
+
+
+def test_statements_are_packed_in_order_within_the_budget() -> None:
+    # GIVEN statements of growing size
+    statements = [iam.PolicyStatement(sid=f"S{i}", actions=["s3:GetBucketPolicy"],
+                                      resources=[f"arn:aws:s3:::bucket-{j}"
+                                                 for j in range(i + 1)])
+                  for i in range(6)]
+    budget = statement_size_bound(statements[5]) + statement_size_bound(statements[0])
+    # WHEN they are packed into policies
+    chunks = pack_statements(statements, budget=budget)
+    # THEN no policy exceeds the budget, none is empty, and the order is kept
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert chunk
+        assert sum(statement_size_bound(st) for st in chunk) <= budget
+    assert [st.sid for chunk in chunks for st in chunk] == [f"S{i}" for i in range(6)]
