@@ -1,8 +1,9 @@
 """Handler import time (a Lambda's init) vs ``import boto3, psycopg``.
 
 ``python -m bench.cold_start``: every ``functions/*/handler.py`` present is imported in
-a fresh interpreter, several times; the median import time is compared with importing
-boto3 and psycopg alone. Each handler is measured as Lambda would run it (the
+a fresh interpreter, several times, in rounds that interleave it with the baseline (so
+the machine's load weighs on both alike); the median import time is compared with
+importing boto3 and psycopg alone. Each handler is measured as Lambda would run it (the
 ``LAMBDA_TASK_ROOT`` variable set), once with Powertools tracing disabled and once with
 it active, because the Tracer loads the X-Ray SDK, which costs about as much as the
 baseline itself.
@@ -16,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-RUNS = 7
+RUNS = 9
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ROOT / "functions"
 BASELINE = "boto3, psycopg"
@@ -36,25 +37,39 @@ def handler_modules() -> list[str]:
 
 
 def import_seconds(imports: str, extra_env: dict[str, str]) -> float:
-    """Median seconds to run ``imports`` in a fresh interpreter."""
+    """Seconds to run ``imports`` in a fresh interpreter."""
     env = {**os.environ, "PYTHONPATH": str(FUNCTIONS), **extra_env}
-    samples = []
-    for _ in range(RUNS):
-        out = subprocess.run([sys.executable, "-c", PROBE.format(imports=imports)], env=env,
-                             check=True, capture_output=True, text=True).stdout
-        samples.append(float(out.strip().splitlines()[-1]))
-    return statistics.median(samples)
+    out = subprocess.run([sys.executable, "-c", PROBE.format(imports=imports)], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> int:
-    baseline = import_seconds(f"import {BASELINE}", LAMBDA_ENV)
-    print(f"import {BASELINE}: {baseline * 1000:.0f} ms (median of {RUNS}, fresh process)")
+    # (label, imports, environment); rounds interleave them, so a change in the
+    # machine's load during the run hits the baseline and the handlers alike.
+    cases = [("baseline", f"import {BASELINE}", LAMBDA_ENV)]
+    for module in handler_modules():
+        cases.append((f"{module} off", f"import {module}",
+                      {**LAMBDA_ENV, "POWERTOOLS_TRACE_DISABLED": "true"}))
+        cases.append((f"{module} on", f"import {module}", LAMBDA_ENV))
+    samples: dict[str, list[float]] = {label: [] for label, _, _ in cases}
+    print(f"start: {load()}")
+    for _ in range(RUNS):
+        for label, imports, extra_env in cases:
+            samples[label].append(import_seconds(imports, extra_env))
+    print(f"end:   {load()}")
+    median = {label: statistics.median(s) for label, s in samples.items()}
+    baseline = median["baseline"]
+    print(f"import {BASELINE}: {baseline * 1000:.0f} ms (median of {RUNS}, fresh process, "
+          f"interleaved; min {min(samples['baseline']) * 1000:.0f} ms)")
     print(f"  {'handler module':<24} {'tracing off':>12} {'ratio':>6}   "
           f"{'tracing on':>11} {'ratio':>6}   (goal <= 1.5x)")
     for module in handler_modules():
-        off = import_seconds(f"import {module}",
-                             {**LAMBDA_ENV, "POWERTOOLS_TRACE_DISABLED": "true"})
-        on = import_seconds(f"import {module}", LAMBDA_ENV)
+        off, on = median[f"{module} off"], median[f"{module} on"]
         print(f"  {module:<24} {off * 1000:9.0f} ms {off / baseline:5.2f}x   "
               f"{on * 1000:8.0f} ms {on / baseline:5.2f}x")
     return 0

