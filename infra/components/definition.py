@@ -6,7 +6,10 @@ local ARN in tests). The document shape follows docs/architecture.md: ``Start`` 
 the execution input as ``{"input", "execution_id"}``; each later state writes its result
 under its own key with ``ResultPath``; every state from ``Upload`` on catches
 ``States.ALL`` into ``$.error`` and runs Rollback -> RecordFailure -> UnlockAfterFailure ->
-DeploymentFailed, which fails with the original error and cause.
+DeploymentFailed, which fails with the original error and cause. When the migrations
+branch ran (``$.schema_before`` is present), ``SchemaAfter`` reads the schema's status
+between Rollback and RecordFailure, so the failure record can name the migrations this
+execution applied even when ``Migrate`` itself failed part-way.
 
 Only plain ASL is used (Task, Choice, Wait with SecondsPath, Pass, Succeed, Fail with
 ErrorPath/CausePath) so local mode can run the synthesized definition unchanged.
@@ -200,9 +203,23 @@ def _approval_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
 def _failure_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
     # Each failure-path state moves on even when it fails itself, so the lock is always
     # released and the execution always ends with the original error, not a later one.
-    rollback = _task(props.function_arns["rollback"], "$.rollback", "RecordFailure",
+    rollback = _task(props.function_arns["rollback"], "$.rollback", "MigrationsAttempted",
                      props.step_timeout_seconds)
-    rollback["Catch"] = _catch("RecordFailure", "$.rollback_error")
+    rollback["Catch"] = _catch("MigrationsAttempted", "$.rollback_error")
+    # A failed Migrate leaves no result ($.error replaces it) and a loop of rounds keeps
+    # only the last one, so the schema's own rows (applied_by = the execution name) say
+    # what this execution applied. Skipped when no migration could have run.
+    attempted = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.schema_before", "IsPresent": True,
+                     "Next": "SchemaAfter"}],
+        "Default": "RecordFailure",
+    }
+    schema_after = _task(props.function_arns[PATCHER], "$.schema_after", "RecordFailure",
+                         props.patcher_timeout_seconds)
+    schema_after["Parameters"] = {"action": "status"}
+    # An unreachable database must not hold up the rollback record and the unlock.
+    schema_after["Catch"] = _catch("RecordFailure", "$.schema_after_error")
     record = _task(props.function_arns["record"], "$.record", "UnlockAfterFailure",
                    props.step_timeout_seconds)
     record["Catch"] = _catch("UnlockAfterFailure", "$.record_error")
@@ -211,6 +228,8 @@ def _failure_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
     unlock["Catch"] = _catch("DeploymentFailed", "$.unlock_error")
     return {
         "Rollback": rollback,
+        "MigrationsAttempted": attempted,
+        "SchemaAfter": schema_after,
         "RecordFailure": record,
         "UnlockAfterFailure": unlock,
         "DeploymentFailed": _fail("The deployment failed and the alias was rolled back."),

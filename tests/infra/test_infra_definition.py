@@ -70,7 +70,7 @@ def test_start_wraps_the_input_with_the_execution_id() -> None:
     ("Publish", "$.publish"), ("Smoke", "$.smoke"), ("Shift", "$.shift"),
     ("HealthCheck", "$.health"), ("Approval", "$.approval"), ("Promote", "$.promote"),
     ("Record", "$.record"), ("Unlock", "$.unlock"), ("Rollback", "$.rollback"),
-    ("RecordFailure", "$.record"),
+    ("RecordFailure", "$.record"), ("SchemaAfter", "$.schema_after"),
 ])
 def test_each_state_writes_its_result_under_its_own_key(state: str, result_path: str) -> None:
     # GIVEN the contract table of docs/architecture.md WHEN a state finishes
@@ -123,16 +123,22 @@ def test_patcher_states_send_the_documented_payloads() -> None:
         "applied_by.$": "$$.Execution.Name"}
 
 
+MISSING = object()
+
+
 def choose(choice: dict[str, Any], document: dict[str, Any]) -> str:
-    """The next state of a Choice of BooleanEquals rules (the only kind the definition
-    uses), as Step Functions picks it for ``document``."""
+    """The next state of a Choice of BooleanEquals or IsPresent rules (the only kinds the
+    definition uses), as Step Functions picks it for ``document``."""
     assert choice["Type"] == "Choice"
     for rule in choice["Choices"]:
-        assert set(rule) == {"Variable", "BooleanEquals", "Next"}, rule
+        (test,) = set(rule) - {"Variable", "Next"}
+        assert test in ("BooleanEquals", "IsPresent"), rule
         value: Any = document
         for key in rule["Variable"].removeprefix("$.").split("."):
-            value = value[key]
-        if value is rule["BooleanEquals"]:
+            value = value.get(key, MISSING) if isinstance(value, dict) else MISSING
+        if test == "IsPresent" and (value is not MISSING) is rule["IsPresent"]:
+            return str(rule["Next"])
+        if test == "BooleanEquals" and value is rule["BooleanEquals"]:
             return str(rule["Next"])
     return str(choice["Default"])
 
@@ -220,17 +226,99 @@ def test_failure_path_always_reaches_the_fail_state_with_the_original_error() ->
     # GIVEN the failure path
     states = definition()["States"]
     # THEN each step moves on even if it fails itself, without overwriting $.error
-    assert states["Rollback"]["Next"] == "RecordFailure"
-    assert states["Rollback"]["Catch"][0]["Next"] == "RecordFailure"
+    assert states["Rollback"]["Next"] == "MigrationsAttempted"
+    assert states["Rollback"]["Catch"][0]["Next"] == "MigrationsAttempted"
+    assert states["SchemaAfter"]["Next"] == "RecordFailure"
+    assert states["SchemaAfter"]["Catch"][0]["Next"] == "RecordFailure"
     assert states["RecordFailure"]["Next"] == "UnlockAfterFailure"
     assert states["RecordFailure"]["Catch"][0]["Next"] == "UnlockAfterFailure"
     assert states["UnlockAfterFailure"]["Next"] == "DeploymentFailed"
     assert states["UnlockAfterFailure"]["Catch"][0]["Next"] == "DeploymentFailed"
-    for name in ("Rollback", "RecordFailure", "UnlockAfterFailure"):
+    for name in ("Rollback", "SchemaAfter", "RecordFailure", "UnlockAfterFailure"):
         assert states[name]["Catch"][0]["ResultPath"] != "$.error", name
     failed = states["DeploymentFailed"]
     assert (failed["Type"], failed["ErrorPath"], failed["CausePath"]) == (
         "Fail", "$.error.Error", "$.error.Cause")
+
+
+def failure_path(states: dict[str, Any], document: dict[str, Any],
+                 failing: frozenset[str] = frozenset()) -> list[str]:
+    """The states the failure path visits from Rollback for ``document``; the states in
+    ``failing`` raise, and their Catch is followed instead of Next."""
+    path, name = [], "Rollback"
+    while states[name]["Type"] != "Fail":
+        path.append(name)
+        state = states[name]
+        if state["Type"] == "Choice":
+            name = choose(state, document)
+        elif name in failing:
+            (catch,) = state["Catch"]
+            assert catch["ErrorEquals"] == ["States.ALL"], name
+            document[catch["ResultPath"].removeprefix("$.")] = {"Error": "DatabaseUnavailable"}
+            name = catch["Next"]
+        else:
+            document[state["ResultPath"].removeprefix("$.")] = {"ok": True}
+            name = state["Next"]
+    return [*path, name]
+
+
+def test_after_migrations_ran_the_failure_path_reads_the_schema_before_recording() -> None:
+    # GIVEN a failure after SchemaBefore (Migrate failed part-way: no $.migrate)
+    states = definition()["States"]
+    document: dict[str, Any] = {
+        "input": {}, "schema_before": {"current_version": 3},
+        "error": {"Error": "MigrationFailed", "Cause": "migration 6"}}
+    # WHEN the failure path runs
+    path = failure_path(states, document)
+    # THEN the patcher's status lands at $.schema_after before RecordFailure reads it
+    assert path == ["Rollback", "MigrationsAttempted", "SchemaAfter", "RecordFailure",
+                    "UnlockAfterFailure", "DeploymentFailed"]
+    assert states["SchemaAfter"]["Resource"] == arn("StackFlowPatcher")
+    assert states["SchemaAfter"]["Parameters"] == {"action": "status"}
+    assert states["SchemaAfter"]["TimeoutSeconds"] == states["Migrate"]["TimeoutSeconds"]
+    assert states["SchemaAfter"]["Retry"] == states["SchemaBefore"]["Retry"]
+    assert "schema_after" in document
+    # AND the original error is still the one the execution fails with
+    assert document["error"]["Error"] == "MigrationFailed"
+
+
+@pytest.mark.parametrize("document", [
+    {"input": {}, "error": {"Error": "States.TaskFailed"}},  # Upload failed
+    {"input": {"migrations": {"enabled": False}}, "publish": {"version": "2"},
+     "error": {"Error": "SmokeTestFailed"}},  # migrations disabled
+])
+def test_failure_before_schema_before_skips_the_schema_read(document: dict[str, Any]) -> None:
+    # GIVEN a failure in an execution that never reached SchemaBefore
+    states = definition()["States"]
+    # WHEN the failure path runs
+    path = failure_path(states, document)
+    # THEN no patcher call is made: nothing can have been migrated
+    assert path == ["Rollback", "MigrationsAttempted", "RecordFailure",
+                    "UnlockAfterFailure", "DeploymentFailed"]
+    assert states["MigrationsAttempted"]["Choices"] == [{
+        "Variable": "$.schema_before", "IsPresent": True, "Next": "SchemaAfter"}]
+    assert "schema_after" not in document
+
+
+@pytest.mark.parametrize("failing", [
+    frozenset({"SchemaAfter"}), frozenset({"Rollback", "SchemaAfter"}),
+])
+def test_a_failed_schema_read_still_records_unlocks_and_fails(
+        failing: frozenset[str]) -> None:
+    # GIVEN the database unreachable on the failure path (and maybe the alias rollback)
+    states = definition()["States"]
+    document: dict[str, Any] = {
+        "input": {}, "schema_before": {"current_version": 3},
+        "error": {"Error": "MigrationFailed", "Cause": "migration 6"}}
+    # WHEN the failure path runs
+    path = failure_path(states, document, failing)
+    # THEN the record is still written, the lock released, and the execution fails
+    assert path[-3:] == ["RecordFailure", "UnlockAfterFailure", "DeploymentFailed"]
+    assert "SchemaAfter" in path
+    # AND the schema read's own error is kept aside, not over the original one
+    assert document["schema_after_error"] == {"Error": "DatabaseUnavailable"}
+    assert "schema_after" not in document
+    assert document["error"]["Error"] == "MigrationFailed"
 
 
 def test_lock_failure_fails_directly_without_rollback_or_unlock() -> None:

@@ -2,8 +2,9 @@
 
 Lock creates it (``IN_PROGRESS``); every step appends its outcome before it reports
 success; Record (or RecordFailure) sets the final status, and on the failure path the
-error and a ``migration_rollback`` hint: which migrations this execution applied and
-the exact command that takes the schema back.
+error and a ``migration_rollback`` hint: which migrations this execution applied (the
+``schema_migrations`` rows whose ``applied_by`` is its name) and the exact command that
+takes the schema back.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import LockResult, iso, read_published_version
 from stackflow.deploy.model import DeployInput
 from stackflow.errors import InvalidRequest
+from stackflow.validation import as_object, opt_list
 
 IN_PROGRESS, SUCCEEDED, FAILED, ROLLED_BACK = "IN_PROGRESS", "SUCCEEDED", "FAILED", "ROLLED_BACK"
 
@@ -100,17 +102,85 @@ def describe_error(error: Any) -> dict[str, Any]:
 
 
 def migration_rollback(doc: Mapping[str, Any], patcher_function: str) -> dict[str, Any]:
-    """Which migrations this execution applied, and the command that reverts them."""
-    applied = _applied_versions(doc.get("migrate"))
-    if not applied:
+    """Which migrations this execution applied, and the command that reverts them.
+
+    The rows of ``$.schema_after`` (read after the failure) that name this execution as
+    ``applied_by`` are the answer. Without them, the versions ``$.migrate`` and
+    ``$.schema_before`` account for are; when ``Migrate`` may have stopped part-way
+    that list can be short, and the hint says so (``"exact": false``).
+    """
+    applied, exact = applied_by_this_execution(doc)
+    if not applied and exact:
         return {"needed": False, "applied": []}
     target = _schema_before(doc.get("schema_before"), applied)
     payload = json.dumps({"action": "rollback", "target": target}, separators=(",", ":"))
     # AWS CLI v2 reads --payload as base64 unless told the payload is raw JSON.
     command = (f"aws lambda invoke --function-name {patcher_function} "
                f"--cli-binary-format raw-in-base64-out --payload '{payload}' out.json")
-    return {"needed": True, "applied": applied, "target": target,
-            "function": patcher_function, "command": command}
+    hint: dict[str, Any] = {"needed": True, "applied": applied, "target": target,
+                            "function": patcher_function, "command": command}
+    if not exact:
+        hint["exact"] = False
+        hint["note"] = (f"Migrate failed and the schema could not be read afterwards: "
+                        f"{{\"action\":\"status\"}} lists the migrations applied_by "
+                        f"{execution_name(doc) or 'this execution'}; rolling back to "
+                        f"{target} reverts them all.")
+    return hint
+
+
+def applied_by_this_execution(doc: Mapping[str, Any]) -> tuple[list[int], bool]:
+    """The versions this execution applied (ascending), and whether the list is certain."""
+    name = execution_name(doc)
+    schema_after = doc.get("schema_after")
+    if schema_after is not None and name is not None:
+        return _rows_applied_by(schema_after, name), True
+    migrate, schema_before = doc.get("migrate"), doc.get("schema_before")
+    versions = {*_applied_versions(migrate), *_pending_reached(schema_before, migrate)}
+    return sorted(versions), not _may_have_stopped_midway(schema_before, migrate)
+
+
+def execution_name(doc: Mapping[str, Any]) -> str | None:
+    """The last segment of ``execution_id`` (an execution ARN): ``$$.Execution.Name``."""
+    execution_id = doc.get("execution_id")
+    if not isinstance(execution_id, str) or not execution_id:
+        return None
+    # Execution names cannot contain ":", so the ARN's last segment is the whole name.
+    return execution_id.rsplit(":", 1)[-1]
+
+
+def _rows_applied_by(schema_after: Any, name: str) -> list[int]:
+    rows = opt_list(as_object(schema_after, "schema_after"), "applied", "schema_after.")
+    versions = []
+    for i, row in enumerate(rows):
+        field = f"schema_after.applied[{i}]"
+        if as_object(row, field).get("applied_by") == name:
+            versions.append(_version_of(row, field))
+    return sorted(versions)
+
+
+def _pending_reached(schema_before: Any, migrate: Any) -> list[int]:
+    # Every round of a Migrate loop applies the pending migrations in order, so those
+    # up to the last successful round's current_version are this execution's too.
+    if not isinstance(schema_before, Mapping) or not isinstance(migrate, Mapping):
+        return []
+    reached = migrate.get("current_version")
+    if reached is None:
+        return []
+    top = _version_of(reached, "migrate.current_version")
+    start = _start_version(schema_before)
+    pending = opt_list(schema_before, "pending", "schema_before.")
+    versions = (_version_of(item, f"schema_before.pending[{i}]")
+                for i, item in enumerate(pending))
+    return [v for v in versions if start < v <= top]
+
+
+def _may_have_stopped_midway(schema_before: Any, migrate: Any) -> bool:
+    # With the schema read before but no complete Migrate result, a failed round may
+    # have applied migrations that no result lists (a result without "complete" is an
+    # earlier patcher's, which always finished).
+    if not isinstance(schema_before, Mapping):
+        return False
+    return not isinstance(migrate, Mapping) or migrate.get("complete", True) is not True
 
 
 def _applied_versions(migrate: Any) -> list[int]:
@@ -131,9 +201,16 @@ def _version_of(item: Any, field: str) -> int:
     raise InvalidRequest(field, f"must be a migration version number, got {value!r}")
 
 
+def _start_version(schema_before: Mapping[str, Any]) -> int:
+    current = schema_before.get("current_version")
+    return 0 if current is None else _version_of(current, "schema_before.current_version")
+
+
 def _schema_before(schema_before: Any, applied: list[int]) -> int:
     if isinstance(schema_before, Mapping) and "current_version" in schema_before:
-        current = schema_before["current_version"]
-        return 0 if current is None else _version_of(current, "schema_before.current_version")
+        # An empty database (null) goes back to 0: the patcher rolls back everything.
+        return _start_version(schema_before)
+    if not applied:
+        raise InvalidRequest("schema_before.current_version", "is required")
     # Without the status before, the version below the first applied one is the target.
     return applied[0] - 1

@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
+# A run of characters that can neither end a statement nor start a quote or comment:
+# skipped in one step, so a script is not walked a Python call per character.
+_PLAIN = re.compile(r"[^;'\"$/-]+")
+_COMMENT_MARK = re.compile(r"/\*|\*/")
 _TRANSACTION_CONTROL = re.compile(
     r"^(begin|commit|end|abort|start\s+transaction|prepare\s+transaction|"
     r"rollback(?!\s+(?:(?:work|transaction)\s+)?to\b))\b",
@@ -37,7 +41,7 @@ def split_statements(sql: str) -> list[str]:
 
 
 def _skip_token(sql: str, i: int) -> int:
-    """Index just past the quoted string or comment starting at ``i`` (or ``i + 1``)."""
+    """Index just past the quoted string, comment or run of plain text at ``i``."""
     ch, pair = sql[i], sql[i:i + 2]
     if pair == "--":
         end = sql.find("\n", i)
@@ -51,33 +55,27 @@ def _skip_token(sql: str, i: int) -> int:
         if tag:
             end = sql.find(tag.group(), tag.end())
             return len(sql) if end < 0 else end + len(tag.group())
-    return i + 1
+    plain = _PLAIN.match(sql, i)
+    return plain.end() if plain else i + 1
 
 
 def _skip_quoted(sql: str, i: int, quote: str) -> int:
     j = i + 1
-    while j < len(sql):
-        if sql[j] == quote:
-            if sql[j + 1:j + 2] == quote:  # a doubled quote is an escaped quote
-                j += 2
-                continue
-            return j + 1
-        j += 1
-    return len(sql)
+    while True:
+        end = sql.find(quote, j)
+        if end < 0:
+            return len(sql)
+        if sql[end + 1:end + 2] != quote:
+            return end + 1
+        j = end + 2  # a doubled quote is an escaped quote
 
 
 def _skip_block_comment(sql: str, i: int) -> int:
-    depth, j = 0, i
-    while j < len(sql):
-        pair = sql[j:j + 2]
-        if pair == "/*":
-            depth, j = depth + 1, j + 2
-        elif pair == "*/":
-            depth, j = depth - 1, j + 2
-            if depth == 0:
-                return j
-        else:
-            j += 1
+    depth = 0
+    for mark in _COMMENT_MARK.finditer(sql, i):
+        depth += 1 if mark.group() == "/*" else -1
+        if depth == 0:
+            return mark.end()
     return len(sql)
 
 
