@@ -14,13 +14,25 @@ CDK    := npx --yes aws-cdk@2
 .PHONY: help install demo test check lint typecheck unit integration infra e2e \
         synth diff deploy destroy package bench clean
 
+# `make` alone prints this list rather than installing or deploying anything.
+.DEFAULT_GOAL := help
+
 help:
+	@echo "StackFlow: a Lambda-native deployer and PostgreSQL migration patcher (README.md)."
+	@echo "Each target below creates .venv and installs what it needs first (not clean)."
+	@echo ""
 	@echo "make demo      local mode: embedded PostgreSQL + moto + the synthesized state machine"
 	@echo "make test      lint, type-check and every test tier"
+	@echo "make check     lint + types only (make lint | make typecheck)"
+	@echo "make unit | integration | infra | e2e   one test tier"
 	@echo "make synth     synthesize the CDK app into cdk.out/ (no AWS account needed)"
 	@echo "make diff | deploy | destroy   CDK against a real account (STAGE=dev|staging|prod)"
 	@echo "make package   build the reproducible Lambda zips into dist/"
 	@echo "make bench     speed and cold-start benchmarks"
+	@echo "make install   only create .venv and install (pip install -e '.[dev]')"
+	@echo "make clean     remove cdk.out, dist, .stackflow (local mode data) and caches; keeps .venv"
+	@echo ""
+	@echo "Then: .venv/bin/stackflow --help (the CLI), docs/ for each part."
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'

@@ -131,9 +131,11 @@ def report(admin_uri: str, env: dict[str, str], ours: Path, yoyo: Path,
     for command in commands.values():  # warm-up: caches bytecode, not counted
         timed(command(fresh_database(admin_uri)), env)
     print(f"start: {load()}")
-    # Rounds interleave the tools, so a change in the machine's load hits all of them.
+    # Rounds interleave the tools, so a change in the machine's load hits all of them,
+    # and rotate their order, so none always runs right after the heaviest.
+    tools = ["floor", "stackflow", "yoyo"]
     for round_ in range(RUNS):
-        for tool in ("floor", "stackflow", "yoyo"):
+        for tool in tools[round_ % 3:] + tools[:round_ % 3]:
             if tool == "yoyo" and round_ >= YOYO_RUNS:
                 continue
             url = fresh_database(admin_uri)

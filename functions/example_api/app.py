@@ -17,6 +17,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 from stackflow import env
+from stackflow.errors import ConfigurationError
+from stackflow.validation import as_object, opt_str
 
 Response = dict[str, Any]
 Route = Callable[[Mapping[str, str]], Response]
@@ -32,7 +34,8 @@ def database_url() -> str:
         return url
     secret_arn = os.environ.get(env.DB_SECRET_ARN, "").strip()
     if not secret_arn:
-        raise RuntimeError(f"set {env.DATABASE_URL} or {env.DB_SECRET_ARN}")
+        raise ConfigurationError(f"set {env.DATABASE_URL} or {env.DB_SECRET_ARN}",
+                                 variable=env.DATABASE_URL)
     return _url_from_secret(secret_arn)
 
 
@@ -115,9 +118,7 @@ ROUTES: dict[tuple[str, str], Route] = {
 
 def dispatch(routes: Mapping[tuple[str, str], Route], event: Mapping[str, Any]) -> Response:
     """Route one HTTP API event; unknown paths are 404, wrong methods 405."""
-    http = (event.get("requestContext") or {}).get("http") or {}
-    method = str(http.get("method") or "GET").upper()
-    path = str(event.get("rawPath") or http.get("path") or "/")
+    method, path = request_line(event)
     allowed = False
     for (route_method, pattern), route in routes.items():
         match = re.fullmatch(pattern, path)
@@ -127,6 +128,23 @@ def dispatch(routes: Mapping[tuple[str, str], Route], event: Mapping[str, Any]) 
             return route(match.groupdict())
         allowed = True
     return respond(405 if allowed else 404, {"message": f"no route for {method} {path}"})
+
+
+def request_line(event: Any) -> tuple[str, str]:
+    """(method, path) of an HTTP API event; a payload of another shape (a direct invoke
+    with the wrong document) is ``InvalidRequest`` naming the field, not a TypeError."""
+    obj = as_object(event)
+    context = _part(obj, "requestContext", "requestContext")
+    http = _part(context, "http", "requestContext.http")
+    method = opt_str(http, "method", "GET", prefix="requestContext.http.") or "GET"
+    path = (opt_str(obj, "rawPath") or opt_str(http, "path", prefix="requestContext.http.")
+            or "/")
+    return method.upper(), path
+
+
+def _part(obj: Mapping[str, Any], key: str, field: str) -> Mapping[str, Any]:
+    value = obj.get(key)
+    return {} if value is None else as_object(value, field)
 
 
 def handler(event: Mapping[str, Any], context: Any) -> Response:

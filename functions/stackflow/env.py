@@ -55,3 +55,8 @@ POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 POWERTOOLS_TRACE_DISABLED = "POWERTOOLS_TRACE_DISABLED"
 # Set by the Lambda runtime (read, never set, by StackFlow)
 LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"
+# Read by boto3 itself; named in the errors that say how to configure AWS access.
+AWS_DEFAULT_REGION = "AWS_DEFAULT_REGION"
+AWS_PROFILE = "AWS_PROFILE"
+AWS_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
+AWS_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name, not a secret

@@ -468,9 +468,9 @@ def test_health_reads_the_new_versions_errors_through_the_alias_over_the_bake(
 
 # --- smoke ---------------------------------------------------------------------------
 def test_smoke_invokes_the_version_number_never_the_alias(stubbed: Stubbed) -> None:
-    # GIVEN version 7 published and the sample smoke case (GET health, expects "ok")
+    # GIVEN version 7 published and the sample smoke case (GET /health, expects ok)
     doc = event("smoke")
-    body = json.dumps({"statusCode": 200, "body": "ok"}).encode()
+    body = json.dumps({"statusCode": 200, "body": json.dumps({"status": "ok"})}).encode()
     stubbed.lam.add_response("invoke", {
         "StatusCode": 200, "ExecutedVersion": "7",
         "Payload": StreamingBody(io.BytesIO(body), len(body))}, {

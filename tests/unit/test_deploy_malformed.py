@@ -128,8 +128,12 @@ def rows() -> list[tuple[str, str, Any, str]]:
         ("rollback", "lock", MISSING, "lock"),  # the sample shifted: the lock is needed
         ("record", "error", "boom", "error"),
         ("record", "publish.version", "latest", "publish.version"),
-        ("record", "migrate.applied", "4", "migrate.applied"),
-        ("record", "migrate.applied", [{"version": "four"}], "migrate.applied[0]"),
+        # RecordFailure reads what this execution applied from $.schema_after
+        ("record", "schema_after", "status", "schema_after"),
+        ("record", "schema_after.applied", "4", "schema_after.applied"),
+        ("record", "schema_after.applied", [7], "schema_after.applied[0]"),
+        ("record", "schema_after.applied",
+         [{"version": "four", "applied_by": "release-abc123"}], "schema_after.applied[0]"),
         ("record", "schema_before.current_version", "three",
          "schema_before.current_version"),
         ("approval_request", "task_token", MISSING, "task_token"),

@@ -35,9 +35,14 @@ def test_version_beyond_bigint_is_refused_naming_the_file() -> None:
     # GIVEN a version schema_migrations (bigint) could not store
     name = f"{2**63}_too_big.up.sql"
     # THEN it is refused up front, not found out mid-run
-    assert parse_file_name(f"{2**63 - 1}_largest.up.sql") is not None
+    largest = parse_file_name(f"000{2**63 - 1}_largest.up.sql")
+    assert largest is not None
+    assert largest.version == 2**63 - 1
     with pytest.raises(SourceError, match=f"{name}.*above the largest allowed"):
         parse_file_name(name)
+    # AND a name of thousands of digits is the same error, not a ValueError from int()
+    with pytest.raises(SourceError, match="above the largest allowed"):
+        parse_file_name("9" * 5000 + "_huge.up.sql")
 
 
 def test_checksum_ignores_line_endings_but_not_content() -> None:

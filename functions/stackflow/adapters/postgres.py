@@ -76,14 +76,6 @@ WITH dead AS (
 INSERT INTO schema_migrations_runs (action, target, steps, applied_by)
 VALUES (%s, %s, %s, %s) RETURNING id
 """
-# A migration's commit does not wait for its WAL to reach disk: the migration and its
-# schema_migrations row still commit or vanish together, and the run's closing write
-# (finish_run, a synchronous commit) flushes the WAL of every migration before it, so
-# all that a call reports as applied is durable when it returns. Only a server crash
-# during the run can undo its last few migrations, together with their rows, and that
-# run then fails. Waiting for one disk flush per migration would otherwise cost about
-# as much as running a small migration.
-_ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 # Server-side time since the query string arrived: the migration's own execution time.
 _ELAPSED_MS = sql.SQL("(extract(epoch FROM clock_timestamp() - statement_timestamp()) "
                       "* 1000)::integer")
@@ -217,7 +209,7 @@ class PostgresDatabase:
     def run_in_transaction(self, step: Step, applied_by: str, limits: Limits) -> int:
         # Each part on its own lines: a script ending in a -- comment (or without its
         # final ";") must not swallow the statement that records it.
-        query = "\n;\n".join([self._limits_sql(limits, local=True), _ASYNC_COMMIT, step.sql,
+        query = "\n;\n".join([self._limits_sql(limits, local=True), step.sql,
                               self._record_sql(step, applied_by, None)])
         cursor = self._exec(query, what=_what(step))
         return _last_value(cursor)
@@ -274,8 +266,6 @@ class PostgresDatabase:
 
     def finish_run(self, run_id: int, outcome: str, done: Sequence[int],
                    error: StackFlowError | None) -> None:
-        # A synchronous commit (the session's default): it also makes the migrations
-        # committed before it durable (see _ASYNC_COMMIT).
         self._exec(
             "UPDATE schema_migrations_runs SET outcome = %s, finished_at = now(), done = %s, "
             "error_type = %s, error_message = %s WHERE id = %s",

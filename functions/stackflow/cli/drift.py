@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stackflow import env
+from stackflow.adapters import check_aws_setup
 from stackflow.cli.main import print_json
 from stackflow.drift.compose import build_config, build_deps
 from stackflow.drift.deployments import parse_alias_list
@@ -68,6 +69,10 @@ def build_report(args: argparse.Namespace) -> DriftReport:
         pg_dump=args.pg_dump)
     patcher = PatcherSettings.from_env(database_url=args.database_url,
                                        migrations_dir=args.migrations_dir)
+    if settings.stacks or settings.aliases or settings.table:
+        # Without a region or credentials every AWS part would fail on its own: one
+        # error saying what to set reads better than a report of nothing but failures.
+        check_aws_setup("stackflow drift")
     deadline = time.monotonic() + args.timeout
     return run_drift_check(build_config(settings, read_only=True),
                            build_deps(settings, patcher),

@@ -25,7 +25,9 @@ DEFAULT_PORT = 4566
 def register(subparsers: Any) -> None:
     local = subparsers.add_parser("local", help="run StackFlow locally (embedded PostgreSQL, "
                                                 "moto, the synthesized state machine)",
-                                  description=__doc__.splitlines()[0] if __doc__ else None)
+                                  description="StackFlow on one machine, no AWS account: "
+                                              "embedded PostgreSQL, moto and the synthesized "
+                                              "state machine. Details: docs/local-mode.md")
     commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
 
     demo = _command(commands, "demo", "a release that is promoted and one that rolls back")

@@ -69,7 +69,11 @@ def register(subparsers: Any) -> None:
 
 
 def _register_start(commands: Any) -> None:
-    start = commands.add_parser("start", help="release an artifact through the state machine")
+    start = commands.add_parser(
+        "start", help="release an artifact through the state machine",
+        description="Upload the artifact (and the migrations) to S3 and start one "
+                    "execution of the deployment state machine; with --wait, follow it "
+                    "to its end. Details: docs/release.md")
     source = start.add_mutually_exclusive_group(required=True)
     source.add_argument("--artifact", type=Path, help="zip to upload (e.g. dist/stackflow-api.zip)")
     source.add_argument("--s3-key", help="an object already in the artifacts bucket")
@@ -93,7 +97,9 @@ def _register_start(commands: Any) -> None:
     start.add_argument("--retry", action="store_true",
                        help="start a new attempt when this release failed before")
     start.add_argument("--wait", action="store_true", help="follow the execution to its end")
-    start.add_argument("--poll-seconds", type=float, default=DEFAULT_POLL_SECONDS)
+    start.add_argument("--poll-seconds", type=float, default=DEFAULT_POLL_SECONDS,
+                       help="with --wait: seconds between reads of the execution "
+                            "(default %(default)s)")
     start.add_argument("--timeout", type=float, help="stop waiting after this many seconds")
     start.set_defaults(func=start_command)
 

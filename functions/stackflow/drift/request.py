@@ -23,7 +23,7 @@ class DriftRequest:
 def parse_event(event: Any) -> DriftRequest:
     obj = as_object({} if event is None else event)
     stacks = None
-    if "stacks" in obj:
+    if obj.get("stacks") is not None:  # null: every configured stack, as when absent
         stacks = tuple(opt_list(obj, "stacks"))
         for i, name in enumerate(stacks):
             if not isinstance(name, str) or not name:

@@ -162,9 +162,11 @@ def parse_file_name(file_name: str) -> MigrationFile | None:
         raise SourceError(
             f"bad migration file name {file_name!r}: expected NNNN_description.up.sql "
             "or NNNN_description.down.sql", file=file_name)
-    version = int(match["version"])
-    if version > MAX_VERSION:
-        raise SourceError(f"bad migration file name {file_name!r}: version {version} is "
-                          f"above the largest allowed ({MAX_VERSION})", file=file_name)
+    # Compared as text first: int() refuses strings of thousands of digits outright.
+    digits = match["version"].lstrip("0") or "0"
+    if len(digits) > len(str(MAX_VERSION)) or int(digits) > MAX_VERSION:
+        raise SourceError(f"bad migration file name {file_name!r}: the version is above "
+                          f"the largest allowed ({MAX_VERSION})", file=file_name)
+    version = int(digits)
     direction: Direction = "up" if match["dir"] == "up" else "down"
     return MigrationFile(version, match["name"], direction, file_name)

@@ -56,7 +56,7 @@ class PatcherRequest:
 
 def _check_range(field: str, value: int | None, maximum: int) -> None:
     if value is not None and value > maximum:
-        raise InvalidRequest(field, f"must be <= {maximum}, got {value}")
+        raise InvalidRequest(field, f"must be <= {maximum}")
 
 
 def _check_applied_by(applied_by: str) -> None:
