@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 from mypy_boto3_s3 import S3Client
 from stackflow.adapters.s3 import (
@@ -15,7 +16,7 @@ from stackflow.adapters.s3 import (
     list_keys,
     put_object_bytes,
 )
-from stackflow.errors import ResourceNotFound, SourceError
+from stackflow.errors import AwsThrottled, ResourceNotFound, SourceError
 from stackflow.migrations.source import load_migrations
 
 
@@ -71,3 +72,18 @@ def test_put_and_get_object_bytes_with_versions(s3: S3Client) -> None:
 def test_missing_object_is_resource_not_found(s3: S3Client) -> None:
     with pytest.raises(ResourceNotFound, match="s3://migrations/nope"):
         get_object_bytes("migrations", "nope", client=s3)
+
+
+@pytest.mark.parametrize("code", ["SlowDown", "ThrottlingException"])
+def test_throttled_listing_stays_retryable(aws_env: None, code: str) -> None:
+    # GIVEN an S3 that throttles the listing
+    client = boto3.client("s3", region_name="us-east-1")
+    source = S3MigrationSource("migrations", "app/", client=client)
+    with Stubber(client) as stub:
+        stub.add_client_error("list_objects_v2", service_error_code=code,
+                              http_status_code=503)
+        # WHEN the source lists its files
+        # THEN the error is the retryable AwsThrottled, not a SourceError verdict
+        with pytest.raises(AwsThrottled):
+            source.list_files()
+        stub.assert_no_pending_responses()

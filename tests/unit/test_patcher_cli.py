@@ -126,3 +126,16 @@ def test_json_failure_prints_the_error_document_too(
     assert (document["ok"], document["errorType"]) == (False, "SourceError")
     assert document["errorMessage"].startswith("cannot list migrations in ")
     assert err == f"error: SourceError: {document['errorMessage']}\n"
+
+
+def test_prefix_without_bucket_is_refused_naming_the_option(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN no migrations bucket anywhere
+    monkeypatch.delenv("MIGRATIONS_BUCKET", raising=False)
+    # WHEN a prefix is given on its own
+    code = main(["status", "--database-url", "postgresql://nobody@/x?host=/nonexistent",
+                 "--migrations-prefix", "app/"])
+    # THEN it fails at once, naming the option, instead of reading ./migrations
+    assert code == 1
+    assert "InvalidRequest: --migrations-prefix: needs --migrations-bucket" in (
+        capsys.readouterr().err)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from stackflow.adapters import aws_error, default_client
-from stackflow.errors import SourceError, StackFlowError
+from stackflow.errors import AwsThrottled, ConfigurationError, SourceError, StackFlowError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 # Objects fetched in parallel when reading a migration source (S3 latency, not CPU,
 # is what a few hundred small GETs cost).
 READ_CONCURRENCY = 16
+# Raised as they are rather than wrapped in SourceError: a throttled read must stay
+# retryable for the state machine, and a missing setting must name the setting.
+_PASS_THROUGH: tuple[type[StackFlowError], ...] = (AwsThrottled, ConfigurationError)
 
 
 def _client(client: S3Client | None) -> S3Client:
@@ -92,6 +95,8 @@ class S3MigrationSource:
     def list_files(self) -> list[str]:
         try:
             keys = list_keys(self.bucket, self.prefix, client=self._s3())
+        except _PASS_THROUGH:
+            raise
         except StackFlowError as e:
             raise SourceError(f"cannot list migrations in {self.describe()}: {e.message}",
                               source=self.describe()) from e
@@ -114,6 +119,8 @@ class S3MigrationSource:
         key = self.prefix + name
         try:
             return get_object_bytes(self.bucket, key, client=s3).decode("utf-8")
+        except _PASS_THROUGH:
+            raise
         except StackFlowError as e:
             raise SourceError(f"cannot read migration s3://{self.bucket}/{key}: {e.message}",
                               file=name) from e

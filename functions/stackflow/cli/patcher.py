@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stackflow import env
+from stackflow.errors import InvalidRequest
 from stackflow.settings import env_str
 
 DEFAULT_MIGRATIONS_DIR = "migrations"
@@ -172,6 +173,10 @@ def _settings(args: argparse.Namespace) -> Any:
     from stackflow.migrations.settings import PatcherSettings
 
     bucket = args.migrations_bucket or env_str(env.MIGRATIONS_BUCKET)
+    if args.migrations_prefix and not bucket:
+        # Without a bucket the prefix would be silently ignored and ./migrations read.
+        raise InvalidRequest("--migrations-prefix",
+                             f"needs --migrations-bucket (or ${env.MIGRATIONS_BUCKET})")
     default_dir = None if bucket else DEFAULT_MIGRATIONS_DIR
     return PatcherSettings.from_env(
         database_url=args.database_url,
