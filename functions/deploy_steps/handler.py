@@ -13,16 +13,14 @@ Powertools would trace at all: inside Lambda with ``POWERTOOLS_TRACE_DISABLED`` 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stackflow import env
 from stackflow.deploy.deps import Deps, load_settings
 from stackflow.deploy.steps import STEP_NAMES, run
 from stackflow.errors import StackFlowError
 from stackflow.lambda_context import LambdaContextLike
-from stackflow.observability import get_logger, get_metrics, get_tracer
+from stackflow.observability import get_logger, get_metrics, traced
 
 SERVICE = "deploy-steps"
 logger = get_logger(SERVICE)
@@ -118,15 +116,6 @@ def _dependencies() -> Deps:
     return _deps if _deps is not None else build_dependencies()
 
 
-def tracing_active(environ: Mapping[str, str] | None = None) -> bool:
-    """Powertools' own rule: trace in Lambda unless disabled or in a local emulator."""
-    environ = os.environ if environ is None else environ
-    disabled = environ.get(env.POWERTOOLS_TRACE_DISABLED, "").strip().lower()
-    local = environ.get("AWS_SAM_LOCAL") or environ.get("AWS_CHALICE_CLI_MODE")
-    return bool(environ.get(env.LAMBDA_TASK_ROOT)) and not local and disabled not in (
-        "1", "true", "yes", "on")
-
-
 def _step_handler(step: str) -> Handler:
     def handle(event: Any, context: LambdaContextLike) -> dict[str, Any]:
         logger.append_keys(step=step)
@@ -141,8 +130,8 @@ def _step_handler(step: str) -> Handler:
         logger.info("step done", extra={"result": result})
         return result
 
-    traced = get_tracer(SERVICE).capture_lambda_handler(handle) if tracing_active() else handle
-    return metrics.log_metrics(logger.inject_lambda_context(traced, clear_state=True))
+    return metrics.log_metrics(logger.inject_lambda_context(traced(SERVICE)(handle),
+                                                            clear_state=True))
 
 
 _HANDLERS: dict[str, Handler] = {name: _step_handler(name) for name in STEP_NAMES}

@@ -10,12 +10,10 @@ boto3 and psycopg load when a configured part first needs them.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from stackflow import env
 from stackflow.drift.compose import build_config, build_deps
 from stackflow.drift.model import DriftReport
 from stackflow.drift.request import parse_event
@@ -24,7 +22,7 @@ from stackflow.drift.settings import DriftSettings
 from stackflow.errors import StackFlowError
 from stackflow.lambda_context import LambdaContextLike
 from stackflow.migrations.settings import PatcherSettings
-from stackflow.observability import get_logger, get_metrics, get_tracer
+from stackflow.observability import get_logger, get_metrics, traced
 
 SERVICE = "drift"
 # Kept back from the Lambda timeout for classification, SNS and the state write.
@@ -39,21 +37,9 @@ metrics = get_metrics(SERVICE)
 Handler = Callable[[Any, LambdaContextLike], dict[str, Any]]
 
 
-def tracing_active(environ: Mapping[str, str] | None = None) -> bool:
-    # Same rule as the patcher: the X-Ray SDK is loaded only where it would trace.
-    environ = os.environ if environ is None else environ
-    disabled = environ.get(env.POWERTOOLS_TRACE_DISABLED, "").strip().lower()
-    return bool(environ.get(env.LAMBDA_TASK_ROOT)) and disabled not in ("1", "true", "yes",
-                                                                         "on")
-
-
-def _traced(fn: Handler) -> Handler:
-    return get_tracer(SERVICE).capture_lambda_handler(fn) if tracing_active() else fn
-
-
 @metrics.log_metrics
 @logger.inject_lambda_context
-@_traced
+@traced(SERVICE)
 def handler(event: Any, context: LambdaContextLike) -> dict[str, Any]:
     """Parse -> build dependencies -> one core call -> the report as JSON."""
     try:

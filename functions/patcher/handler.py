@@ -13,20 +13,18 @@ inside Lambda with ``POWERTOOLS_TRACE_DISABLED`` unset.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import stackflow.adapters.postgres  # noqa: F401  (every call connects: load it during init)
-from stackflow import env
 from stackflow.errors import StackFlowError
 from stackflow.lambda_context import LambdaContextLike
 from stackflow.migrations.compose import build_deps
 from stackflow.migrations.request import parse_request
 from stackflow.migrations.service import run
 from stackflow.migrations.settings import PatcherSettings
-from stackflow.observability import get_logger, get_metrics, get_tracer
+from stackflow.observability import get_logger, get_metrics, traced
 
 SERVICE = "patcher"
 logger = get_logger(SERVICE)
@@ -35,24 +33,9 @@ metrics = get_metrics(SERVICE)
 Handler = Callable[[Any, LambdaContextLike], dict[str, Any]]
 
 
-def tracing_active(environ: Mapping[str, str] | None = None) -> bool:
-    """Powertools' own rule: trace in Lambda unless disabled or in a local emulator."""
-    environ = os.environ if environ is None else environ
-    disabled = environ.get(env.POWERTOOLS_TRACE_DISABLED, "").strip().lower()
-    local = environ.get("AWS_SAM_LOCAL") or environ.get("AWS_CHALICE_CLI_MODE")
-    return bool(environ.get(env.LAMBDA_TASK_ROOT)) and not local and disabled not in (
-        "1", "true", "yes", "on")
-
-
-def _traced(fn: Handler) -> Handler:
-    if not tracing_active():
-        return fn
-    return get_tracer(SERVICE).capture_lambda_handler(fn)
-
-
 @metrics.log_metrics
 @logger.inject_lambda_context
-@_traced
+@traced(SERVICE)
 def handler(event: Any, context: LambdaContextLike) -> dict[str, Any]:
     """Parse -> build dependencies -> one core call -> JSON result."""
     started = time.monotonic()

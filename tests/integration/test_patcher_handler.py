@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
-from patcher.handler import handler, logger, tracing_active
+from patcher.handler import handler, logger
 from stackflow import env
 from stackflow.adapters import default_client
 from stackflow.errors import StackFlowError
+from stackflow.observability import tracing_active
 
 from tests.support.events import load_event
 from tests.support.patcher import (
