@@ -35,9 +35,11 @@ TABLE_ACTIONS = (
 )
 METRIC_ACTIONS = ("cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData")
 
+# Why the one CloudWatch statement says Resource "*" (IAM5 acknowledgement and docs).
 METRICS_REASON = (
-    "cloudwatch:GetMetricData has no resource-level permissions and DescribeAlarms reads "
-    "alarms named in each execution's input; X-Ray's trace actions need Resource * too. "
+    "cloudwatch:GetMetricData has no resource-level permissions; DescribeAlarms returns "
+    "composite alarms (the health step asks for both kinds, named in each execution's "
+    "input) only when it is granted on Resource *; X-Ray's trace actions need * too. "
     "Lambda, S3 and DynamoDB statements name their resources.")
 
 

@@ -20,6 +20,7 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -70,6 +71,7 @@ class ExampleApi(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+        _let_alarm_publish(alarm_topic, self.alarm)
 
     def _http_api(self, *, retain_logs: bool) -> apigwv2.HttpApi:
         api = apigwv2.HttpApi(
@@ -93,6 +95,22 @@ class ExampleApi(Construct):
                     "StackFlowAPI is the public example application; it serves no private "
                     "data, so its routes need no authorizer.")
         return api
+
+
+def _let_alarm_publish(topic: sns.ITopic, alarm: cloudwatch.IAlarm) -> None:
+    """Allow CloudWatch to publish this alarm's notifications to ``topic``.
+
+    The topic has its own policy (TLS only, EventBridge), which replaces SNS's default
+    policy; without this statement CloudWatch, a service principal, could not publish
+    and the alarm would change state without anyone hearing of it.
+    """
+    topic.add_to_resource_policy(iam.PolicyStatement(
+        sid="CloudWatchAlarmPublishes",
+        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions=["sns:Publish"],
+        resources=[topic.topic_arn],
+        conditions={"ArnEquals": {"aws:SourceArn": alarm.alarm_arn}},
+    ))
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,3 +90,33 @@ def state_machine_definition(template: Mapping[str, Any]) -> dict[str, Any]:
 
 def resources_of(template: Mapping[str, Any], resource_type: str) -> dict[str, Any]:
     return {lid: r for lid, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def references(value: Any) -> set[str]:
+    """Logical ids (and export names) a policy resource refers to."""
+    text = json.dumps(value)
+    found = set(re.findall(r'"Ref": "([A-Za-z0-9]+)"', text))
+    found |= set(re.findall(r'"Fn::GetAtt": \["([A-Za-z0-9]+)"', text))
+    found |= set(re.findall(r'"Fn::ImportValue": "([^"]+)"', text))
+    return found - {"AWS"}
+
+
+def exported_ids(database: Mapping[str, Any]) -> dict[str, str]:
+    """Export name -> logical id it exports, for the database stack's outputs."""
+    out = {}
+    for output in database.get("Outputs", {}).values():
+        if "Export" in output:
+            (logical,) = references(output["Value"])
+            out[output["Export"]["Name"]] = logical
+    return out
+
+
+def arn_suffix(arn: Any) -> str:
+    """The literal end of an ARN built with ``Fn::Join`` (the part after the tokens)."""
+    if isinstance(arn, str):
+        return arn
+    separator, parts = arn["Fn::Join"]
+    assert separator == "", arn
+    suffix = parts[-1]
+    assert isinstance(suffix, str), arn
+    return suffix

@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 from aws_cdk import aws_iam as iam
 
+from infra.components.deploy_steps import (
+    METRICS_REASON,
+    TABLE_ACTIONS,
+    TARGET_LAMBDA_ACTIONS,
+)
 from infra.components.diff_access import DIFF_ROLE_NAME
 from infra.components.drift import (
     LOG_GROUP_LIST_ACTION,
@@ -18,7 +23,14 @@ from infra.components.drift import (
     statement_size_bound,
 )
 from infra.config import BOOTSTRAP_QUALIFIER_CONTEXT
-from tests.infra.conftest import Synthesized, resources_of, synthesize
+from tests.infra.conftest import (
+    Synthesized,
+    arn_suffix,
+    exported_ids,
+    references,
+    resources_of,
+    synthesize,
+)
 
 DEV = "stackflow-dev"
 DEV_DATABASE = "stackflow-dev-database"
@@ -53,25 +65,6 @@ def attached_statements(template: dict[str, Any], role_fragment: str
 
 def drift_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return attached_statements(template, "DriftFunctionServiceRole")
-
-
-def references(value: Any) -> set[str]:
-    """Logical ids (and export names) a policy resource refers to."""
-    text = json.dumps(value)
-    found = set(re.findall(r'"Ref": "([A-Za-z0-9]+)"', text))
-    found |= set(re.findall(r'"Fn::GetAtt": \["([A-Za-z0-9]+)"', text))
-    found |= set(re.findall(r'"Fn::ImportValue": "([^"]+)"', text))
-    return found - {"AWS"}
-
-
-def exported_ids(database: dict[str, Any]) -> dict[str, str]:
-    """Export name -> logical id it exports, for the database stack's outputs."""
-    out = {}
-    for output in database.get("Outputs", {}).values():
-        if "Export" in output:
-            (logical,) = references(output["Value"])
-            out[output["Export"]["Name"]] = logical
-    return out
 
 
 # ---------------------------------------------------------------- the diff role
@@ -135,11 +128,13 @@ def test_diff_role_arn_is_a_stack_output(synthesized: Synthesized) -> None:
 
 @pytest.fixture(scope="module")
 def customized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """dev with a custom bootstrap qualifier, diff subjects and an extra managed alias."""
+    """dev with a custom bootstrap qualifier, diff subjects, an extra managed alias and
+    two further target functions."""
     return synthesize(tmp_path_factory.mktemp("cdk-custom"), stages=("dev",), context={
         BOOTSTRAP_QUALIFIER_CONTEXT: "acme42",
         "github_diff_subjects": "repo:acme/shop:pull_request",
         "managed_aliases": "Billing:LIVE",
+        "target_functions": "Orders,Payments",
     })
 
 
@@ -293,3 +288,68 @@ def test_statements_are_packed_in_order_within_the_budget() -> None:
         assert chunk
         assert sum(statement_size_bound(st) for st in chunk) <= budget
     assert [st.sid for chunk in chunks for st in chunk] == [f"S{i}" for i in range(6)]
+
+
+# ---------------------------------------------------------- the deploy steps' role
+
+
+def deploy_steps_role(template: dict[str, Any]) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The shared role's logical id and its statements by Sid (X-Ray's has none)."""
+    (role,) = [lid for lid in resources_of(template, "AWS::IAM::Role")
+               if lid.startswith("DeployStepsRole")]
+    statements = attached_statements(template, role)
+    return role, {st.get("Sid", "XRay"): st for _, st in statements}
+
+
+def test_deploy_steps_role_grants_each_service_on_its_one_resource(
+        synthesized: Synthesized) -> None:
+    # GIVEN the one role all twelve deploy-step functions share
+    body = synthesized.template_json(DEV)
+    role, by_sid = deploy_steps_role(body)
+    functions = resources_of(body, "AWS::Lambda::Function")
+    assert sum(f["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+               for f in functions.values()) == 12
+    # THEN it has exactly these statements, all Allow
+    assert set(by_sid) == {"XRay", "TargetFunctions", "ReadArtifacts", "DeployTable",
+                           "AlarmsAndMetrics"}
+    assert all(st["Effect"] == "Allow" and "Condition" not in st for st in by_sid.values())
+    # AND Lambda actions name the target function and its versions/aliases only
+    target = by_sid["TargetFunctions"]
+    assert sorted(target["Action"]) == sorted(TARGET_LAMBDA_ACTIONS)
+    assert [arn_suffix(r) for r in target["Resource"]] == [
+        ":function:StackFlowAPI", ":function:StackFlowAPI:*"]
+    # AND S3 reads objects of the artifacts bucket, nothing else in S3
+    (bucket,) = [lid for lid in resources_of(body, "AWS::S3::Bucket")
+                 if lid.startswith("ArtifactsBucket")]
+    assert by_sid["ReadArtifacts"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert by_sid["ReadArtifacts"]["Resource"] == {
+        "Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/*"]]}
+    # AND DynamoDB item actions name the deploy table (no Scan, no table admin)
+    (table,) = resources_of(body, "AWS::DynamoDB::Table")
+    assert sorted(by_sid["DeployTable"]["Action"]) == sorted(TABLE_ACTIONS)
+    assert by_sid["DeployTable"]["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
+    assert all(a.endswith(("Item", "Query")) for a in TABLE_ACTIONS)
+    # AND Resource "*" is left only to the actions IAM cannot scope, with the reason
+    star = {a for st in by_sid.values() if st["Resource"] == "*"
+            for a in as_list(st["Action"])}
+    assert star == {"cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData",
+                    "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert "composite alarms" in METRICS_REASON
+    # AND no managed policy beyond basic execution (logs) is attached
+    (managed,) = resources_of(body, "AWS::IAM::Role")[role]["Properties"]["ManagedPolicyArns"]
+    assert arn_suffix(managed).endswith("service-role/AWSLambdaBasicExecutionRole")
+
+
+def test_target_functions_from_context_extend_only_the_lambda_statement(
+        customized: Synthesized, synthesized: Synthesized) -> None:
+    # GIVEN target_functions=Orders,Payments
+    assert customized.error is None
+    _, by_sid = deploy_steps_role(customized.template_json(DEV))
+    _, default = deploy_steps_role(synthesized.template_json(DEV))
+    # THEN the deploy steps may deploy those functions (and their versions/aliases) too
+    assert sorted(arn_suffix(r) for r in by_sid["TargetFunctions"]["Resource"]) == [
+        ":function:Orders", ":function:Orders:*", ":function:Payments",
+        ":function:Payments:*", ":function:StackFlowAPI", ":function:StackFlowAPI:*"]
+    # AND every other statement is the same as without them
+    for sid in ("ReadArtifacts", "DeployTable", "AlarmsAndMetrics", "XRay"):
+        assert by_sid[sid] == default[sid], sid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,10 +10,14 @@ from aws_cdk.assertions import Match
 from stackflow import env
 
 from infra.components.artifacts import MIGRATIONS_PREFIX
-from infra.components.deploy_steps import DEPLOY_STEPS
+from infra.components.definition import PATCHER, DefinitionProps, build_definition
+from infra.components.deploy_steps import DEPLOY_STEPS, TARGET_LAMBDA_ACTIONS
 from infra.components.drift import STACK_DRIFT_ACTIONS
+from infra.config import STAGES
 from tests.infra.conftest import (
     Synthesized,
+    arn_suffix,
+    exported_ids,
     resources_of,
     state_machine_definition,
 )
@@ -77,17 +82,23 @@ def test_artifacts_bucket_is_versioned_private_encrypted_and_tls_only(
         "LoggingConfiguration": Match.object_like({"LogFilePrefix": "artifacts/"}),
         "LifecycleConfiguration": {"Rules": [Match.object_like({
             "Id": "ExpireOldVersions", "Status": "Enabled",
-            "NoncurrentVersionExpiration": Match.object_like({"NoncurrentDays": 90}),
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 90,
+                                            "NewerNoncurrentVersions": 10},
         })]},
     })
-    # AND every bucket policy denies requests that do not use TLS
-    policies = resources_of(synthesized.template_json(DEV), "AWS::S3::BucketPolicy")
-    assert len(policies) == 2
+    # AND each bucket's own policy denies every S3 action on it and its objects without TLS
+    body = synthesized.template_json(DEV)
+    policies = resources_of(body, "AWS::S3::BucketPolicy")
+    assert {p["Properties"]["Bucket"]["Ref"] for p in policies.values()} == set(
+        resources_of(body, "AWS::S3::Bucket"))
     for policy in policies.values():
-        denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
-                  if s["Effect"] == "Deny"]
-        assert denies
-        assert denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        bucket_arn = {"Fn::GetAtt": [policy["Properties"]["Bucket"]["Ref"], "Arn"]}
+        (deny,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                   if s["Effect"] == "Deny"]
+        assert deny == {
+            "Action": "s3:*", "Effect": "Deny", "Principal": {"AWS": "*"},
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            "Resource": [bucket_arn, {"Fn::Join": ["", [bucket_arn, "/*"]]}]}
 
 
 def test_table_has_keys_ttl_and_point_in_time_recovery(synthesized: Synthesized) -> None:
@@ -123,15 +134,27 @@ def test_patcher_runs_in_the_database_vpc_with_its_secret(synthesized: Synthesiz
                               env.MIGRATIONS_PREFIX, env.STAGE}
     assert variables[env.MIGRATIONS_PREFIX] == MIGRATIONS_PREFIX
     assert "Fn::ImportValue" in str(variables[env.DB_SECRET_ARN])
-    # AND it sits in the VPC, behind the database clients security group
+    # AND it sits in the database VPC's function subnets, in the database clients group
     assert patcher["FunctionName"] == "StackFlowPatcher"
-    assert len(patcher["VpcConfig"]["SubnetIds"]) == 2
-    assert len(patcher["VpcConfig"]["SecurityGroupIds"]) == 1
-    # AND it may read the secret but not write it
-    actions = {a for st in role_statements(body, "PatcherFunction")
-               for a in as_list(st["Action"])}
-    assert {"secretsmanager:GetSecretValue", "s3:GetObject", "s3:ListBucket"} <= actions
-    assert not any(a.startswith("secretsmanager:Put") for a in actions)
+    database = exported_ids(synthesized.template_json(f"{DEV}-database"))
+    subnets = [database[s["Fn::ImportValue"]] for s in patcher["VpcConfig"]["SubnetIds"]]
+    assert len(subnets) == 2
+    assert all(s.startswith("VpcfunctionsSubnet") for s in subnets)
+    (group,) = patcher["VpcConfig"]["SecurityGroupIds"]
+    assert database[group["Fn::ImportValue"]].startswith("DatabaseClients")
+    # AND it may read exactly the secret it is told about, and only the migrations
+    statements = [st for st in role_statements(body, "PatcherFunction")
+                  if not as_list(st["Action"])[0].startswith("xray:")]
+    by_action = {a: st for st in statements for a in as_list(st["Action"])}
+    assert set(by_action) == {"secretsmanager:GetSecretValue",
+                              "secretsmanager:DescribeSecret", "s3:GetObject",
+                              "s3:GetObjectVersion", "s3:ListBucket"}
+    assert by_action["secretsmanager:GetSecretValue"]["Resource"] == \
+        variables[env.DB_SECRET_ARN]
+    assert json.dumps(by_action["s3:GetObject"]["Resource"]).endswith(
+        f'"/{MIGRATIONS_PREFIX}*"]]}}')
+    assert by_action["s3:ListBucket"]["Condition"] == {
+        "StringLike": {"s3:prefix": [f"{MIGRATIONS_PREFIX}*", MIGRATIONS_PREFIX]}}
 
 
 def test_deploy_steps_are_one_function_per_state(synthesized: Synthesized) -> None:
@@ -151,11 +174,10 @@ def test_deploy_steps_touch_only_the_target_functions(synthesized: Synthesized) 
     lambda_statements = [st for st in role_statements(body, "DeployStepsRole")
                          if any(a.startswith("lambda:") for a in as_list(st["Action"]))]
     (statement,) = lambda_statements
-    # THEN the Lambda actions name StackFlowAPI (and its versions/aliases) only
-    resources = [str(r) for r in statement["Resource"]]
-    assert len(resources) == 2
-    assert all(":function:StackFlowAPI" in r for r in resources)
-    assert "lambda:UpdateAlias" in statement["Action"]
+    # THEN the Lambda actions name StackFlowAPI and its versions/aliases, nothing else
+    assert [arn_suffix(r) for r in statement["Resource"]] == [
+        ":function:StackFlowAPI", ":function:StackFlowAPI:*"]
+    assert sorted(statement["Action"]) == sorted(TARGET_LAMBDA_ACTIONS)
 
 
 def test_example_api_routes_through_the_prod_alias(synthesized: Synthesized) -> None:
@@ -179,7 +201,10 @@ def test_example_api_routes_through_the_prod_alias(synthesized: Synthesized) -> 
     dimensions = {d["Name"]: d["Value"] for d in props["Dimensions"]}
     assert set(dimensions) == {"FunctionName", "Resource"}
     assert ":PROD" in str(dimensions["Resource"])
-    assert props["AlarmActions"]
+    # AND it notifies the failures topic
+    (failures,) = [lid for lid in resources_of(body, "AWS::SNS::Topic")
+                   if lid.startswith("NotificationsFailures")]
+    assert props["AlarmActions"] == [{"Ref": failures}]
 
 
 def test_ci_role_trusts_only_the_main_branch_of_the_repository(
@@ -227,8 +252,8 @@ def test_ci_role_may_only_upload_and_start_or_watch_deployments(
     assert all(a.split(":")[0] in ("s3", "states") for a in actions)
 
 
-@pytest.mark.parametrize("stack", ["stackflow-dev", "stackflow-dev-database",
-                                   "stackflow-prod", "stackflow-prod-database"])
+@pytest.mark.parametrize("stack", [f"stackflow-{stage}{suffix}" for stage in STAGES
+                                   for suffix in ("", "-database")])
 def test_no_allow_statement_uses_a_wildcard_action(synthesized: Synthesized,
                                                    stack: str) -> None:
     # GIVEN every policy statement of the stack (IAM, trust, key policies)
@@ -280,12 +305,84 @@ def test_state_machine_is_standard_logged_and_traced(synthesized: Synthesized) -
               if st["Action"] == "lambda:InvokeFunction"]
     assert len(invoke) == 1
     assert len(invoke[0]["Resource"]) == len(DEPLOY_STEPS) + 1
-    # AND failed executions reach the failure topic through EventBridge
-    template.has_resource_properties("AWS::Events::Rule", {
-        "EventPattern": Match.object_like({
-            "source": ["aws.states"],
-            "detail": Match.object_like({"status": ["FAILED", "TIMED_OUT", "ABORTED"]})}),
-    })
+
+
+# What docs/infra.md promises per stage: approval policy and timeouts (hours), and the
+# Task timeouts (the function's timeout + 30 s: 5 min steps, 15 min patcher).
+STAGE_MACHINES = {"dev": (False, 1, 3), "staging": (False, 8, 6), "prod": (True, 24, 30)}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_synthesized_definition_is_exactly_the_documented_one(
+        synthesized: Synthesized, stage: str) -> None:
+    # GIVEN the stage's template and its functions by handler
+    body = synthesized.template_json(f"stackflow-{stage}")
+    by_handler = {r["Properties"]["Handler"]: lid
+                  for lid, r in resources_of(body, "AWS::Lambda::Function").items()}
+    arns = {step: f"<{by_handler[f'deploy_steps.handler.{step}']}.Arn>"
+            for step in DEPLOY_STEPS}
+    arns[PATCHER] = f"<{by_handler['patcher.handler.handler']}.Arn>"
+    approval_always, approval_hours, execution_hours = STAGE_MACHINES[stage]
+    # WHEN the definition is built from those functions and the documented stage policy
+    expected = build_definition(DefinitionProps(
+        function_arns=arns, approval_always=approval_always,
+        approval_timeout_seconds=approval_hours * 3600, step_timeout_seconds=330,
+        patcher_timeout_seconds=930, execution_timeout_seconds=execution_hours * 3600))
+    # THEN the deployed DefinitionString is that document, state for state (so the
+    # Retry, Catch, Wait and waitForTaskToken tests of the builder hold for the template)
+    assert state_machine_definition(body) == expected
+
+
+def test_failed_executions_and_alarms_reach_the_failures_topic(
+        synthesized: Synthesized) -> None:
+    body = synthesized.template_json(DEV)
+    topics = resources_of(body, "AWS::SNS::Topic")
+    (failures,) = [lid for lid in topics if lid.startswith("NotificationsFailures")]
+    (machine,) = resources_of(body, "AWS::StepFunctions::StateMachine")
+    (rule_id, rule), = [(lid, r) for lid, r in resources_of(body, "AWS::Events::Rule").items()
+                        if "EventPattern" in r["Properties"]]
+    # THEN an EventBridge rule matches this state machine's executions that did not succeed
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                   "stateMachineArn": [{"Ref": machine}]}}
+    assert rule["Properties"]["State"] == "ENABLED"
+    # AND its one target is the failures topic
+    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Ref": failures}]
+    # AND the topic's policy lets EventBridge publish for that rule and CloudWatch for
+    # the StackFlowAPI alarm (a topic policy replaces SNS's default one)
+    (alarm_id,) = resources_of(body, "AWS::CloudWatch::Alarm")
+    (policy,) = [p["Properties"] for p in resources_of(body, "AWS::SNS::TopicPolicy").values()
+                 if p["Properties"]["Topics"] == [{"Ref": failures}]]
+    allows = {st["Principal"]["Service"]: st for st in policy["PolicyDocument"]["Statement"]
+              if st["Effect"] == "Allow"}
+    assert set(allows) == {"events.amazonaws.com", "cloudwatch.amazonaws.com"}
+    for service, source in (("events.amazonaws.com", rule_id),
+                            ("cloudwatch.amazonaws.com", alarm_id)):
+        assert allows[service]["Action"] == "sns:Publish"
+        assert allows[service]["Resource"] == {"Ref": failures}
+        assert allows[service]["Condition"] == {
+            "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [source, "Arn"]}}}
+    # AND both services may use the topics' key (they cannot publish to it otherwise)
+    (key,) = resources_of(body, "AWS::KMS::Key").values()
+    (services,) = [st for st in key["Properties"]["KeyPolicy"]["Statement"]
+                   if "Service" in st["Principal"]]
+    assert sorted(services["Principal"]["Service"]) == [
+        "cloudwatch.amazonaws.com", "events.amazonaws.com"]
+    assert sorted(services["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+
+
+def test_drift_reports_reach_the_drift_topic(synthesized: Synthesized) -> None:
+    body = synthesized.template_json(DEV)
+    (drift_topic,) = [lid for lid in resources_of(body, "AWS::SNS::Topic")
+                      if lid.startswith("NotificationsDrift")]
+    drift = function_by_handler(body, "drift_check.handler.handler")
+    statements = role_statements(body, "DriftFunction")
+    # THEN the drift check is told the drift topic and may publish to it, and only to it
+    assert drift["Environment"]["Variables"][env.DRIFT_TOPIC_ARN] == {"Ref": drift_topic}
+    publish = [st for st in statements if "sns:Publish" in as_list(st["Action"])]
+    assert [st["Resource"] for st in publish] == [{"Ref": drift_topic}]
 
 
 def test_drift_check_runs_on_a_schedule_with_scoped_permissions(
