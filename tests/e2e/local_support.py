@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import psycopg
 from stackflow.local.runner import LocalMode
@@ -48,3 +52,49 @@ def served_through_alias(mode: LocalMode, version: str) -> int:
     return sum(1 for call in mode.local_aws.invoker.history
                if call.function_name == mode.function_name and call.qualifier == mode.alias
                and call.executed_version == version)
+
+
+def migration_rows(database_url: str) -> list[tuple[int, str]]:
+    """``(version, applied_by)`` of every row of ``schema_migrations``."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT version, applied_by FROM schema_migrations ORDER BY version")
+        return [(int(row[0]), str(row[1])) for row in rows.fetchall()]
+
+
+def states_entered(mode: LocalMode, execution_arn: str) -> list[str]:
+    return [str(event["stateEnteredEventDetails"]["name"]) for event in mode.history(execution_arn)
+            if "stateEnteredEventDetails" in event]
+
+
+@dataclass(frozen=True)
+class AliasUpdate:
+    """One ``UpdateAlias`` that reached (moto) Lambda."""
+
+    function_name: str
+    alias: str
+    version: str | None  # None: the update changed the routing only
+    weights: dict[str, float]
+
+
+@contextmanager
+def alias_updates() -> Iterator[list[AliasUpdate]]:
+    """Every ``UpdateAlias`` Lambda receives meanwhile, whoever sends it.
+
+    Recorded where moto applies it, so what the alias held at any moment of an
+    execution can be told, not only where it ended.
+    """
+    from moto.awslambda.models import LambdaBackend
+
+    seen: list[AliasUpdate] = []
+    original = LambdaBackend.update_alias
+
+    def spy(self: LambdaBackend, name: str, function_name: str,
+            function_version: str | None, description: str, routing_config: Any) -> Any:
+        weights = (routing_config or {}).get("AdditionalVersionWeights") or {}
+        seen.append(AliasUpdate(function_name, name, function_version,
+                                {str(k): float(v) for k, v in weights.items()}))
+        return original(self, name, function_name, function_version,  # type: ignore[arg-type]
+                        description, routing_config)
+
+    with mock.patch.object(LambdaBackend, "update_alias", spy):
+        yield seen

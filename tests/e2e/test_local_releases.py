@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 from moto.awslambda.responses import LambdaResponse
@@ -11,12 +14,39 @@ from moto.core.exceptions import JsonRESTError
 from stackflow.local.runner import REPO_ROOT, LocalMode, LocalOptions
 
 from tests.e2e.local_support import (
+    AliasUpdate,
+    alias_updates,
     applied_migrations,
     lock_held,
+    migration_rows,
     record,
     served_through_alias,
+    states_entered,
     versions,
 )
+
+HAPPY_STEPS = ["lock", "upload", "publish", "smoke", "shift", "health", "shift", "promote",
+               "record", "unlock"]
+
+
+def _steps(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(str(step["name"]), str(step["outcome"])) for step in rec["steps"]]
+
+
+def _assert_timestamps_in_order(rec: dict[str, Any]) -> None:
+    """Every step has a start and an end, in order, inside the execution's own span."""
+    begun = datetime.fromisoformat(rec["started_at"])
+    for step in rec["steps"]:
+        started = datetime.fromisoformat(step["started_at"])
+        finished = datetime.fromisoformat(step["finished_at"])
+        assert begun <= started <= finished, step
+        begun = started
+    assert datetime.fromisoformat(rec["finished_at"]) >= datetime.fromisoformat(
+        rec["started_at"])
+
+
+def _weights_seen(updates: list[AliasUpdate], function: str) -> list[dict[str, float]]:
+    return [update.weights for update in updates if update.function_name == function]
 
 
 def test_healthy_release_is_promoted_with_migrations_and_a_complete_record(
@@ -24,7 +54,8 @@ def test_healthy_release_is_promoted_with_migrations_and_a_complete_record(
     # GIVEN StackFlowAPI:PROD on version 1 and an empty database
     assert local.alias_state() == ("1", {})
     # WHEN a healthy build is released with a canary
-    result = local.release("good", "1.1.0")
+    with alias_updates() as updates:
+        result = local.release("good", "1.1.0")
     # THEN the execution succeeded and the alias is on the new version, routing cleared
     assert result.status == "SUCCEEDED", result.cause
     new_version = str(result.output["publish"]["version"])
@@ -33,37 +64,58 @@ def test_healthy_release_is_promoted_with_migrations_and_a_complete_record(
     assert result.routing == {}
     # AND the canary really sent part of the alias traffic to the new version first
     assert served_through_alias(local, new_version) > 0
-    # AND every migration is recorded in the database
-    assert applied_migrations(local.database_url) == [1, 2, 3, 4]
-    # AND the deployment record is complete and the lock is released
+    # AND the alias went 10% -> promoted, with nothing left in its routing
+    assert _weights_seen(updates, local.function_name) == [{"2": 0.1}, {}]
+    assert updates[-1].version == "2"
+    # AND every migration is recorded in schema_migrations, applied by this execution
+    execution_name = result.execution_arn.rsplit(":", 1)[1]
+    assert migration_rows(local.database_url) == [(v, execution_name) for v in (1, 2, 3, 4)]
+    # AND the deployment record is complete: every step, its outcome and timestamps
     rec = record(local, result.output["execution_id"])
     assert rec["status"] == "SUCCEEDED"
     assert (str(rec["previous_version"]), str(rec["new_version"])) == ("1", "2")
-    assert rec["finished_at"]
-    assert {step["name"] for step in rec["steps"]} >= {"publish", "smoke", "promote"}
+    assert _steps(rec) == [(name, "succeeded") for name in HAPPY_STEPS]
+    _assert_timestamps_in_order(rec)
+    assert rec["artifact"]["sha256"] == result.output["input"]["artifact"]["sha256"]
     assert not lock_held(local)
 
 
 def test_smoke_failure_never_sends_traffic_to_the_new_version(local: LocalMode) -> None:
     # GIVEN a build whose health check fails
     # WHEN it is released
-    result = local.release("health-regression", "1.1.0")
-    # THEN the execution fails with SmokeTestFailed
+    with alias_updates() as updates:
+        result = local.release("health-regression", "1.1.0")
+    # THEN the execution fails with SmokeTestFailed, the cause being Lambda's error document
     assert result.status == "FAILED"
     assert result.error == "SmokeTestFailed"
-    # AND the version was published but no request through the alias ever reached it
+    cause = json.loads(result.cause or "{}")
+    assert cause["errorType"] == "SmokeTestFailed"
+    assert isinstance(cause["stackTrace"], list)
+    assert cause["stackTrace"]
+    # AND the version was published and smoke-tested under its own number ...
     assert versions(local) == ["1", "2"]
+    assert any(call.function_name == local.function_name and call.qualifier == "2"
+               for call in local.local_aws.invoker.history)
+    # ... but no request through the alias ever reached it: the alias never carried a
+    # routing config during the execution, and no shift or bake was ever entered
     assert served_through_alias(local, "2") == 0
+    assert all(not weights for weights in _weights_seen(updates, local.function_name))
+    assert not {"Shift", "Bake", "Promote"} & set(states_entered(local, result.execution_arn))
     assert local.alias_state() == ("1", {})
-    # AND the record says so and the lock is released
-    assert record(local, result.execution_arn)["status"] in ("FAILED", "ROLLED_BACK")
+    # AND the record shows the failed smoke step and the lock is released
+    rec = record(local, result.execution_arn)
+    assert rec["status"] in ("FAILED", "ROLLED_BACK")
+    assert ("smoke", "failed") in _steps(rec)
+    assert "shift" not in [name for name, _ in _steps(rec)]
+    _assert_timestamps_in_order(rec)
     assert not lock_held(local)
 
 
 def test_unhealthy_canary_rolls_back_to_the_old_version(local: LocalMode) -> None:
     # GIVEN a build that passes smoke but fails GET /orders
     # WHEN it is released with a 10% canary
-    result = local.release("orders-regression", "1.1.0")
+    with alias_updates() as updates:
+        result = local.release("orders-regression", "1.1.0")
     # THEN the health check failed during the bake
     assert result.status == "FAILED"
     assert result.error == "CanaryUnhealthy"
@@ -71,10 +123,21 @@ def test_unhealthy_canary_rolls_back_to_the_old_version(local: LocalMode) -> Non
     assert served_through_alias(local, "2") > 0
     assert any(call.error_type for call in local.local_aws.invoker.history
                if call.executed_version == "2" and call.qualifier == local.alias)
+    # AND the alias carried the 10% canary, then the rollback took the routing away
+    assert _weights_seen(updates, local.function_name) == [{"2": 0.1}, {}]
+    assert updates[-1].version == "1"
     # AND the alias is back on version 1 with 100% of the traffic
     assert local.alias_state() == ("1", {})
+    lambda_ = local.local_aws.client("lambda")
+    after = [lambda_.invoke(FunctionName=local.function_name, Qualifier=local.alias,
+                            Payload=b"{}")["ExecutedVersion"] for _ in range(20)]
+    assert after == ["1"] * 20
     rec = record(local, result.execution_arn)
     assert rec["status"] in ("FAILED", "ROLLED_BACK")
+    assert ("health", "failed") in _steps(rec)
+    assert ("rollback", "succeeded") in _steps(rec)
+    assert "promote" not in [name for name, _ in _steps(rec)]
+    _assert_timestamps_in_order(rec)
     assert not lock_held(local)
 
 
@@ -89,14 +152,21 @@ def test_failed_migration_publishes_nothing_and_releases_the_lock(
     options = LocalOptions(**{**local_options.__dict__, "migrations_dir": migrations})
     with LocalMode(options) as local:
         # WHEN a release runs the migrations
-        result = local.release("good", "1.1.0")
+        with alias_updates() as updates:
+            result = local.release("good", "1.1.0")
         # THEN it fails on the migration
         assert result.status == "FAILED"
         assert result.error == "MigrationFailed"
-        # AND no version was published and the alias is untouched
+        # AND no version was published and the alias never held anything but version 1
+        # with no routing (Rollback's single write restores what was already there)
         assert versions(local) == ["1"]
+        assert "Publish" not in states_entered(local, result.execution_arn)
+        assert {(u.version, tuple(u.weights)) for u in updates} <= {("1", ())}
         assert local.alias_state() == ("1", {})
-        # AND the lock is released
+        # AND the record is closed as failed and the lock is released
+        rec = record(local, result.execution_arn)
+        assert rec["status"] in ("FAILED", "ROLLED_BACK")
+        assert "publish" not in [name for name, _ in _steps(rec)]
         assert not lock_held(local)
         # AND the database kept the good migrations and nothing of the broken one
         assert applied_migrations(local.database_url) == [1, 2, 3, 4]
@@ -116,10 +186,15 @@ def test_second_execution_for_the_same_function_fails_deployment_in_progress(
         # THEN it fails on the lock without touching anything
         assert second["status"] == "FAILED"
         assert second["error"] == "DeploymentInProgress"
+        rejected = record(local, second["executionArn"])
+        assert (rejected["status"], rejected["error"]["type"]) == \
+            ("FAILED", "DeploymentInProgress")
+        assert "upload" not in [name for name, _ in _steps(rejected)]
         # AND the first one finishes and owns the result
         assert local.wait(first)["status"] == "SUCCEEDED"
         assert local.alias_state() == ("2", {})
         assert versions(local) == ["1", "2"]
+        assert record(local, first)["status"] == "SUCCEEDED"
         assert not lock_held(local)
 
 
@@ -152,6 +227,11 @@ def test_publish_retried_after_a_transient_error_publishes_one_version(
     # ... and the retry found the version already published instead of adding another
     assert versions(local) == ["1", "2"]
     assert local.alias_state() == ("2", {})
+    # AND the record shows the failed attempt and one successful publish of version 2
+    rec = record(local, result.execution_arn)
+    publishes = [step for step in rec["steps"] if step["name"] == "publish"]
+    assert [step["outcome"] for step in publishes] == ["failed", "succeeded"]
+    assert str(publishes[-1]["detail"]["version"]) == "2"
 
 
 def _wait_for_state(local: LocalMode, execution_arn: str, state: str) -> None:

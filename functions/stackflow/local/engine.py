@@ -59,6 +59,8 @@ class LocalAws:
     environ: dict[str, str] = field(default_factory=dict)
     log_stream: IO[str] | None = None
     wait_hooks: list[WaitHook] = field(default_factory=list)
+    # The clock behind every Lambda context's remaining time (a test may inject one).
+    clock: Callable[[], float] = time.monotonic
     lambda_: LocalLambda | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
     _clients: dict[str, Any] = field(default_factory=dict)
@@ -72,7 +74,8 @@ class LocalAws:
             self._stack.enter_context(_moto_server(self.server_port))
         self._stack.enter_context(_scaled_waits(self))
         self.lambda_ = LocalLambda(lambda: self.client("lambda"), catalog=self.catalog,
-                                   base_environ=self.environ, log_stream=self.log_stream)
+                                   base_environ=self.environ, log_stream=self.log_stream,
+                                   clock=self.clock)
         self.lambda_.install()
         self._stack.callback(self.lambda_.uninstall)
         self.lambda_.reserve(())

@@ -145,7 +145,8 @@ class LocalLambda:
         self._client: LambdaClient | None = None
         self._base_environ = dict(base_environ or {})
         self._log_stream = log_stream
-        self._clock = clock
+        # Public so a test can drive a context's remaining time with its own clock.
+        self.clock = clock
         self._credits: dict[tuple[str, str], dict[str, float]] = {}
         # One invocation at a time, like a reserved concurrency of 1; re-entrant
         # because the smoke step invokes the target function from inside a handler.
@@ -255,11 +256,12 @@ class LocalLambda:
             qualifier: str | None = None) -> tuple[bytes, str | None]:
         """Run one invocation; return the response payload and the error type, if any."""
         request_id = str(uuid.uuid4())
-        started = self._clock()
+        clock = self.clock
+        started = clock()
         with self._lock, self._environment(config), self._output():
-            context = LocalLambdaContext(config, request_id, self._clock)
+            context = LocalLambdaContext(config, request_id, clock)
             body, error = _execute(self.catalog.handler_for(config), payload, context)
-        elapsed = self._clock() - started
+        elapsed = clock() - started
         if error is None and elapsed > config.timeout_seconds:
             body, error = _timeout_payload(request_id, config.timeout_seconds)
         self._record(Invocation(config.function_name, qualifier, config.version, error,
