@@ -3,7 +3,7 @@
 ``run(name, event, deps)`` is the one entry point the handlers call. It reads the whole
 document, runs the step, and appends the step's outcome to the deployment record
 before returning the result (a failure is recorded too, then re-raised). Two steps
-record differently: Rollback makes exactly one write (the alias), so RecordFailure
+record differently: Rollback makes at most one write (the alias), so RecordFailure
 records its outcome from ``$.rollback``; Record writes the final record itself.
 """
 

@@ -2,8 +2,8 @@
 
 Shift and promote read the alias and pass its ``RevisionId``, so a change made by
 anyone else between the read and the write fails (``RevisionConflict``) instead of being
-overwritten. Rollback is deliberately unguarded and makes exactly one write: it must win
-and be fast.
+overwritten. Rollback is deliberately unguarded and makes at most one write: it must win and be
+fast.
 """
 
 from __future__ import annotations
@@ -99,17 +99,23 @@ def promote(inp: DeployInput, version: str, deps: Deps) -> dict[str, Any]:
 
 
 def rollback(inp: DeployInput, lock: LockResult | None, deps: Deps) -> dict[str, Any]:
-    """All traffic back to the version before this deployment; exactly one write."""
+    """All traffic back to the version before this deployment: at most one write.
+
+    One GetAlias, then one unguarded UpdateAlias (a rollback must win any race) — or
+    none when the alias is already on the previous version with no routing, as after a
+    failure before any shift or a retried rollback: an untouched alias stays untouched.
+    """
     if lock is None:
         # Without a lock this execution never moved the alias (Lock comes first).
         return {"version": None, "rolled_back": False, "alias": inp.alias,
                 "reason": "no lock: this execution never changed the alias"}
-    result = rollback_alias(inp.function_name, inp.alias, lock.previous_version,
-                            deps.functions)
-    before = result["before"]
-    changed = before["version"] != lock.previous_version or bool(before["routing"])
-    return {"version": lock.previous_version, "rolled_back": changed, "alias": inp.alias,
-            "before": before}
+    before = describe_alias(deps.functions.get_alias(inp.function_name, inp.alias))
+    result = {"version": lock.previous_version, "alias": inp.alias, "before": before}
+    if before["version"] == lock.previous_version and not before["routing"]:
+        return {**result, "rolled_back": False}
+    deps.functions.update_alias(inp.function_name, inp.alias, version=lock.previous_version,
+                                weights={}, revision_id=None)
+    return {**result, "rolled_back": True}
 
 
 def rollback_alias(function_name: str, alias: str, version: str,
