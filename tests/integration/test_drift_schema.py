@@ -4,52 +4,30 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 from stackflow.drift.compose import build_schema
 from stackflow.drift.model import SchemaResult
-from stackflow.drift.schema import SchemaBaseline
 from stackflow.drift.service import DriftConfig, DriftDeps, run_drift_check
 from stackflow.drift.settings import DriftSettings
-from stackflow.drift.state import DriftState
 from stackflow.migrations.settings import PatcherSettings
 
+from tests.support.drift_fakes import MemoryStateStore
 from tests.support.patcher import make_deps, migrate, table, write_migrations
 
 DAY = 24 * 3600
 
 
-@dataclass
-class MemoryStore:
-    """The state port in memory (the DynamoDB one is tested with moto elsewhere)."""
-
-    state: DriftState | None = None
-    baseline: SchemaBaseline | None = None
-
-    def load_state(self) -> DriftState | None:
-        return self.state
-
-    def save_state(self, state: DriftState) -> None:
-        self.state = state
-
-    def load_baseline(self) -> SchemaBaseline | None:
-        return self.baseline
-
-    def save_baseline(self, baseline: SchemaBaseline) -> None:
-        self.baseline = baseline
-
-
-def check(database_url: str, folder: Path, store: MemoryStore | None = None, *,
+def check(database_url: str, folder: Path, store: MemoryStateStore | None = None, *,
           pg_dump: str = "off") -> SchemaResult:
     schema = build_schema(DriftSettings(pg_dump=pg_dump),
                           PatcherSettings(database_url=database_url,
                                           migrations_dir=str(folder)))
     report = run_drift_check(
         DriftConfig(pending_max_age=timedelta(hours=24)),
-        DriftDeps(schema=schema, state=store or MemoryStore()),
+        DriftDeps(schema=schema, state=store or MemoryStateStore()),
         now=lambda: datetime.now(UTC), time_left=lambda: 600.0)
     assert report.schema is not None
     return report.schema
@@ -105,7 +83,7 @@ def test_a_hand_made_schema_change_is_drift(database_url: str, tmp_path: Path) -
     # GIVEN migrations applied and a first check that records the schema's fingerprint
     folder = write_migrations(tmp_path / "m", {1: table(1)})
     migrate(make_deps(database_url, folder))
-    store = MemoryStore()
+    store = MemoryStateStore()
     first = check(database_url, folder, store, pg_dump="")
     assert first.fingerprint is not None
     assert first.fingerprint.status == "recorded"
@@ -127,7 +105,7 @@ def test_a_new_migration_records_a_new_baseline(database_url: str, tmp_path: Pat
     folder = write_migrations(tmp_path / "m", {1: table(1)})
     deps = make_deps(database_url, folder)
     migrate(deps)
-    store = MemoryStore()
+    store = MemoryStateStore()
     check(database_url, folder, store, pg_dump="")
 
     # WHEN migration 2 is applied by the patcher and the schema checked

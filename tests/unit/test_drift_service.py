@@ -17,11 +17,11 @@ from stackflow.drift.model import (
     StackResult,
 )
 from stackflow.drift.ports import TimeLeft
-from stackflow.drift.schema import SchemaBaseline
 from stackflow.drift.service import DriftConfig, DriftDeps, run_drift_check
-from stackflow.drift.state import DriftState
 from stackflow.errors import AwsThrottled, DatabaseUnavailable, StackFlowError
 from stackflow.migrations.model import AppliedMigration, Migration
+
+from tests.support.drift_fakes import MemoryStateStore
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DRIFTED_FUNCTION = ResourceDrift("ApiFunction", "StackFlowAPI", "AWS::Lambda::Function",
@@ -62,24 +62,6 @@ class FakeHistory:
 
 
 @dataclass
-class FakeStore:
-    state: DriftState | None = None
-    baseline: SchemaBaseline | None = None
-
-    def load_state(self) -> DriftState | None:
-        return self.state
-
-    def save_state(self, state: DriftState) -> None:
-        self.state = state
-
-    def load_baseline(self) -> SchemaBaseline | None:
-        return self.baseline
-
-    def save_baseline(self, baseline: SchemaBaseline) -> None:
-        self.baseline = baseline
-
-
-@dataclass
 class FakeTopic:
     sent: list[tuple[str, str]] = field(default_factory=list)
     fail_with: StackFlowError | None = None
@@ -109,7 +91,7 @@ CONFIG = DriftConfig(stacks=("app", "data"), aliases=(("StackFlowAPI", "PROD"),)
                      pending_max_age=timedelta(hours=24))
 
 
-def deps(stacks: FakeStacks, store: FakeStore, topic: FakeTopic,
+def deps(stacks: FakeStacks, store: MemoryStateStore, topic: FakeTopic,
          alias_at: str = "4") -> DriftDeps:
     return DriftDeps(
         stacks=stacks,
@@ -125,7 +107,7 @@ def run(d: DriftDeps, config: DriftConfig = CONFIG) -> dict[str, Any]:
 def test_two_runs_with_the_same_drift_notify_once() -> None:
     # GIVEN one drifted stack, and nothing stored yet
     stacks = FakeStacks({"app": StackResult("app", "DRIFTED", "d1", (DRIFTED_FUNCTION,))})
-    store, topic = FakeStore(), FakeTopic()
+    store, topic = MemoryStateStore(), FakeTopic()
 
     # WHEN the check runs twice with the same drift
     first = run(deps(stacks, store, topic))
@@ -143,7 +125,7 @@ def test_two_runs_with_the_same_drift_notify_once() -> None:
 def test_new_drift_and_resolved_drift_both_notify() -> None:
     # GIVEN a stored drift set with one stack finding
     stacks = FakeStacks({"app": StackResult("app", "DRIFTED", "d1", (DRIFTED_FUNCTION,))})
-    store, topic = FakeStore(), FakeTopic()
+    store, topic = MemoryStateStore(), FakeTopic()
     run(deps(stacks, store, topic))
 
     # WHEN the alias is then moved by hand, and later everything is put right
@@ -159,7 +141,7 @@ def test_new_drift_and_resolved_drift_both_notify() -> None:
 
 
 def test_a_clean_first_run_stays_quiet() -> None:
-    store, topic = FakeStore(), FakeTopic()
+    store, topic = MemoryStateStore(), FakeTopic()
     report = run(deps(FakeStacks(), store, topic))
     assert (report["drifted"], report["notified"]) == (False, False)
     assert topic.sent == []
@@ -168,7 +150,7 @@ def test_a_clean_first_run_stays_quiet() -> None:
 
 def test_carried_over_stack_neither_clears_nor_repeats_its_alert() -> None:
     # GIVEN the app stack drifted last run
-    store, topic = FakeStore(), FakeTopic()
+    store, topic = MemoryStateStore(), FakeTopic()
     run(deps(FakeStacks({"app": StackResult("app", "DRIFTED", "d1", (DRIFTED_FUNCTION,))}),
              store, topic))
 
@@ -190,7 +172,7 @@ def test_carried_over_stack_neither_clears_nor_repeats_its_alert() -> None:
 def test_failed_notification_is_retried_next_run() -> None:
     # GIVEN drift and an SNS topic that is throttling
     stacks = FakeStacks({"app": StackResult("app", "DRIFTED", "d1", (DRIFTED_FUNCTION,))})
-    store, topic = FakeStore(), FakeTopic(fail_with=AwsThrottled("Rate exceeded"))
+    store, topic = MemoryStateStore(), FakeTopic(fail_with=AwsThrottled("Rate exceeded"))
 
     # WHEN one run fails to publish and the next succeeds
     failed = run(deps(stacks, store, topic))
@@ -207,7 +189,7 @@ def test_failed_notification_is_retried_next_run() -> None:
 def test_unreadable_database_is_reported_and_the_rest_still_checked() -> None:
     # GIVEN the database is down
     stacks = FakeStacks({"app": StackResult("app", "DRIFTED", "d1", (DRIFTED_FUNCTION,))})
-    d = deps(stacks, FakeStore(), FakeTopic())
+    d = deps(stacks, MemoryStateStore(), FakeTopic())
     d = DriftDeps(stacks=d.stacks, aliases=d.aliases, history=d.history, state=d.state,
                   notifier=d.notifier, schema=BrokenSchema())
 
@@ -225,7 +207,7 @@ def test_unreadable_database_is_reported_and_the_rest_still_checked() -> None:
 
 def test_read_only_run_neither_stores_nor_notifies() -> None:
     stacks = FakeStacks({"app": StackResult("app", "DRIFTED", "d1", (DRIFTED_FUNCTION,))})
-    store, topic = FakeStore(), FakeTopic()
+    store, topic = MemoryStateStore(), FakeTopic()
     config = DriftConfig(stacks=("app",), persist=False, notify=False)
     report = run(deps(stacks, store, topic), config)
     assert report["drifted"] is True
