@@ -8,23 +8,19 @@ version whose ``CodeSha256`` matches a registered build with that build's handle
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackflow.errors import InvalidRequest
 from stackflow.local.invoker import CodeCatalog
+from stackflow.release.zipbuild import code_sha256, zip_bytes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "example_api"
-_ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed, so the same build always has the same hash
 
 
 @dataclass(frozen=True)
@@ -69,24 +65,11 @@ def get_build(name: str) -> Build:
 
 def build_zip(build: Build, release: str) -> bytes:
     """The deterministic zip of one build of the example application."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(EXAMPLE_DIR.glob("*.py")):
-            _write(archive, f"example_api/{path.name}", path.read_bytes())
-        manifest = {"build": build.name, "release": release, "handler": build.handler}
-        _write(archive, "example_api/BUILD.json", json.dumps(manifest, sort_keys=True).encode())
-    return buffer.getvalue()
-
-
-def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
-    info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-    info.external_attr = 0o644 << 16
-    archive.writestr(info, data, zipfile.ZIP_DEFLATED)
-
-
-def code_sha256(data: bytes) -> str:
-    """Lambda's ``CodeSha256``: the base64 SHA-256 of the zip."""
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+    entries = {f"example_api/{path.name}": path.read_bytes()
+               for path in EXAMPLE_DIR.glob("*.py")}
+    manifest = {"build": build.name, "release": release, "handler": build.handler}
+    entries["example_api/BUILD.json"] = json.dumps(manifest, sort_keys=True).encode()
+    return zip_bytes(entries)
 
 
 def register(catalog: CodeCatalog, build: Build, release: str) -> bytes:

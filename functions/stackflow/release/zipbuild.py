@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import stat
 import zipfile
 from collections.abc import Mapping
@@ -39,13 +40,20 @@ def write_zip(path: Path, entries: Mapping[str, bytes]) -> ZipSummary:
     """Write ``entries`` (zip path -> bytes) to ``path`` deterministically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    with zipfile.ZipFile(partial, "w") as archive:
-        for arcname in sorted(entries):
-            archive.writestr(_zip_info(arcname), entries[arcname],
-                             compress_type=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL)
+    partial.write_bytes(zip_bytes(entries))
     # Replace atomically so a reader never sees half a zip under the final name.
     partial.replace(path)
     return summarize(path, files=len(entries))
+
+
+def zip_bytes(entries: Mapping[str, bytes]) -> bytes:
+    """The deterministic zip of ``entries`` (zip path -> bytes), in memory."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for arcname in sorted(entries):
+            archive.writestr(_zip_info(arcname), entries[arcname],
+                             compress_type=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL)
+    return buffer.getvalue()
 
 
 def _zip_info(arcname: str) -> zipfile.ZipInfo:
