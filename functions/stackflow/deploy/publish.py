@@ -14,10 +14,10 @@ from typing import Any
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import UploadResult
 from stackflow.deploy.model import DeployInput
+from stackflow.deploy.polling import poll_times
 from stackflow.deploy.ports import FunctionConfig
 from stackflow.errors import ArtifactMismatch, AwsThrottled, FunctionUpdateFailed
 
-POLL_DELAYS = (1.0, 1.0, 2.0, 2.0, 3.0, 5.0)
 POLL_LIMIT_SECONDS = 300.0
 DESCRIPTION_LIMIT = 256
 
@@ -55,8 +55,8 @@ def describe(inp: DeployInput, execution_id: str) -> str:
 
 def wait_active(function_name: str, version: str, deps: Deps) -> FunctionConfig:
     """Poll the version's ``State`` until ``Active``; ``Failed`` raises with the reason."""
-    waited = 0.0
-    for attempt in range(10_000):
+    state, waited = "Pending", 0.0
+    for waited in poll_times(deps.sleep, POLL_LIMIT_SECONDS):  # noqa: B007 (read after)
         config = deps.functions.get_configuration(function_name, version)
         state = config.state or "Active"
         if state == "Active":
@@ -64,9 +64,4 @@ def wait_active(function_name: str, version: str, deps: Deps) -> FunctionConfig:
         if state == "Failed":
             raise FunctionUpdateFailed(f"{function_name}:{version} failed to become Active: "
                                        f"{config.state_reason}", reason=config.state_reason)
-        if waited >= POLL_LIMIT_SECONDS:
-            break
-        delay = POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)]
-        deps.sleep(delay)
-        waited += delay
     raise AwsThrottled(f"{function_name}:{version} still {state} after {waited:.0f} s")

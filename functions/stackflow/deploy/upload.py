@@ -12,11 +12,11 @@ from typing import Any
 
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.model import DeployInput
+from stackflow.deploy.polling import poll_times
 from stackflow.deploy.ports import FunctionConfig
 from stackflow.errors import ArtifactMismatch, AwsThrottled, FunctionUpdateFailed
 
 CONFLICT_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0)  # seconds between attempts
-POLL_DELAYS = (1.0, 1.0, 2.0, 2.0, 3.0, 5.0)  # then every 5 s
 POLL_LIMIT_SECONDS = 600.0
 
 
@@ -52,7 +52,7 @@ def _update_code(inp: DeployInput, deps: Deps) -> FunctionConfig:
 def wait_for_update(function_name: str, deps: Deps) -> FunctionConfig:
     """Poll ``LastUpdateStatus`` until ``Successful``; ``Failed`` raises with the reason."""
     waited = 0.0
-    for attempt in range(10_000):
+    for waited in poll_times(deps.sleep, POLL_LIMIT_SECONDS):  # noqa: B007 (read after)
         config = deps.functions.get_configuration(function_name)
         status = config.last_update_status or "Successful"
         if status == "Successful":
@@ -63,9 +63,4 @@ def wait_for_update(function_name: str, deps: Deps) -> FunctionConfig:
                 f"{config.last_update_status_reason}",
                 reason=config.last_update_status_reason,
                 reason_code=config.last_update_status_reason_code)
-        if waited >= POLL_LIMIT_SECONDS:
-            break
-        delay = POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)]
-        deps.sleep(delay)
-        waited += delay
     raise AwsThrottled(f"{function_name}: update still InProgress after {waited:.0f} s")
