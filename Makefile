@@ -56,10 +56,10 @@ demo: $(STAMP)
 check: lint typecheck
 
 lint: $(STAMP)
-	$(BIN)/ruff check functions infra tests bench
+	$(BIN)/ruff check functions tools infra tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy functions infra tests bench
+	$(BIN)/mypy functions tools infra tests bench
 
 test: check
 	$(BIN)/pytest -q
@@ -94,7 +94,7 @@ destroy: $(STAMP)
 
 # LAMBDA_PYTHON / LAMBDA_ARCH override the runtime infra/assets.py declares (the default).
 package: $(STAMP)
-	$(BIN)/python -m stackflow.release.package $(if $(LAMBDA_PYTHON),--python-version $(LAMBDA_PYTHON)) $(if $(LAMBDA_ARCH),--arch $(LAMBDA_ARCH))
+	$(BIN)/python -m stackflow_tools.release.package $(if $(LAMBDA_PYTHON),--python-version $(LAMBDA_PYTHON)) $(if $(LAMBDA_ARCH),--arch $(LAMBDA_ARCH))
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.migrate_overhead

@@ -20,7 +20,7 @@ from infra.nag import acknowledge
 METRICS_NAMESPACE = "StackFlow"
 RUNTIME_REASON = (
     "Pinned to the runtime the release zips' compiled wheels (psycopg) are built for "
-    "(infra/assets.py and stackflow.release.package agree); moving to a newer Python is "
+    "(infra/assets.py and stackflow_tools.release.package agree); moving to a newer Python is "
     "a deliberate change to both.")
 XRAY_REASON = ("X-Ray's PutTraceSegments and PutTelemetryRecords do not support "
                "resource-level permissions; every other statement of this role names its "

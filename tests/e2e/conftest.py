@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stackflow.local.runner import REPO_ROOT, LocalMode, LocalOptions
+from stackflow_tools.local.runner import REPO_ROOT, LocalMode, LocalOptions
 
 
 @pytest.fixture(scope="session")

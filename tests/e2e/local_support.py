@@ -9,7 +9,7 @@ from typing import Any
 from unittest import mock
 
 import psycopg
-from stackflow.local.runner import LocalMode
+from stackflow_tools.local.runner import LocalMode
 
 
 def versions(mode: LocalMode) -> list[str]:

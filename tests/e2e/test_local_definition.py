@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from stackflow.adapters import default_client
-from stackflow.cli import main as cli_main
 from stackflow.lambda_context import LambdaContextLike
-from stackflow.local.runner import LocalMode, LocalOptions
+from stackflow_tools.cli import main as cli_main
+from stackflow_tools.local.runner import LocalMode, LocalOptions
 
 from tests.e2e.local_support import applied_migrations, record
 
@@ -48,7 +48,7 @@ def _machine(body: dict[str, Any]) -> dict[str, Any]:
 def _expected_definition(cdk_out: Path, local: LocalMode) -> Any:
     """The template's DefinitionString with each reference replaced by hand.
 
-    Deliberately not :mod:`stackflow.local.template`: every ``Fn::GetAtt <fn>.Arn`` is
+    Deliberately not :mod:`stackflow_tools.local.template`: every ``Fn::GetAtt <fn>.Arn`` is
     replaced by the ARN (moto) Lambda reports for the function local mode created.
     """
     _, body = _template_with_state_machine(cdk_out)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from stackflow.local.drift import STACKS_NOT_CHECKED, render, run_drift_check
-from stackflow.local.runner import REPO_ROOT, LocalMode, LocalOptions
+from stackflow_tools.local.drift import STACKS_NOT_CHECKED, render, run_drift_check
+from stackflow_tools.local.runner import REPO_ROOT, LocalMode, LocalOptions
 
 
 def test_after_a_release_the_alias_and_schema_are_in_sync_and_stacks_are_not_checked(

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from stackflow.local.runner import REPO_ROOT, LocalMode, LocalOptions
+from stackflow_tools.local.runner import REPO_ROOT, LocalMode, LocalOptions
 
 from tests.e2e.local_support import applied_migrations, lock_held, record, versions
 

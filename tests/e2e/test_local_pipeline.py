@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from stackflow.adapters import default_client
-from stackflow.cli import main as cli_main
-from stackflow.local import artifacts
-from stackflow.local.runner import LocalMode, LocalOptions
-from stackflow.release.pipeline import cause_message
+from stackflow_tools.cli import main as cli_main
+from stackflow_tools.local import artifacts
+from stackflow_tools.local.runner import LocalMode, LocalOptions
+from stackflow_tools.release.pipeline import cause_message
 
 from tests.e2e.local_support import applied_migrations, versions
 

@@ -11,7 +11,7 @@ from unittest import mock
 
 from moto.awslambda.responses import LambdaResponse
 from moto.core.exceptions import JsonRESTError
-from stackflow.local.runner import REPO_ROOT, LocalMode, LocalOptions
+from stackflow_tools.local.runner import REPO_ROOT, LocalMode, LocalOptions
 
 from tests.e2e.local_support import (
     AliasUpdate,

@@ -56,7 +56,7 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 
 @pytest.fixture
 def local_up(cdk_out: Path, tmp_path: Path) -> Iterator[UpProcess]:
-    command = [sys.executable, "-m", "stackflow.cli.main", "local", "up", "--port", "0",
+    command = [sys.executable, "-m", "stackflow_tools.cli.main", "local", "up", "--port", "0",
                "--workdir", str(tmp_path / "work"), "--cdk-out", str(cdk_out)]
     with (tmp_path / "stderr.txt").open("w") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,

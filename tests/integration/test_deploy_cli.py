@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from deploy_steps import handler
 from moto import mock_aws
-from stackflow.cli.main import main
+from stackflow_tools.cli.main import main
 
 from tests.support.deploy_fakes import (
     ALIAS,

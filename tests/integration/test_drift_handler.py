@@ -12,8 +12,8 @@ import pytest
 from botocore.stub import Stubber
 from drift_check.handler import handler
 from stackflow.adapters import cloudformation
-from stackflow.cli.main import main
 from stackflow.errors import InvalidRequest
+from stackflow_tools.cli.main import main
 
 from tests.support.drift import FUNCTION, TABLE, World, drift_world
 from tests.support.events import load_event

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from stackflow.local.engine import LocalAws, LocalStack, create_stack, wait_for_execution
-from stackflow.local.template import Template
+from stackflow_tools.local.engine import LocalAws, LocalStack, create_stack, wait_for_execution
+from stackflow_tools.local.template import Template
 
 from tests.support import local_handlers
 

@@ -8,8 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 from example_api import app, regressions
-from stackflow.local.runner import REPO_ROOT
-from stackflow.local.traffic import http_event
+from stackflow_tools.local.runner import REPO_ROOT
+from stackflow_tools.local.traffic import http_event
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from stackflow.errors import CanaryUnhealthy
 from stackflow.lambda_context import LambdaContextLike
-from stackflow.local.engine import LocalAws, LocalStack, create_stack
-from stackflow.local.template import Template
+from stackflow_tools.local.engine import LocalAws, LocalStack, create_stack
+from stackflow_tools.local.template import Template
 
 # The handlers below run through the hook by their dotted path; this module is already
 # imported under __name__, so they share its state with the tests.

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from stackflow.cli.main import main
+from stackflow_tools.cli.main import main
 
 from tests.support.patcher import REPO, applied_versions, table, write_migrations
 
@@ -61,7 +61,7 @@ def test_failing_migration_exits_1_with_type_and_one_line_message(
     folder = write_migrations(tmp_path, {1: table(1), 2: (
         "broken", "INSERT INTO nope VALUES (1);\n", None)})
     # WHEN the console script runs as its own process
-    done = subprocess.run([sys.executable, "-m", "stackflow.cli.main",
+    done = subprocess.run([sys.executable, "-m", "stackflow_tools.cli.main",
                            *args("migrate", database_url, folder)],
                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "functions")},
                           capture_output=True, text=True, check=False)

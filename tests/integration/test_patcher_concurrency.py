@@ -40,7 +40,7 @@ RACER = """
 import sys, time
 from pathlib import Path
 import psycopg, stackflow.adapters.postgres, stackflow.migrations.service
-from stackflow.cli.main import main
+from stackflow_tools.cli.main import main
 ready, go = Path(sys.argv[1]), Path(sys.argv[2])
 ready.touch()
 while not go.exists():
@@ -129,7 +129,7 @@ def test_second_runner_times_out_naming_the_holder(database_url: str, tmp_path: 
 
 
 def start_cli_runner(database_url: str, folder: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "stackflow.cli.main",
+    return subprocess.Popen([sys.executable, "-m", "stackflow_tools.cli.main",
                              *cli(database_url, folder)], cwd=REPO, env=CHILD_ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

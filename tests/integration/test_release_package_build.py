@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from stackflow.release import package, wheels
-from stackflow.release.zipbuild import FIXED_DATE_TIME
+from stackflow_tools.release import package, wheels
+from stackflow_tools.release.zipbuild import FIXED_DATE_TIME
 
 ELF_MACHINE = {"x86_64": 62, "arm64": 183}
 DEFAULT_TARGET = wheels.lambda_target(package.DEFAULT_PYTHON_VERSION, package.DEFAULT_ARCH)

@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from stackflow.release import package, wheels
+from stackflow_tools.release import package, wheels
 
 HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 

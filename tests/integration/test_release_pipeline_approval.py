@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from stackflow.adapters.stepfunctions import StepFunctions
 from stackflow.errors import ResourceNotFound
-from stackflow.release.approvals import Approvals
+from stackflow_tools.release.approvals import Approvals
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

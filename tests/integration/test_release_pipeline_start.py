@@ -20,10 +20,10 @@ import boto3
 import pytest
 from moto import mock_aws
 from stackflow.adapters import default_client
-from stackflow.cli import main as cli_main
-from stackflow.release.artifacts import local_migrations, migrations_digest
-from stackflow.release.pipeline import release_key, release_name
-from stackflow.release.zipbuild import code_sha256
+from stackflow_tools.cli import main as cli_main
+from stackflow_tools.release.artifacts import local_migrations, migrations_digest
+from stackflow_tools.release.pipeline import release_key, release_name
+from stackflow_tools.release.zipbuild import code_sha256
 
 BUCKET = "stackflow-artifacts-test"
 ROLE_ARN = "arn:aws:iam::123456789012:role/stackflow-test-sfn"

@@ -7,7 +7,7 @@ import importlib
 import subprocess
 import sys
 
-from stackflow.cli.main import COMMAND_MODULES, COMMAND_OWNERS, modules_for
+from stackflow_tools.cli.main import COMMAND_MODULES, COMMAND_OWNERS, modules_for
 
 
 def test_owner_table_matches_what_each_module_registers() -> None:
@@ -16,7 +16,7 @@ def test_owner_table_matches_what_each_module_registers() -> None:
     for name in COMMAND_MODULES:
         subparsers = argparse.ArgumentParser().add_subparsers()
         # WHEN it registers its commands
-        importlib.import_module(f"stackflow.cli.{name}").register(subparsers)
+        importlib.import_module(f"stackflow_tools.cli.{name}").register(subparsers)
         registered.update({command: name for command in subparsers.choices})
     # THEN the owner table names exactly those commands and modules
     assert registered == COMMAND_OWNERS
@@ -32,7 +32,7 @@ def test_patcher_commands_do_not_import_botocore() -> None:
     # GIVEN a fresh interpreter
     code = (
         "import sys\n"
-        "from stackflow.cli.main import build_parser, modules_for\n"
+        "from stackflow_tools.cli.main import build_parser, modules_for\n"
         "build_parser(modules_for(['status']))\n"
         "print('botocore' in sys.modules)\n"
     )

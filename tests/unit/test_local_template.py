@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from stackflow.errors import ConfigurationError
-from stackflow.local.template import (
+from stackflow_tools.local.template import (
     Template,
     find_state_machine_template,
     state_machine_definition,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 from stackflow.adapters.secrets import url_from_secret
-from stackflow.cli.main import build_parser, main
-from stackflow.cli.patcher import format_result
 from stackflow.errors import ConfigurationError
+from stackflow_tools.cli.main import build_parser, main
+from stackflow_tools.cli.patcher import format_result
 
 
 def test_rollback_takes_steps_or_target_not_both(capsys: pytest.CaptureFixture[str]) -> None:

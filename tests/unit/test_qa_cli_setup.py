@@ -15,8 +15,8 @@ from pathlib import Path
 import boto3
 import pytest
 from stackflow.adapters import aws_error, default_client
-from stackflow.cli.main import build_parser, main
 from stackflow.errors import ConfigurationError
+from stackflow_tools.cli.main import build_parser, main
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:stackflow-dev-deployment"
 REPO = Path(__file__).resolve().parents[2]

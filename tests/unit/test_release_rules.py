@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from stackflow.adapters.stepfunctions import Execution, HistoryEvent, execution_arn
-from stackflow.cli.pipeline import ci_context, execution_input
 from stackflow.errors import InvalidRequest, PackageBuildFailed
-from stackflow.release import wheels
-from stackflow.release.artifacts import Artifact, artifact_key, migrations_digest
-from stackflow.release.package import check_imports, runtime_imports
-from stackflow.release.pipeline import (
+from stackflow_tools.cli.pipeline import ci_context, execution_input
+from stackflow_tools.release import wheels
+from stackflow_tools.release.artifacts import Artifact, artifact_key, migrations_digest
+from stackflow_tools.release.package import check_imports, runtime_imports
+from stackflow_tools.release.pipeline import (
     NAME_MAX,
     cause_message,
     current_state,

@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 from stackflow.adapters.stepfunctions import StepFunctions
 from stackflow.errors import ReleaseFailed
-from stackflow.release.pipeline import Releases, release_name
+from stackflow_tools.release.pipeline import Releases, release_name
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:stackflow-dev-deployment"
 KEY = "0123456789abcdef"

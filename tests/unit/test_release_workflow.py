@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from stackflow.cli import main as cli_main
+from stackflow_tools.cli import main as cli_main
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials"

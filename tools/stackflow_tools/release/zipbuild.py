@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import stat
 import zipfile
 from collections.abc import Mapping
@@ -39,7 +40,8 @@ class ZipSummary:
 def write_zip(path: Path, entries: Mapping[str, bytes]) -> ZipSummary:
     """Write ``entries`` (zip path -> bytes) to ``path`` deterministically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    # A name per process: parallel builds (test workers) never share a partial file.
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     partial.write_bytes(zip_bytes(entries))
     # Replace atomically so a reader never sees half a zip under the final name.
     partial.replace(path)

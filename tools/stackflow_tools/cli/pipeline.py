@@ -18,14 +18,17 @@ from typing import Any
 from stackflow import env
 from stackflow.adapters.stepfunctions import Execution, StepFunctions, execution_arn
 from stackflow.errors import InvalidRequest, ReleaseFailed
-from stackflow.release.approvals import Approvals
-from stackflow.release.artifacts import (
+from stackflow.settings import env_str
+from stackflow.validation import as_object, opt_object
+
+from stackflow_tools.release.approvals import Approvals
+from stackflow_tools.release.artifacts import (
     Artifact,
     ReleaseStore,
     local_migrations,
     migrations_digest,
 )
-from stackflow.release.pipeline import (
+from stackflow_tools.release.pipeline import (
     DEFAULT_POLL_SECONDS,
     Release,
     Releases,
@@ -36,8 +39,6 @@ from stackflow.release.pipeline import (
     last_traffic,
     release_key,
 )
-from stackflow.settings import env_str
-from stackflow.validation import as_object, opt_object
 
 DEFAULT_ALIAS = "PROD"
 DEFAULT_MIGRATIONS_PREFIX = "migrations/"

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from stackflow.local.progress import ProgressView
-from stackflow.local.runner import LocalMode, LocalOptions, ReleaseResult
+from stackflow_tools.local.progress import ProgressView
+from stackflow_tools.local.runner import LocalMode, LocalOptions, ReleaseResult
 
 
 @dataclass(frozen=True)
@@ -138,11 +138,12 @@ def cause_message(cause: str) -> str:
 
 
 def _patcher_status(mode: LocalMode, out: IO[str]) -> None:
-    from stackflow.cli.patcher import format_result
     from stackflow.migrations.compose import build_deps
     from stackflow.migrations.request import PatcherRequest
     from stackflow.migrations.service import run
     from stackflow.migrations.settings import PatcherSettings
+
+    from stackflow_tools.cli.patcher import format_result
 
     _say(out, "\n== patcher status (stackflow status)")
     settings = PatcherSettings(database_url=mode.database_url,
@@ -153,7 +154,7 @@ def _patcher_status(mode: LocalMode, out: IO[str]) -> None:
 
 def _drift_report(mode: LocalMode, out: IO[str]) -> list[str]:
     """Run the drift Lambda as its schedule would; return what is not clean."""
-    from stackflow.local.drift import render, run_drift_check
+    from stackflow_tools.local.drift import render, run_drift_check
 
     _say(out, "\n== drift report (the drift check Lambda, on its scheduled event)")
     result = run_drift_check(mode)

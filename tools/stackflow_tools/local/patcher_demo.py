@@ -1,4 +1,4 @@
-"""The patcher demo: ``python -m stackflow.local.patcher_demo``.
+"""The patcher demo: ``python -m stackflow_tools.local.patcher_demo``.
 
 Starts an embedded PostgreSQL under ``./.stackflow/pgdata`` (or uses ``--database-url``),
 then runs the patcher against ``migrations/`` the way an operator would: a dry run,
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stackflow.local.patcher_demo",
+    parser = argparse.ArgumentParser(prog="python -m stackflow_tools.local.patcher_demo",
                                      description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--database-url", help="use this database instead of an embedded "
                                                "server (its schema will be migrated)")
@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_embedded(workdir: Path, migrations_dir: str) -> None:
-    from stackflow.local.postgres import local_server, recreate_database
+    from stackflow_tools.local.postgres import local_server, recreate_database
 
     print(f"starting the embedded PostgreSQL in {workdir / 'pgdata'} ...")
     with local_server(workdir) as admin_uri:
@@ -54,10 +54,11 @@ def _run_embedded(workdir: Path, migrations_dir: str) -> None:
 
 def run_demo(database_url: str, migrations_dir: str) -> None:
     """Run the patcher's actions against ``database_url`` and print each result."""
-    from stackflow.cli.patcher import cli_user, format_result
     from stackflow.migrations.compose import build_deps
     from stackflow.migrations.service import run
     from stackflow.migrations.settings import PatcherSettings
+
+    from stackflow_tools.cli.patcher import cli_user, format_result
 
     settings = PatcherSettings(database_url=database_url, migrations_dir=migrations_dir)
     deps = build_deps(settings, applied_by=cli_user())

@@ -1,7 +1,7 @@
 """The local AWS: moto in process (or ``moto_server`` on loopback) with real executions.
 
 :class:`LocalAws` starts moto with Step Functions execution enabled, installs the
-in-process Lambda (:mod:`stackflow.local.invoker`), and scales the definition's waits:
+in-process Lambda (:mod:`stackflow_tools.local.invoker`), and scales the definition's waits:
 a ``Wait`` state of N seconds waits ``N * time_scale`` seconds, and a ``Retry`` interval
 likewise. The definition itself is never edited: the scaling is applied to moto's
 interpreter for as long as local mode runs. Wait hooks run at the start of every
@@ -28,10 +28,10 @@ from typing import IO, TYPE_CHECKING, Any
 from unittest import mock
 
 import boto3
-
 from stackflow.errors import ConfigurationError
-from stackflow.local.invoker import CodeCatalog, LocalLambda
-from stackflow.local.template import (
+
+from stackflow_tools.local.invoker import CodeCatalog, LocalLambda
+from stackflow_tools.local.template import (
     FUNCTION_TYPE,
     STATE_MACHINE_TYPE,
     Template,

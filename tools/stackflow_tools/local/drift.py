@@ -9,7 +9,7 @@ its schedule.
 Stack drift is the one part local mode cannot check: it needs CloudFormation's drift
 detection, which moto does not implement, on stacks local mode never creates. The
 function therefore runs with no stacks configured locally
-(:data:`stackflow.local.runner.LOCAL_FUNCTION_OVERRIDES`) and the local report names
+(:data:`stackflow_tools.local.runner.LOCAL_FUNCTION_OVERRIDES`) and the local report names
 the stacks the template would check as *not checked* — never as in sync.
 """
 
@@ -22,7 +22,8 @@ from typing import Any
 
 from stackflow import env
 from stackflow.errors import ConfigurationError
-from stackflow.local.runner import DRIFT_HANDLER_PREFIX, LocalMode
+
+from stackflow_tools.local.runner import DRIFT_HANDLER_PREFIX, LocalMode
 
 SCHEDULED_EVENT: Mapping[str, Any] = {
     "version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {},

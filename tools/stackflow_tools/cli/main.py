@@ -15,7 +15,7 @@ from typing import Any
 
 from stackflow.errors import StackFlowError
 
-# Command-group modules under stackflow.cli, in the order --help lists them.
+# Command-group modules under stackflow_tools.cli, in the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "patcher",
     "pipeline",
@@ -51,7 +51,7 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in modules:
-        module = importlib.import_module(f"stackflow.cli.{name}")
+        module = importlib.import_module(f"stackflow_tools.cli.{name}")
         module.register(subparsers)
     return parser
 

@@ -59,8 +59,9 @@ def _version(text: str) -> str:
 def rollback_alias_command(args: argparse.Namespace) -> int:
     from stackflow.adapters import default_client
     from stackflow.adapters.lambda_ import LambdaFunctions
-    from stackflow.cli.main import print_json
     from stackflow.deploy.traffic import rollback_alias
+
+    from stackflow_tools.cli.main import print_json
 
     version = args.version or previous_version(_records(args), args.function, args.alias)
     # An operator's one-off call: the SDK's own retries help here (UpdateAlias to a
@@ -102,7 +103,7 @@ def previous_version(records: Sequence[Mapping[str, Any]], function: str, alias:
 
 
 def history_command(args: argparse.Namespace) -> int:
-    from stackflow.cli.main import print_json
+    from stackflow_tools.cli.main import print_json
 
     records = newest_first(_records(args))
     if not args.all_aliases:

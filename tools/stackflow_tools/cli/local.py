@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from stackflow.local.artifacts import BUILDS
+from stackflow_tools.local.artifacts import BUILDS
 
 DEFAULT_PORT = 4566
 
@@ -71,7 +71,7 @@ def _command(commands: Any, name: str, help_text: str) -> argparse.ArgumentParse
 
 def _options(args: argparse.Namespace, *, dbname: str, fresh: bool,
              port: int | None = None) -> Any:
-    from stackflow.local.runner import LocalOptions
+    from stackflow_tools.local.runner import LocalOptions
 
     return LocalOptions(cdk_out=args.cdk_out, workdir=args.workdir,
                         database_url=args.database_url, dbname=dbname,
@@ -80,15 +80,15 @@ def _options(args: argparse.Namespace, *, dbname: str, fresh: bool,
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from stackflow.local.demo import run_demo
+    from stackflow_tools.local.demo import run_demo
 
     _quiet()
     return run_demo(_options(args, dbname="stackflow_demo", fresh=True))
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from stackflow.local.demo import Scenario, run_scenario
-    from stackflow.local.runner import LocalMode
+    from stackflow_tools.local.demo import Scenario, run_scenario
+    from stackflow_tools.local.runner import LocalMode
 
     expect_error = {"good": None, "orders-regression": "CanaryUnhealthy",
                     "health-regression": "SmokeTestFailed"}[args.build]
@@ -110,7 +110,7 @@ def _quiet() -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from stackflow.local.runner import LocalMode
+    from stackflow_tools.local.runner import LocalMode
 
     _quiet()
     port = args.port or free_port()

@@ -7,6 +7,7 @@ the target's Python version and architecture, and the zip builder unpacks them i
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import subprocess
@@ -126,7 +127,10 @@ def fetch_wheels(target: Target, requirements: Sequence[str], constraints: Path,
         wheels = sorted(dest.glob("*.whl"))
         for wheel in wheels:
             if not (cache / wheel.name).exists():
-                shutil.copyfile(wheel, cache / wheel.name)
+                # Copy then rename: a parallel build never reads half a wheel.
+                partial = cache / f"{wheel.name}.{os.getpid()}.partial"
+                shutil.copyfile(wheel, partial)
+                partial.replace(cache / wheel.name)
         return [cache / wheel.name for wheel in wheels]
 
 

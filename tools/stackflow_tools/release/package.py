@@ -1,11 +1,12 @@
 """``make package``: the reproducible deployment zips in ``dist/``.
 
-``stackflow-functions.zip`` holds StackFlow's own functions (the core minus its
-dev-only parts, the patcher, the deploy steps, the drift check); ``stackflow-api.zip``
-holds the example ``StackFlowAPI``. Each gets the runtime dependencies as wheels built
-for the Lambda runtime's Python and architecture, minus what the runtime provides.
+``stackflow-functions.zip`` holds StackFlow's own functions (the runtime core, the
+patcher, the deploy steps, the drift check); ``stackflow-api.zip`` holds the example
+``StackFlowAPI``. Everything under ``functions/`` ships; the tooling lives in ``tools/``.
+Each zip gets the runtime dependencies as wheels built for the Lambda runtime's Python
+and architecture, minus what the runtime provides.
 
-    python -m stackflow.release.package [--python-version 3.13] [--arch x86_64]
+    python -m stackflow_tools.release.package [--python-version 3.13] [--arch x86_64]
                                         [--dist dist] [--wheel-cache .stackflow/wheels]
 """
 
@@ -13,15 +14,18 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from stackflow.errors import PackageBuildFailed, StackFlowError
-from stackflow.release import wheels
-from stackflow.release.zipbuild import ZipSummary, write_zip
+
+from stackflow_tools.release import wheels
+from stackflow_tools.release.zipbuild import ZipSummary, write_zip
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -34,8 +38,6 @@ CONSTRAINTS = Path(__file__).with_name("lambda-constraints.txt")
 DEFAULT_PYTHON_VERSION = "3.13"
 DEFAULT_ARCH = "x86_64"
 
-# Parts of the core that only run on a developer's machine or in CI.
-DEV_ONLY = ("stackflow/cli", "stackflow/local", "stackflow/release")
 # What the project's own sources contribute: code and the data files it reads.
 SOURCE_SUFFIXES = frozenset({".py", ".json", ".sql"})
 RUNTIME_REQUIREMENTS = ("aws-lambda-powertools[tracer]", "psycopg[binary]")
@@ -48,7 +50,6 @@ class Bundle:
     name: str
     sources: tuple[str, ...]
     requirements: tuple[str, ...] = RUNTIME_REQUIREMENTS
-    exclude: tuple[str, ...] = DEV_ONLY
 
     @property
     def filename(self) -> str:
@@ -69,6 +70,50 @@ def build_all(target: wheels.Target, bundles: Sequence[Bundle] = BUNDLES, *,
             for bundle in bundles]
 
 
+def bundle_named(name: str) -> Bundle:
+    """The bundle ``name`` (``stackflow-functions``, ``stackflow-api``)."""
+    for bundle in BUNDLES:
+        if bundle.name == name:
+            return bundle
+    raise PackageBuildFailed(f"no bundle named {name!r}; expected one of "
+                             f"{[b.name for b in BUNDLES]}", bundle=name)
+
+
+def ensure_built(bundle: Bundle, target: wheels.Target, *, dist: Path = DIST_DIR,
+                 functions_dir: Path = FUNCTIONS_DIR, cache: Path = WHEEL_CACHE) -> Path:
+    """``dist/<bundle>.zip``, built again unless its sidecar shows the same inputs.
+
+    The inputs are the bundle's source files, its requirements, the constraints file and
+    the target, so a zip is reused only when ``make package`` would write the same bytes.
+    """
+    zip_path = dist / bundle.filename
+    wanted = inputs_sha256(bundle, target, functions_dir)
+    if zip_path.is_file() and _sidecar(zip_path).get("inputs_sha256") == wanted:
+        return zip_path
+    return build_bundle(bundle, target, dist=dist, functions_dir=functions_dir,
+                        cache=cache).path
+
+
+def inputs_sha256(bundle: Bundle, target: wheels.Target,
+                  functions_dir: Path = FUNCTIONS_DIR) -> str:
+    """SHA-256 over everything that decides a bundle's bytes."""
+    digest = hashlib.sha256()
+    for part in (target.label, *target.platforms, *bundle.requirements):
+        digest.update(part.encode() + b"\0")
+    digest.update(CONSTRAINTS.read_bytes())
+    for arcname, data in source_entries(functions_dir, bundle):
+        digest.update(arcname.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+def _sidecar(zip_path: Path) -> dict[str, object]:
+    try:
+        document = json.loads(zip_path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
 def build_bundle(bundle: Bundle, target: wheels.Target, *, dist: Path = DIST_DIR,
                  functions_dir: Path = FUNCTIONS_DIR, cache: Path = WHEEL_CACHE) -> ZipSummary:
     missing = [source for source in bundle.sources if not (functions_dir / source).is_dir()]
@@ -83,17 +128,18 @@ def build_bundle(bundle: Bundle, target: wheels.Target, *, dist: Path = DIST_DIR
     entries = merge_entries(project, dependency_entries(wheel_files))
     check_imports(project, entries)
     summary = write_zip(dist / bundle.filename, entries)
-    write_sidecar(summary, target)
+    write_sidecar(summary, target, inputs_sha256(bundle, target, functions_dir))
     return summary
 
 
-def write_sidecar(summary: ZipSummary, target: wheels.Target) -> Path:
+def write_sidecar(summary: ZipSummary, target: wheels.Target, inputs: str) -> Path:
     """``dist/<name>.json``: what the zip was built for, read by infra/assets.py.
 
     The CDK app refuses a zip built for another runtime or CPU (for instance one built
     with ``--platform host`` for an import test) instead of deploying it.
     """
     sidecar = summary.path.with_suffix(".json")
+    partial = sidecar.with_name(f"{sidecar.name}.{os.getpid()}.partial")
     document = {
         "zip": summary.path.name,
         "python_version": target.python_version,
@@ -102,8 +148,10 @@ def write_sidecar(summary: ZipSummary, target: wheels.Target) -> Path:
         "size": summary.size,
         "code_sha256": summary.code_sha256,
         "sha256": summary.sha256_hex,
+        "inputs_sha256": inputs,
     }
-    sidecar.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    partial.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    partial.replace(sidecar)
     return sidecar
 
 
@@ -113,15 +161,14 @@ def source_entries(functions_dir: Path, bundle: Bundle) -> Iterator[tuple[str, b
         root = functions_dir / source
         for path in sorted(root.rglob("*")):
             arcname = path.relative_to(functions_dir).as_posix()
-            if path.is_file() and _is_shipped_source(arcname, bundle.exclude):
+            if path.is_file() and _is_shipped_source(arcname):
                 yield arcname, path.read_bytes()
 
 
-def _is_shipped_source(arcname: str, exclude: tuple[str, ...]) -> bool:
+def _is_shipped_source(arcname: str) -> bool:
+    # functions/ holds only what ships; build debris is the one thing left out.
     parts = arcname.split("/")
     if any(_is_noise_dir(part) for part in parts[:-1]):
-        return False
-    if any(arcname == prefix or arcname.startswith(prefix + "/") for prefix in exclude):
         return False
     return Path(arcname).suffix in SOURCE_SUFFIXES
 
@@ -224,7 +271,7 @@ def _catches_import_error(node: ast.Try) -> bool:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m stackflow.release.package",
+    parser = argparse.ArgumentParser(prog="python -m stackflow_tools.release.package",
                                      description="Build the reproducible Lambda zips.")
     parser.add_argument("--python-version", default=DEFAULT_PYTHON_VERSION,
                         help="Python of the Lambda runtime (default %(default)s)")

@@ -20,16 +20,17 @@ from typing import IO, Any
 
 from stackflow import env
 from stackflow.errors import ConfigurationError
-from stackflow.local import artifacts
-from stackflow.local.engine import LocalAws, LocalStack, create_stack, wait_for_execution
-from stackflow.local.postgres import (
+
+from stackflow_tools.local import artifacts
+from stackflow_tools.local.engine import LocalAws, LocalStack, create_stack, wait_for_execution
+from stackflow_tools.local.postgres import (
     ensure_database,
     local_server,
     recreate_database,
     secret_string,
 )
-from stackflow.local.template import Template, find_state_machine_template
-from stackflow.local.traffic import Traffic, watches_errors
+from stackflow_tools.local.template import Template, find_state_machine_template
+from stackflow_tools.local.traffic import Traffic, watches_errors
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE_HANDLER_PREFIX = "example_api."
@@ -313,7 +314,7 @@ class LocalMode:
 
 def health_case() -> dict[str, Any]:
     """The smoke case every local release runs: ``GET /health`` answers 200 ok."""
-    from stackflow.local.traffic import http_event
+    from stackflow_tools.local.traffic import http_event
 
     return {"name": "health", "payload": http_event("/health"),
             "expect": {"status_code": 200, "json_subset": {"body": {"status": "ok"}},

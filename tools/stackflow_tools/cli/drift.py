@@ -14,7 +14,6 @@ from typing import Any
 
 from stackflow import env
 from stackflow.adapters import check_aws_setup
-from stackflow.cli.main import print_json
 from stackflow.drift.compose import build_config, build_deps
 from stackflow.drift.deployments import parse_alias_list
 from stackflow.drift.model import DriftReport
@@ -22,6 +21,8 @@ from stackflow.drift.render import render_table
 from stackflow.drift.service import run_drift_check
 from stackflow.drift.settings import DriftSettings
 from stackflow.migrations.settings import PatcherSettings
+
+from stackflow_tools.cli.main import print_json
 
 EXIT_CLEAN, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 DEFAULT_TIMEOUT_SECONDS = 900.0

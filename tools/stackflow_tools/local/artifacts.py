@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackflow.errors import InvalidRequest
-from stackflow.local.invoker import CodeCatalog
-from stackflow.release.zipbuild import code_sha256, zip_bytes
+
+from stackflow_tools.local.invoker import CodeCatalog
+from stackflow_tools.release.zipbuild import code_sha256, zip_bytes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "example_api"
+EXAMPLE_DIR = Path(__file__).resolve().parents[3] / "functions" / "example_api"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from stackflow.adapters import aws_error, default_client, s3
 from stackflow.errors import ChecksumMismatch, ResourceNotFound, SourceError
-from stackflow.release.zipbuild import code_sha256
+
+from stackflow_tools.release.zipbuild import code_sha256
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
