@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import App, CfnOutput, Environment, Stack, Tags
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from stackflow import env
 
@@ -20,6 +23,16 @@ from infra.components.state_machine import DeploymentStateMachine
 from infra.config import Settings
 
 DATABASE_SUFFIX = "-database"
+DRIFT_CHECK_OUTPUT = "DriftCheckFunctionName"
+
+
+def deploy_step_output(step: str) -> str:
+    """The output naming a deploy step's function: ``lock`` -> ``DeployStepLockFunctionName``.
+
+    The step functions' names are generated (``stackflow-dev-DeployStepsLock...``); these
+    outputs are how an operator finds one (docs/deploy-steps.md).
+    """
+    return f"DeployStep{step.replace('_', ' ').title().replace(' ', '')}FunctionName"
 
 
 class StackFlowStack(Stack):
@@ -42,7 +55,7 @@ class StackFlowStack(Stack):
         artifacts = ArtifactsBucket(self, "Artifacts", settings=settings)
         table = DeployTable(self, "DeployTable", settings=settings)
         notifications = Notifications(self, "Notifications", settings=settings)
-        api = ExampleApi(self, "StackFlowAPI", settings=settings,
+        api = ExampleApi(self, "StackFlowAPI", settings=settings, database=database,
                          alarm_topic=notifications.failures)
         patcher = Patcher(self, "Patcher", settings=settings, database=database,
                           bucket=artifacts.bucket,
@@ -63,14 +76,15 @@ class StackFlowStack(Stack):
                       state_machine_name=pipeline.state_machine_name)
         diff = DiffAccess(self, "DiffAccess", settings=settings, provider=ci.provider,
                           stacks=drift_stacks)
-        DriftCheck(self, "Drift", settings=settings, stacks=drift_stacks,
-                   read_stacks=(self, *([database.stack] if database.stack else [])),
-                   managed_aliases=(f"{api.function_name}:{ALIAS_NAME}",
-                                    *settings.managed_aliases),
-                   table=table.table, topic=notifications.drift,
-                   topic_key=notifications.key, database=database,
-                   bucket=artifacts.bucket, migrations_prefix=artifacts.migrations_prefix)
+        drift = DriftCheck(self, "Drift", settings=settings, stacks=drift_stacks,
+                           read_stacks=(self, *([database.stack] if database.stack else [])),
+                           managed_aliases=(f"{api.function_name}:{ALIAS_NAME}",
+                                            *settings.managed_aliases),
+                           table=table.table, topic=notifications.drift,
+                           topic_key=notifications.key, database=database,
+                           bucket=artifacts.bucket, migrations_prefix=artifacts.migrations_prefix)
         self._outputs(artifacts, pipeline, ci, diff, api, patcher, table)
+        self._function_outputs(steps.functions, drift.function)
 
     def _outputs(self, artifacts: ArtifactsBucket, pipeline: DeploymentStateMachine,
                  ci: CiAccess, diff: DiffAccess, api: ExampleApi, patcher: Patcher,
@@ -85,6 +99,17 @@ class StackFlowStack(Stack):
         CfnOutput(self, "ApiUrl", value=api.api.api_endpoint)
         CfnOutput(self, "PatcherFunctionName", value=patcher.function_name)
         CfnOutput(self, "DeployTableName", value=table.table.table_name)
+
+    def _function_outputs(self, steps: Mapping[str, lambda_.IFunction],
+                          drift: lambda_.IFunction) -> None:
+        # CloudFormation names these functions; the outputs say which name is which.
+        for step, function in steps.items():
+            CfnOutput(self, deploy_step_output(step), value=function.function_name,
+                      description=f"deploy step {step}: aws lambda invoke --function-name "
+                                  "<this value> --payload fileb://events/deploy-step-"
+                                  f"{step.replace('_', '-')}.json out.json")
+        CfnOutput(self, DRIFT_CHECK_OUTPUT, value=drift.function_name,
+                  description="the scheduled drift check (docs/drift.md)")
 
 
 def build_stage(app: App, settings: Settings) -> list[Stack]:

@@ -2,7 +2,8 @@
 
 Invoked by an EventBridge schedule (``events/drift-scheduled.json``) or by hand. Returns
 the report (``events/drift-report.json``), emits one metric per kind of drift and
-notifies the SNS topic only when the drift set changed.
+notifies the SNS topic only when the drift set changed. ``handler`` is the shared
+wrapper of ``stackflow.handlers`` around ``_call`` and ``_report``.
 
 Importing this module is the cold start: it loads the pure drift core and Powertools;
 boto3 and psycopg load when a configured part first needs them.
@@ -10,7 +11,6 @@ boto3 and psycopg load when a configured part first needs them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,10 +19,10 @@ from stackflow.drift.model import DriftReport
 from stackflow.drift.request import parse_event
 from stackflow.drift.service import run_drift_check
 from stackflow.drift.settings import DriftSettings
-from stackflow.errors import StackFlowError
+from stackflow.handlers import Failure, Handler, lambda_handler
 from stackflow.lambda_context import LambdaContextLike
 from stackflow.migrations.settings import PatcherSettings
-from stackflow.observability import get_logger, get_metrics, traced
+from stackflow.observability import get_logger, get_metrics
 
 SERVICE = "drift"
 # Kept back from the Lambda timeout for classification, SNS and the state write.
@@ -34,31 +34,26 @@ METRICS = {"stack": "StackDrift", "alias": "AliasDrift", "schema": "SchemaDrift"
 logger = get_logger(SERVICE)
 metrics = get_metrics(SERVICE)
 
-Handler = Callable[[Any, LambdaContextLike], dict[str, Any]]
+
+def _call(event: Any, context: LambdaContextLike) -> DriftReport:
+    """Parse -> build dependencies -> one core call."""
+    request = parse_event(event)
+    settings = DriftSettings.from_env(stacks=request.stacks)
+    deps = build_deps(settings, PatcherSettings.from_env())
+    return run_drift_check(
+        build_config(settings, read_only=request.read_only), deps,
+        now=lambda: datetime.now(UTC),
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS)
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
-@traced(SERVICE)
-def handler(event: Any, context: LambdaContextLike) -> dict[str, Any]:
-    """Parse -> build dependencies -> one core call -> the report as JSON."""
-    try:
-        request = parse_event(event)
-        settings = DriftSettings.from_env(stacks=request.stacks)
-        deps = build_deps(settings, PatcherSettings.from_env())
-        report = run_drift_check(
-            build_config(settings, read_only=request.read_only), deps,
-            now=lambda: datetime.now(UTC),
-            time_left=lambda: context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS)
-    except StackFlowError as e:
-        logger.error("drift check failed", extra={"error": e.to_dict()})
-        raise
-    _record(report)
-    return report.to_dict()
-
-
-def _record(report: DriftReport) -> None:
+def _report(report: DriftReport, seconds: float) -> dict[str, Any]:
     for kind, count in report.counts().items():
         metrics.add_metric(name=METRICS[kind], unit="Count", value=count)
     metrics.add_metric(name="DriftNotifications", unit="Count", value=int(report.notified))
     logger.info("drift report", extra={"report": report.to_dict()})
+    return report.to_dict()
+
+
+# A failed run is logged but not counted (docs/drift.md lists no failure metric).
+handler: Handler = lambda_handler(SERVICE, _call, _report,
+                                  failure=Failure("drift check failed"))

@@ -36,16 +36,10 @@ def database_url() -> str:
     if not secret_arn:
         raise ConfigurationError(f"set {env.DATABASE_URL} or {env.DB_SECRET_ARN}",
                                  variable=env.DATABASE_URL)
-    return _url_from_secret(secret_arn)
+    # The adapter percent-encodes every part (a password with '@', a socket directory).
+    from stackflow.adapters.secrets import database_url as url_from_secret
 
-
-def _url_from_secret(secret_arn: str) -> str:
-    import boto3
-
-    raw = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)
-    secret = json.loads(raw["SecretString"])
-    return (f"postgresql://{secret['username']}:{secret['password']}@{secret['host']}:"
-            f"{secret.get('port', 5432)}/{secret.get('dbname', 'postgres')}")
+    return url_from_secret(secret_arn)
 
 
 def query(sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

@@ -20,6 +20,9 @@ from infra.nag import acknowledge
 
 DATABASE_NAME = "stackflow"
 ENGINE_VERSION = rds.AuroraPostgresEngineVersion.VER_17_5
+# The database port's ingress rule: who sits in the clients group (python_function's
+# ``database=`` puts them there).
+CLIENTS_RULE = "StackFlow database clients: patcher, drift check, StackFlowAPI"
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class DatabaseStack(Stack):
         )
         self.cluster = _cluster(self, settings, self.vpc)
         self.cluster.connections.allow_default_port_from(
-            self.client_security_group, "StackFlow patcher and drift check")
+            self.client_security_group, CLIENTS_RULE)
         secret = self.cluster.secret
         if secret is None:  # generated credentials always create a secret
             raise RuntimeError("the Aurora cluster has no generated secret")
@@ -79,7 +82,7 @@ def imported_database(scope: Construct, *, imported: ImportedDatabase) -> Databa
         group_id=imported.security_group_id, ip_protocol="tcp",
         from_port=imported.port, to_port=imported.port,
         source_security_group_id=clients.security_group_id,
-        description="StackFlow patcher and drift check",
+        description=CLIENTS_RULE,
     )
     return DatabaseRef(
         vpc=vpc,

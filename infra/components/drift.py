@@ -27,7 +27,7 @@ from constructs import Construct
 from stackflow import env
 
 from infra.components.database import DatabaseRef
-from infra.components.functions import NetworkPlacement, python_function
+from infra.components.functions import python_function
 from infra.components.patcher import grant_migration_source
 from infra.config import Settings
 from infra.nag import acknowledge, wildcard_finding
@@ -213,20 +213,18 @@ class DriftCheck(Construct):
             description="StackFlow drift report: stacks, aliases and schema",
             timeout=DRIFT_TIMEOUT,
             memory_size=512,
-            network=NetworkPlacement(vpc=database.vpc, subnets=database.subnets,
-                                     security_groups=[database.client_security_group]),
+            database=database,
             environment={
                 env.DRIFT_STACKS: ",".join(self.stacks),
                 env.DRIFT_TOPIC_ARN: topic.topic_arn,
                 env.DRIFT_MANAGED_ALIASES: ",".join(managed_aliases),
                 env.DRIFT_PENDING_MAX_AGE_HOURS: str(PENDING_MAX_AGE_HOURS),
                 env.DEPLOY_TABLE: table.table_name,
-                env.DB_SECRET_ARN: database.secret.secret_arn,
                 env.MIGRATIONS_BUCKET: bucket.bucket_name,
                 env.MIGRATIONS_PREFIX: migrations_prefix,
             },
         )
-        self._grant(table, topic, topic_key, database, bucket, migrations_prefix)
+        self._grant(table, topic, topic_key, bucket, migrations_prefix)
         self.schedule = events.Rule(
             self, "Schedule",
             description=f"StackFlow {settings.stage.name} drift check",
@@ -237,7 +235,7 @@ class DriftCheck(Construct):
         self.reads = self._read_policy(read_stacks, managed_aliases)
 
     def _grant(self, table: dynamodb.ITable, topic: sns.ITopic, topic_key: kms.IKey,
-               database: DatabaseRef, bucket: s3.IBucket, migrations_prefix: str) -> None:
+               bucket: s3.IBucket, migrations_prefix: str) -> None:
         fn = self.function
         stack_arns = [stack_arn(self, name) for name in self.stacks]
         fn.add_to_role_policy(iam.PolicyStatement(
@@ -255,7 +253,6 @@ class DriftCheck(Construct):
         fn.add_to_role_policy(iam.PolicyStatement(
             sid="EncryptNotifications", actions=["kms:GenerateDataKey", "kms:Decrypt"],
             resources=[topic_key.key_arn]))
-        database.secret.grant_read(fn)
         grant_migration_source(fn, bucket, migrations_prefix)
 
     def _read_policy(self, read_stacks: Sequence[Stack],

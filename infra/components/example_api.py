@@ -1,7 +1,10 @@
 """StackFlowAPI: the example target application StackFlow deploys.
 
 A Lambda function with a ``PROD`` alias behind an API Gateway HTTP API that invokes the
-alias (never a version), plus the alarm the canary health check watches.
+alias (never a version), plus the alarm the canary health check watches. Its routes
+(``/health`` included, which the smoke test calls) read PostgreSQL, so the function is a
+database client like the patcher: in the database's network, told the secret, allowed to
+read it.
 
 CloudFormation creates the alias once, on a bootstrap version; from then on the
 deployer moves it (weighted canary, promote, rollback). The bootstrap version is a
@@ -26,6 +29,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from infra.components.database import DatabaseRef
 from infra.components.functions import python_function
 from infra.config import Settings
 from infra.nag import acknowledge
@@ -38,7 +42,7 @@ class ExampleApi(Construct):
     """The function, its ``PROD`` alias, the HTTP API in front of it, its error alarm."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
-                 alarm_topic: sns.ITopic) -> None:
+                 database: DatabaseRef, alarm_topic: sns.ITopic) -> None:
         super().__init__(scope, construct_id)
         stage = settings.stage
         self.function_name = settings.physical_name(API_FUNCTION_NAME)
@@ -50,6 +54,7 @@ class ExampleApi(Construct):
             description="StackFlowAPI: the example application StackFlow deploys",
             function_name=self.function_name,
             timeout=Duration.seconds(10),
+            database=database,
         )
         bootstrap = lambda_.Version(self, "BootstrapVersion", lambda_=self.function,
                                     description="Created once by CloudFormation")

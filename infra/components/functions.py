@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -14,6 +12,7 @@ from constructs import Construct
 from stackflow import env
 
 from infra.assets import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, code_for
+from infra.components.database import DatabaseRef
 from infra.config import Settings
 from infra.nag import acknowledge
 
@@ -25,15 +24,6 @@ RUNTIME_REASON = (
 XRAY_REASON = ("X-Ray's PutTraceSegments and PutTelemetryRecords do not support "
                "resource-level permissions; every other statement of this role names its "
                "resources.")
-
-
-@dataclass(frozen=True)
-class NetworkPlacement:
-    """Where a function runs when it must reach the database."""
-
-    vpc: ec2.IVpc
-    subnets: ec2.SubnetSelection
-    security_groups: Sequence[ec2.ISecurityGroup] = field(default_factory=tuple)
 
 
 def python_function(
@@ -48,11 +38,16 @@ def python_function(
     timeout: Duration | None = None,
     memory_size: int = 256,
     function_name: str | None = None,
-    network: NetworkPlacement | None = None,
+    database: DatabaseRef | None = None,
     role: iam.IRole | None = None,
     wildcard_reason: str | None = None,
 ) -> lambda_.Function:
-    """A Python function of ``component`` with its own log group and X-Ray tracing."""
+    """A Python function of ``component`` with its own log group and X-Ray tracing.
+
+    With ``database`` it is a database client, all of it or none: it runs in the
+    database's function subnets in the clients security group, ``DB_SECRET_ARN`` names
+    the secret, and its role may read that secret (and nothing else of the database).
+    """
     log_group = logs.LogGroup(
         scope, f"{construct_id}Logs",
         retention=_retention(settings.stage.log_retention_days),
@@ -71,25 +66,28 @@ def python_function(
         memory_size=memory_size,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
-        environment=_environment(settings, component, environment or {}),
-        vpc=network.vpc if network else None,
-        vpc_subnets=network.subnets if network else None,
-        security_groups=list(network.security_groups) if network else None,
+        environment=_environment(settings, component, environment or {}, database),
+        vpc=database.vpc if database else None,
+        vpc_subnets=database.subnets if database else None,
+        security_groups=[database.client_security_group] if database else None,
         role=role,
     )
     acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
+    if database is not None:
+        database.secret.grant_read(function)
     if role is None:
-        acknowledge_execution_role(function.role, in_vpc=network is not None,
+        acknowledge_execution_role(function.role, in_vpc=database is not None,
                                    wildcard_reason=wildcard_reason or XRAY_REASON)
     return function
 
 
-def _environment(settings: Settings, component: str,
-                 extra: Mapping[str, str]) -> dict[str, str]:
+def _environment(settings: Settings, component: str, extra: Mapping[str, str],
+                 database: DatabaseRef | None) -> dict[str, str]:
     return {
         env.STAGE: settings.stage.name,
         env.POWERTOOLS_SERVICE_NAME: f"stackflow-{component.replace('_', '-')}",
         env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        **({env.DB_SECRET_ARN: database.secret.secret_arn} if database else {}),
         **extra,
     }
 

@@ -10,7 +10,7 @@ from constructs import Construct
 from stackflow import env
 
 from infra.components.database import DatabaseRef
-from infra.components.functions import NetworkPlacement, python_function
+from infra.components.functions import python_function
 from infra.config import Settings
 from infra.nag import acknowledge, wildcard_finding
 
@@ -39,15 +39,12 @@ class Patcher(Construct):
             function_name=self.function_name,
             timeout=self.timeout,
             memory_size=512,
-            network=NetworkPlacement(vpc=database.vpc, subnets=database.subnets,
-                                     security_groups=[database.client_security_group]),
+            database=database,
             environment={
-                env.DB_SECRET_ARN: database.secret.secret_arn,
                 env.MIGRATIONS_BUCKET: bucket.bucket_name,
                 env.MIGRATIONS_PREFIX: migrations_prefix,
             },
         )
-        database.secret.grant_read(self.function)
         grant_migration_source(self.function, bucket, migrations_prefix)
 
 

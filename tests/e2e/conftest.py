@@ -25,7 +25,7 @@ def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def local_options(cdk_out: Path, database_url: str, tmp_path: Path) -> LocalOptions:
     # A 300 s bake takes 0.3 s; retry intervals shrink the same way.
     return LocalOptions(cdk_out=cdk_out, workdir=tmp_path, database_url=database_url,
-                        time_scale=0.001, log_to_file=False)
+                        time_scale=0.001)
 
 
 @pytest.fixture

@@ -13,24 +13,14 @@ from typing import Any
 
 import pytest
 from stackflow.adapters import default_client
-from stackflow.lambda_context import LambdaContextLike
 from stackflow_tools.cli import main as cli_main
 from stackflow_tools.local.runner import LocalMode, LocalOptions
 
 from tests.e2e.local_support import applied_migrations, record
+from tests.support.local_assets import zip_of
 
 STATE_MACHINE = "AWS::StepFunctions::StateMachine"
 VALIDATE_HANDLER = "deploy_steps.handler.validate"
-# What the probe handler does between its two readings of the remaining time.
-BETWEEN_READINGS: list[Any] = []
-
-
-def clock_probe(event: Any, context: LambdaContextLike) -> dict[str, int]:
-    first = context.get_remaining_time_in_millis()
-    for step in BETWEEN_READINGS:
-        step()
-    return {"first": first, "second": context.get_remaining_time_in_millis()}
-
 
 def _template_with_state_machine(cdk_out: Path) -> tuple[Path, dict[str, Any]]:
     """The synthesized template holding the state machine, read as plain JSON."""
@@ -111,40 +101,36 @@ def test_an_edit_to_the_template_is_what_local_mode_runs(
         assert _running_definition(local) == _expected_definition(edited, local)
 
 
-@pytest.fixture
-def probe() -> Iterator[list[Any]]:
-    BETWEEN_READINGS.clear()
-    yield BETWEEN_READINGS
-    BETWEEN_READINGS.clear()
+PROBE = b"""
+import time
+
+
+def validate(event, context):
+    first = context.get_remaining_time_in_millis()
+    time.sleep(0.5)
+    return {"first": first, "second": context.get_remaining_time_in_millis()}
+"""
 
 
 def test_a_handler_context_counts_down_from_the_templates_timeout(
-        local: LocalMode, cdk_out: Path, probe: list[Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN the template's Validate function, its code answered by a probe handler, and
-    # a clock the test moves
+        local: LocalMode, cdk_out: Path) -> None:
+    # GIVEN the template's Validate function, its code replaced by a probe package
     _, body = _template_with_state_machine(cdk_out)
     lid, resource = next((lid, r) for lid, r in body["Resources"].items()
                          if r["Type"] == "AWS::Lambda::Function"
                          and r["Properties"].get("Handler") == VALIDATE_HANDLER)
-    timeout_seconds = int(resource["Properties"]["Timeout"])
+    timeout_ms = int(resource["Properties"]["Timeout"]) * 1000
     assert local.stack is not None
     name = local.stack.functions[lid]
     lambda_ = local.local_aws.client("lambda")
-    sha = lambda_.get_function_configuration(FunctionName=name)["CodeSha256"]
-    local.local_aws.catalog.register(sha, f"{__name__}.clock_probe", "probe")
-    now = [5000.0]
-    monkeypatch.setattr(local.local_aws.invoker, "clock", lambda: now[0])
-
-    def pass_time() -> None:
-        now[0] += 2.5
-
-    probe.append(pass_time)
+    lambda_.update_function_code(FunctionName=name, ZipFile=zip_of(
+        {"deploy_steps/__init__.py": b"", "deploy_steps/handler.py": PROBE}))
     # WHEN it is invoked
-    answer = lambda_.invoke(FunctionName=name, Payload=b"{}")
-    # THEN the handler saw the template's Timeout, then 2.5 s less
-    assert json.loads(answer["Payload"].read()) == {
-        "first": timeout_seconds * 1000, "second": timeout_seconds * 1000 - 2500}
+    answer = json.loads(lambda_.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+    # THEN the handler saw the template's Timeout (less the time to reach it), then at
+    # least the half second it slept less
+    assert timeout_ms - 2000 < answer["first"] <= timeout_ms
+    assert answer["second"] <= answer["first"] - 450
 
 
 def test_time_scale_shortens_the_bake_but_not_the_definition_or_the_data(

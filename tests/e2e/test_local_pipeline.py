@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from stackflow.adapters import default_client
 from stackflow_tools.cli import main as cli_main
-from stackflow_tools.local import artifacts
 from stackflow_tools.local.runner import LocalMode, LocalOptions
 from stackflow_tools.release.pipeline import cause_message
 
@@ -44,8 +43,7 @@ def pipeline_start(local: LocalMode, tmp_path: Path, build: str, *extra: str) ->
     """``stackflow pipeline start`` of one build of the example, the way CI calls it."""
     zip_path = tmp_path / f"stackflow-api-{build}.zip"
     if not zip_path.exists():
-        zip_path.write_bytes(artifacts.register(local.local_aws.catalog,
-                                                artifacts.get_build(build), "1.1.0"))
+        zip_path.write_bytes(local.build(build, "1.1.0"))
     base = tmp_path / "execution-input.json"
     base.write_text(json.dumps(local.base_input()))
     state_machine = local.stack.state_machine_arn if local.stack else ""

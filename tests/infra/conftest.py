@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
+from stackflow import env
 
 from infra.app import build_app, new_app
 from infra.config import STAGES
+
+SECRET_READ = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 
 
 @dataclass
@@ -120,3 +123,42 @@ def arn_suffix(arn: Any) -> str:
     suffix = parts[-1]
     assert isinstance(suffix, str), arn
     return suffix
+
+
+def functions_of(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Logical id -> properties of every Lambda function in the template."""
+    return {lid: r["Properties"]
+            for lid, r in resources_of(body, "AWS::Lambda::Function").items()}
+
+
+def function_statements(body: dict[str, Any], function: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Allow statements of every policy (inline or managed) on the function's role."""
+    (role, _) = function["Role"]["Fn::GetAtt"]
+    out: list[dict[str, Any]] = []
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for policy in resources_of(body, kind).values():
+            if {"Ref": role} in policy["Properties"].get("Roles", []):
+                out += [st for st in policy["Properties"]["PolicyDocument"]["Statement"]
+                        if st["Effect"] == "Allow"]
+    return out
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def database_client_gaps(body: dict[str, Any], function: dict[str, Any], *,
+                         subnets: list[Any], security_group: Any) -> list[str]:
+    """What the function lacks to reach the database; empty when it is a full client."""
+    secret = function.get("Environment", {}).get("Variables", {}).get(env.DB_SECRET_ARN)
+    vpc = function.get("VpcConfig", {})
+    readable = {a for st in function_statements(body, function) if st["Resource"] == secret
+                for a in as_list(st["Action"])}
+    gaps = [] if secret else [f"no {env.DB_SECRET_ARN} in its environment"]
+    if sorted(vpc.get("SubnetIds", []), key=str) != sorted(subnets, key=str):
+        gaps.append(f"subnets {vpc.get('SubnetIds')} instead of the database's {subnets}")
+    if vpc.get("SecurityGroupIds") != [security_group]:
+        gaps.append(f"security groups {vpc.get('SecurityGroupIds')}, not [{security_group}]")
+    if secret and not set(SECRET_READ) <= readable:
+        gaps.append(f"its role may not read the secret ({sorted(readable)})")
+    return gaps

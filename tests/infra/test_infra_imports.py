@@ -6,7 +6,14 @@ import pytest
 from aws_cdk.assertions import Match
 from stackflow import env
 
-from tests.infra.conftest import Synthesized, resources_of, synthesize
+from tests.infra.code_scan import database_import
+from tests.infra.conftest import (
+    Synthesized,
+    database_client_gaps,
+    functions_of,
+    resources_of,
+    synthesize,
+)
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:shop-db-AbCdEf"
 PROVIDER_ARN = ("arn:aws:iam::111122223333:oidc-provider/"
@@ -45,6 +52,18 @@ def test_database_clients_use_the_imported_network_and_secret(
     assert patcher["Environment"]["Variables"][env.DB_SECRET_ARN] == SECRET_ARN
     assert patcher["VpcConfig"]["SubnetIds"] == ["subnet-0aaaaaaaaaaaaaaa0",
                                                  "subnet-0bbbbbbbbbbbbbbb0"]
+    # AND every function whose code reads the database (StackFlowAPI too) is a client of
+    # the imported one: its secret, its subnets, the clients group, a role that may read it
+    (group,) = [lid for lid in resources_of(body, "AWS::EC2::SecurityGroup")
+                if lid.startswith("DatabaseClients")]
+    readers = {f["Handler"]: f for f in functions_of(body).values()
+               if database_import(f["Handler"])}
+    assert "example_api.app.handler" in readers
+    for function in readers.values():
+        assert function["Environment"]["Variables"][env.DB_SECRET_ARN] == SECRET_ARN
+    assert {h: gaps for h, f in readers.items() if (gaps := database_client_gaps(
+        body, f, subnets=list(CONTEXT["db_subnet_ids"].split(",")),
+        security_group={"Fn::GetAtt": [group, "GroupId"]}))} == {}
     # AND the database's security group admits the clients group on the PostgreSQL port
     imported.template("stackflow-staging").has_resource_properties(
         "AWS::EC2::SecurityGroupIngress", {

@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from deploy_steps import handler
 from moto import mock_aws
 from stackflow_tools.cli.main import main
 
@@ -27,18 +26,16 @@ def world(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoWorld]
     monkeypatch.setenv("DEPLOY_TABLE", TABLE)
     with mock_aws():
         created = MotoWorld.create()
-        handler.use_dependencies(created.deps())
         yield created
-        handler.use_dependencies(None)
 
 
 def test_history_lists_deployments_newest_first_with_status_and_versions(
         world: MotoWorld, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN a successful deployment (1 -> 2), then one rolled back by an alarm (2 -> 3)
-    run_state_machine(execution_input(world.put_artifact("v2")), world.clock)
+    run_state_machine(execution_input(world.put_artifact("v2")), world)
     world.clock.advance(60)
     second = EXECUTION.replace("release-1", "release-2")
-    run_state_machine(execution_input(world.put_artifact("v3")), world.clock,
+    run_state_machine(execution_input(world.put_artifact("v3")), world,
                       execution_id=second, on_bake=lambda doc: world.set_alarm("ALARM"))
     capsys.readouterr()
     # WHEN an operator asks for the history as JSON
@@ -70,9 +67,10 @@ def test_history_lists_deployments_newest_first_with_status_and_versions(
 def test_history_says_running_for_a_deployment_in_progress_and_shows_aliases(
         world: MotoWorld, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN a deployment that has taken its lock and is still going
-    doc = {"input": handler.validate({"input": execution_input(world.put_artifact("v2"))},
-                                     FakeContext()), "execution_id": EXECUTION}
-    handler.lock(doc, FakeContext())
+    artifact = world.put_artifact("v2")
+    doc = {"input": world.steps.validate({"input": execution_input(artifact)}, FakeContext()),
+           "execution_id": EXECUTION}
+    world.steps.lock(doc, FakeContext())
     capsys.readouterr()
     # WHEN the history of every alias is listed
     assert main(["history", FUNCTION, "--all-aliases"]) == 0
@@ -87,7 +85,7 @@ def test_history_says_running_for_a_deployment_in_progress_and_shows_aliases(
 def test_rollback_alias_returns_to_the_version_the_last_deployment_replaced(
         world: MotoWorld, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN version 2 promoted by a deployment from version 1
-    run_state_machine(execution_input(world.put_artifact("v2")), world.clock)
+    run_state_machine(execution_input(world.put_artifact("v2")), world)
     assert world.alias() == ("2", {})
     capsys.readouterr()  # the handlers' logs
     # WHEN the operator rolls the alias back without naming a version
@@ -117,9 +115,9 @@ def test_rollback_alias_to_an_explicit_version_clears_a_stuck_canary(
 def test_rollback_alias_skips_a_deployment_that_already_rolled_back(
         world: MotoWorld, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN 1 -> 2 promoted, then 2 -> 3 rolled back by its canary (PROD is on 2)
-    run_state_machine(execution_input(world.put_artifact("v2")), world.clock)
+    run_state_machine(execution_input(world.put_artifact("v2")), world)
     world.clock.advance(60)
-    run_state_machine(execution_input(world.put_artifact("v3")), world.clock,
+    run_state_machine(execution_input(world.put_artifact("v3")), world,
                       execution_id=EXECUTION.replace("release-1", "release-2"),
                       on_bake=lambda doc: world.set_alarm("ALARM"))
     assert world.alias() == ("2", {})

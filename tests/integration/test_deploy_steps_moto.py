@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from deploy_steps import handler
 from moto import mock_aws
 from stackflow.deploy.steps import run
 from stackflow.errors import (
@@ -48,9 +47,7 @@ CTX = FakeContext()
 def world(aws_env: None) -> Iterator[MotoWorld]:
     with mock_aws():
         created = MotoWorld.create()
-        handler.use_dependencies(created.deps())
         yield created
-        handler.use_dependencies(None)
 
 
 def step_names(record: dict[str, Any]) -> list[str]:
@@ -69,7 +66,7 @@ def test_canary_deployment_promotes_the_new_version_and_records_every_step(
     artifact = world.put_artifact("v2")
     seen: list[tuple[str, dict[str, float]]] = []
     # WHEN a Canary10Percent5Minutes deployment runs
-    run = run_state_machine(execution_input(artifact), world.clock,
+    run = run_state_machine(execution_input(artifact), world,
                             on_bake=lambda doc: seen.append(world.alias()))
     # THEN 10 % of PROD ran version 2 during the bake, then all of it, no routing left
     assert run.error is None
@@ -101,7 +98,7 @@ def test_linear_deployment_in_four_steps_moves_a_quarter_at_a_time(world: MotoWo
     strategy = {"type": "linear", "steps": 4, "interval_seconds": 60}
     started = world.clock.now()
     # WHEN deployed
-    run = run_state_machine(execution_input(artifact, strategy=strategy), world.clock,
+    run = run_state_machine(execution_input(artifact, strategy=strategy), world,
                             on_bake=lambda doc: seen.append(world.alias()))
     # THEN the alias carried 25, 50 and 75 % during the three bakes, then 100 %
     assert run.error is None
@@ -114,7 +111,7 @@ def test_linear_deployment_in_four_steps_moves_a_quarter_at_a_time(world: MotoWo
 def test_all_at_once_goes_straight_to_promote(world: MotoWorld) -> None:
     # GIVEN the AllAtOnce preset / WHEN deployed
     run = run_state_machine(execution_input(world.put_artifact("v2"),
-                                            strategy={"preset": "AllAtOnce"}), world.clock)
+                                            strategy={"preset": "AllAtOnce"}), world)
     # THEN there is no bake and no health check: one Shift says done, Promote moves it
     assert run.states == ["Lock", "Upload", "Publish", "Smoke", "Shift@1.0", "Promote",
                           "Record", "Unlock"]
@@ -127,7 +124,7 @@ def test_alarm_firing_mid_bake_rolls_back_to_the_old_version_with_no_routing_lef
     # GIVEN a canary whose errors alarm goes off while 10 % runs the new version
     artifact = world.put_artifact("v2")
     # WHEN the deployment runs
-    run = run_state_machine(execution_input(artifact), world.clock,
+    run = run_state_machine(execution_input(artifact), world,
                             on_bake=lambda doc: world.set_alarm("ALARM"))
     # THEN HealthCheck failed with CanaryUnhealthy naming the alarm
     assert isinstance(run.error, CanaryUnhealthy)
@@ -151,7 +148,7 @@ def test_errors_of_the_new_version_above_the_threshold_fail_the_canary(
     artifact = world.put_artifact("v2")
     health = {"error_threshold": 2, "block_on_preexisting_alarm": False}
     # WHEN deployed
-    run = run_state_machine(execution_input(artifact, health=health, alarms=[]), world.clock,
+    run = run_state_machine(execution_input(artifact, health=health, alarms=[]), world,
                             on_bake=lambda doc: world.put_errors("2", 3))
     # THEN the Errors metric (FunctionName, Resource, ExecutedVersion) failed it
     assert isinstance(run.error, CanaryUnhealthy)
@@ -169,7 +166,7 @@ def test_errors_at_or_below_the_threshold_or_of_the_old_version_pass(world: Moto
         world.put_errors("1", 50)
 
     # WHEN deployed / THEN it is promoted, and health saw exactly 2
-    run = run_state_machine(execution_input(artifact, health=health, alarms=[]), world.clock,
+    run = run_state_machine(execution_input(artifact, health=health, alarms=[]), world,
                             on_bake=errors)
     assert run.error is None
     assert run.document["health"]["errors"] == 2
@@ -182,7 +179,7 @@ def test_errors_anywhere_in_the_bake_count_even_in_the_second_of_the_check(
     # runs (CloudWatch's EndTime is exclusive), a second before, or right after the shift
     artifact = world.put_artifact("v2")
     # WHEN deployed with no alarm to rely on, only the Errors metric
-    run = run_state_machine(execution_input(artifact, alarms=[]), world.clock,
+    run = run_state_machine(execution_input(artifact, alarms=[]), world,
                             on_bake=lambda doc: world.put_errors("2", 1,
                                                                  ago_seconds=ago_seconds))
     # THEN the error is seen, the canary fails and the alias goes back to version 1
@@ -197,7 +194,7 @@ def test_alarm_already_firing_before_the_deploy_is_reported_not_blocking(
     # GIVEN the errors alarm in ALARM before the deployment (it may be the fix)
     world.set_alarm("ALARM")
     # WHEN deployed
-    run = run_state_machine(execution_input(world.put_artifact("v2")), world.clock)
+    run = run_state_machine(execution_input(world.put_artifact("v2")), world)
     # THEN it is promoted, and the alarm, still firing at the health check, is reported
     # as pre-existing rather than blocking
     assert run.error is None
@@ -221,7 +218,7 @@ def test_preexisting_alarm_that_recovers_and_fires_again_mid_bake_blocks(
         world.set_alarm("ALARM")
 
     # WHEN it recovers and fires again while the canary bakes
-    run = run_state_machine(execution_input(world.put_artifact("v2")), world.clock,
+    run = run_state_machine(execution_input(world.put_artifact("v2")), world,
                             on_bake=refire)
     # THEN that is a new firing: the canary fails and is rolled back
     assert isinstance(run.error, CanaryUnhealthy)
@@ -238,7 +235,7 @@ def test_preexisting_alarm_blocks_when_configured_before_any_traffic_moves(
     health = {"error_threshold": 0, "block_on_preexisting_alarm": True}
     # WHEN deployed
     run = run_state_machine(execution_input(world.put_artifact("v2"), health=health),
-                            world.clock)
+                            world)
     # THEN the first Shift refuses: the alias never carried the new version
     assert isinstance(run.error, CanaryUnhealthy)
     assert "Shift@0.1" not in run.states
@@ -252,7 +249,7 @@ def test_wrong_artifact_hash_fails_upload_and_publishes_nothing(world: MotoWorld
     # GIVEN an execution input whose sha256 is not the uploaded object's
     artifact = {**world.put_artifact("v2"), "sha256": sha256_b64(b"what CI tested")}
     # WHEN deployed
-    run = run_state_machine(execution_input(artifact), world.clock)
+    run = run_state_machine(execution_input(artifact), world)
     # THEN Upload fails with ArtifactMismatch naming both hashes, no version is published,
     # and PROD never moved
     assert isinstance(run.error, ArtifactMismatch)
@@ -267,12 +264,12 @@ def test_publish_retried_by_step_functions_does_not_publish_a_second_version(
     # GIVEN a deployment that has uploaded and published once
     doc: dict[str, Any] = {"input": execution_input(world.put_artifact("v2")),
                            "execution_id": EXECUTION}
-    doc["input"] = handler.validate(doc, CTX)
-    doc["lock"] = handler.lock(doc, CTX)
-    doc["upload"] = handler.upload(doc, CTX)
-    first = handler.publish(doc, CTX)
+    doc["input"] = world.steps.validate(doc, CTX)
+    doc["lock"] = world.steps.lock(doc, CTX)
+    doc["upload"] = world.steps.upload(doc, CTX)
+    first = world.steps.publish(doc, CTX)
     # WHEN Publish runs again with the same input (a retry after a timeout)
-    second = handler.publish(doc, CTX)
+    second = world.steps.publish(doc, CTX)
     # THEN the same version comes back and Lambda holds no extra version
     assert first == second == {"version": "2", "code_sha256": doc["upload"]["code_sha256"]}
     assert published_versions(world) == ["1", "2"]
@@ -284,9 +281,9 @@ def test_retried_shift_with_the_same_input_writes_the_same_weight(world: MotoWor
     doc: dict[str, Any] = {"input": execution_input(world.put_artifact("v2")),
                            "execution_id": EXECUTION}
     for step in ("validate", "lock", "upload", "publish"):
-        doc["input" if step == "validate" else step] = getattr(handler, step)(doc, CTX)
+        doc["input" if step == "validate" else step] = getattr(world.steps, step)(doc, CTX)
     # WHEN Shift runs twice with the same document
-    first, second = handler.shift(doc, CTX), handler.shift(doc, CTX)
+    first, second = world.steps.shift(doc, CTX), world.steps.shift(doc, CTX)
     # THEN both wrote step 0 (10 %), and the record shows it once
     assert first == second
     assert first["index"] == 0
@@ -308,7 +305,7 @@ def test_smoke_failure_reports_every_case_and_never_shifts(world: MotoWorld) -> 
     world.invoker.latency_ms["slow"] = 1500
     # WHEN deployed
     run = run_state_machine(execution_input(world.put_artifact("v2"), smoke={"cases": cases}),
-                            world.clock)
+                            world)
     # THEN SmokeTestFailed names the outcome of each case, not just the first failure
     assert isinstance(run.error, SmokeTestFailed)
     message = run.error.message
@@ -336,7 +333,7 @@ def test_smoke_cases_come_from_the_s3_object_version_given(world: MotoWorld) -> 
         [{"name": "newer", "payload": {}}]).encode())
     smoke = {"s3": {"bucket": BUCKET, "key": "smoke/api.json", "version_id": first}}
     # WHEN deployed
-    run = run_state_machine(execution_input(world.put_artifact("v2"), smoke=smoke), world.clock)
+    run = run_state_machine(execution_input(world.put_artifact("v2"), smoke=smoke), world)
     # THEN the pinned version's case ran
     assert run.error is None
     assert [c["name"] for c in run.document["smoke"]["cases"]] == ["pinned"]
@@ -351,7 +348,7 @@ def test_smoke_cases_come_from_a_directory_of_json_files(world: MotoWorld,
                                                     {"name": "b", "payload": {}}]))
     # WHEN deployed
     run = run_state_machine(execution_input(world.put_artifact("v2"),
-                                            smoke={"dir": str(tmp_path)}), world.clock)
+                                            smoke={"dir": str(tmp_path)}), world)
     # THEN every case of the folder ran, in file order
     assert [c["name"] for c in run.document["smoke"]["cases"]] == ["health", "a", "b"]
 
@@ -362,7 +359,7 @@ def prepared(world: MotoWorld, upto: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"input": execution_input(world.put_artifact("v2")),
                            "execution_id": EXECUTION}
     for step in ("validate", "lock", "upload", "publish", "smoke", "shift"):
-        doc["input" if step == "validate" else step] = getattr(handler, step)(doc, CTX)
+        doc["input" if step == "validate" else step] = getattr(world.steps, step)(doc, CTX)
         if step == upto:
             break
     doc["error"] = {"Error": "States.Timeout", "Cause": "the bake timed out"}
@@ -373,7 +370,7 @@ def test_rollback_before_any_shift_leaves_the_alias_where_it_was(world: MotoWorl
     # GIVEN a deployment that failed right after Lock (Publish never ran)
     doc = prepared(world, "lock")
     # WHEN Rollback runs
-    result = handler.rollback(doc, CTX)
+    result = world.steps.rollback(doc, CTX)
     # THEN the alias is on the previous version, and nothing had to be undone
     assert result["rolled_back"] is False
     assert world.alias() == ("1", {})
@@ -384,7 +381,7 @@ def test_rollback_twice_is_harmless(world: MotoWorld) -> None:
     doc = prepared(world, "shift")
     assert world.alias() == ("1", {"2": 0.1})
     # WHEN Rollback runs, and runs again (a retry)
-    first, second = handler.rollback(doc, CTX), handler.rollback(doc, CTX)
+    first, second = world.steps.rollback(doc, CTX), world.steps.rollback(doc, CTX)
     # THEN the first undid the canary, the second found nothing to undo, and the
     # alias is on version 1 with no routing config
     assert (first["rolled_back"], second["rolled_back"]) == (True, False)
@@ -399,11 +396,11 @@ def test_rollback_makes_at_most_one_write_across_every_aws_service(
     # GIVEN a deployment that failed after Lock, Publish, the first Shift, or Promote
     doc = prepared(world, "shift" if upto == "promote" else upto)
     if upto == "promote":
-        doc["promote"] = handler.promote(doc, CTX)
+        doc["promote"] = world.steps.promote(doc, CTX)
     sleeps = len(world.clock.sleeps)
     calls = world.calls()  # Lambda, DynamoDB, CloudWatch and S3 alike
     # WHEN Rollback runs, and runs again (a retry)
-    first, second = handler.rollback(doc, CTX), handler.rollback(doc, CTX)
+    first, second = world.steps.rollback(doc, CTX), world.steps.rollback(doc, CTX)
     # THEN each run read the alias once; only a run that found the alias moved wrote it,
     # once: an alias this deployment never moved is left untouched. Nothing went to the
     # deploy table, no alarm or metric was read, nothing waited; 100 % is on version 1.
@@ -423,23 +420,23 @@ def test_rollback_works_when_the_lock_item_is_gone(world: MotoWorld) -> None:
                                                 "sk": {"S": "LOCK"}})
     calls = world.calls()
     # WHEN Rollback runs
-    result = handler.rollback(doc, CTX)
+    result = world.steps.rollback(doc, CTX)
     # THEN it restored version 1 from $.lock in the document, with its one write
     assert result["rolled_back"] is True
     assert world.alias() == ("1", {})
     assert calls.writes == ["lambda:UpdateAlias"]
     # AND the Unlock after it finds nothing to release, without an error
-    assert handler.unlock(doc, CTX) == {"released": False, "holder": None}
+    assert world.steps.unlock(doc, CTX) == {"released": False, "holder": None}
 
 
 def test_rollback_of_a_document_without_a_lock_makes_no_call(world: MotoWorld) -> None:
     # GIVEN a document that never got as far as holding a lock
-    doc: dict[str, Any] = {"input": handler.validate({"input": execution_input(
+    doc: dict[str, Any] = {"input": world.steps.validate({"input": execution_input(
         world.put_artifact("v2"))}, CTX), "execution_id": EXECUTION,
         "error": {"Error": "States.Timeout", "Cause": "timed out"}}
     calls = world.calls()
     # WHEN Rollback runs
-    result = handler.rollback(doc, CTX)
+    result = world.steps.rollback(doc, CTX)
     # THEN it says nothing was rolled back and made no AWS call at all
     assert (result["version"], result["rolled_back"]) == (None, False)
     assert calls.calls == []
@@ -449,10 +446,10 @@ def test_rollback_of_a_document_without_a_lock_makes_no_call(world: MotoWorld) -
 def test_rollback_after_promote_returns_to_the_previous_version(world: MotoWorld) -> None:
     # GIVEN a deployment promoted to version 2 that then failed (say, in Record)
     doc = prepared(world, "shift")
-    doc["promote"] = handler.promote(doc, CTX)
+    doc["promote"] = world.steps.promote(doc, CTX)
     assert world.alias() == ("2", {})
     # WHEN Rollback runs / THEN version 1 takes all traffic again
-    assert handler.rollback(doc, CTX)["rolled_back"] is True
+    assert world.steps.rollback(doc, CTX)["rolled_back"] is True
     assert world.alias() == ("1", {})
 
 
@@ -460,52 +457,52 @@ def test_rollback_after_promote_returns_to_the_previous_version(world: MotoWorld
 def test_second_concurrent_deployment_is_refused_naming_the_holder(world: MotoWorld) -> None:
     # GIVEN deployment A holding the lock of StackFlowAPI:PROD
     artifact = world.put_artifact("v2")
-    a = {"input": handler.validate({"input": execution_input(artifact)}, CTX),
+    a = {"input": world.steps.validate({"input": execution_input(artifact)}, CTX),
          "execution_id": EXECUTION}
-    a["lock"] = handler.lock(a, CTX)
+    a["lock"] = world.steps.lock(a, CTX)
     b_id = EXECUTION.replace("release-1", "release-2")
     b = {"input": a["input"], "execution_id": b_id}
     # WHEN deployment B tries to lock the same function and alias
     with pytest.raises(DeploymentInProgress) as info:
-        handler.lock(b, CTX)
+        world.steps.lock(b, CTX)
     # THEN B is told who holds it, B's record says so, and A's lock is untouched
     assert EXECUTION in info.value.message
     assert info.value.details["holder"] == EXECUTION
     assert world.record(b_id)["status"] == "FAILED"
     assert world.record(b_id)["error"]["type"] == "DeploymentInProgress"
     # AND B's Unlock cannot release A's lock; A's can, and then B gets in
-    assert handler.unlock(b, CTX) == {"released": False, "holder": EXECUTION}
-    assert handler.lock(a, CTX) == a["lock"]  # A's retried Lock: same lock
-    assert handler.unlock(a, CTX) == {"released": True, "holder": None}
-    assert handler.lock(b, CTX)["holder"] == b_id
+    assert world.steps.unlock(b, CTX) == {"released": False, "holder": EXECUTION}
+    assert world.steps.lock(a, CTX) == a["lock"]  # A's retried Lock: same lock
+    assert world.steps.unlock(a, CTX) == {"released": True, "holder": None}
+    assert world.steps.lock(b, CTX)["holder"] == b_id
 
 
 def test_lock_of_a_crashed_execution_expires_and_its_late_unlock_spares_the_new_one(
         world: MotoWorld) -> None:
     # GIVEN an execution that locked and then stalled
     artifact = world.put_artifact("v2")
-    old = {"input": handler.validate({"input": execution_input(artifact)}, CTX),
+    old = {"input": world.steps.validate({"input": execution_input(artifact)}, CTX),
            "execution_id": EXECUTION}
-    expires = handler.lock(old, CTX)["expires_at"]
+    expires = world.steps.lock(old, CTX)["expires_at"]
     fresh = {**old, "execution_id": EXECUTION.replace("release-1", "release-2")}
     # WHEN, before the lock's lifetime (TTL + the plan's bakes) has passed, a new
     # deployment is refused, and after it, the new deployment takes the lock over
     world.clock.advance(900 + 300 - 1)
     with pytest.raises(DeploymentInProgress):
-        handler.lock(fresh, CTX)
+        world.steps.lock(fresh, CTX)
     world.clock.advance(2)
-    assert handler.lock(fresh, CTX)["holder"] == fresh["execution_id"]
+    assert world.steps.lock(fresh, CTX)["holder"] == fresh["execution_id"]
     assert expires < world.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     # THEN the old holder, waking up, cannot release or retake the new lock
-    assert handler.unlock(old, CTX) == {"released": False, "holder": fresh["execution_id"]}
+    assert world.steps.unlock(old, CTX) == {"released": False, "holder": fresh["execution_id"]}
     with pytest.raises(DeploymentInProgress) as info:
-        handler.lock(old, CTX)
+        world.steps.lock(old, CTX)
     assert info.value.details["holder"] == fresh["execution_id"]
     item = world.lock_item()
     assert item is not None
     assert item["holder"] == {"S": fresh["execution_id"]}
     # AND the new holder's own Unlock still works
-    assert handler.unlock(fresh, CTX) == {"released": True, "holder": None}
+    assert world.steps.unlock(fresh, CTX) == {"released": True, "holder": None}
     assert world.lock_item() is None
 
 
@@ -513,7 +510,7 @@ def test_concurrent_deployments_race_on_real_threads_and_exactly_one_wins(
         world: MotoWorld) -> None:
     # GIVEN eight executions of the same function and alias, released together
     artifact = world.put_artifact("v2")
-    normalized = handler.validate({"input": execution_input(artifact)}, CTX)
+    normalized = world.steps.validate({"input": execution_input(artifact)}, CTX)
     ids = [EXECUTION.replace("release-1", f"race-{n}") for n in range(8)]
     barrier = threading.Barrier(len(ids))
     outcomes: dict[str, dict[str, Any] | StackFlowError] = {}
@@ -556,11 +553,12 @@ def test_concurrent_deployments_race_on_real_threads_and_exactly_one_wins(
 def test_alias_on_latest_cannot_be_deployed_safely(world: MotoWorld) -> None:
     # GIVEN PROD pointing at $LATEST (rollback would have nowhere to go)
     world.lam.update_alias(FunctionName=FUNCTION, Name=ALIAS, FunctionVersion="$LATEST")
-    doc = {"input": handler.validate({"input": execution_input(world.put_artifact("v2"))},
-                                     CTX), "execution_id": EXECUTION}
+    artifact = world.put_artifact("v2")
+    doc = {"input": world.steps.validate({"input": execution_input(artifact)}, CTX),
+           "execution_id": EXECUTION}
     # WHEN Lock runs / THEN it refuses, naming the alias field
     with pytest.raises(InvalidRequest) as info:
-        handler.lock(doc, CTX)
+        world.steps.lock(doc, CTX)
     assert info.value.field == "input.alias"
 
 
@@ -570,9 +568,9 @@ def test_failure_after_migrations_records_how_to_revert_the_schema(world: MotoWo
     doc = prepared(world, "shift")
     doc["schema_before"] = {"current_version": 3}
     doc["migrate"] = {"applied": [{"version": 4}, {"version": 5}], "current_version": 5}
-    doc["rollback"] = handler.rollback(doc, CTX)
+    doc["rollback"] = world.steps.rollback(doc, CTX)
     # WHEN RecordFailure runs
-    record = handler.record(doc, CTX)
+    record = world.steps.record(doc, CTX)
     # THEN the final record names the migrations and the command that reverts them
     hint = record["migration_rollback"]
     assert hint["applied"] == [4, 5]
@@ -588,7 +586,7 @@ def test_approval_request_stores_the_task_token_for_the_approver(world: MotoWorl
     doc = prepared(world, "shift")
     del doc["error"]
     # WHEN the Approval task invokes approval_request with its token
-    handler.approval_request({"document": doc, "task_token": "token-123"}, CTX)
+    world.steps.approval_request({"document": doc, "task_token": "token-123"}, CTX)
     # THEN the token is under APPROVAL#<execution id> for `stackflow approve`
     item = world.ddb.get_item(TableName="stackflow-deployments", Key={
         "pk": {"S": f"APPROVAL#{EXECUTION}"}, "sk": {"S": "TOKEN"}})["Item"]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from stackflow.adapters.drift_io import DriftStateTable
+from stackflow.adapters.dynamodb import DriftStateTable
 from stackflow.adapters.lambda_ import LambdaFunctions
 from stackflow.adapters.sns import Topic
 from stackflow.deploy.ports import LockState

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from botocore.exceptions import ClientError
 from stackflow.adapters.cloudformation import CloudFormationDrift
-from stackflow.adapters.drift_io import DriftStateTable
+from stackflow.adapters.dynamodb import DriftStateTable
 from stackflow.drift.model import CarriedOver, DriftReport, StackCheck
 from stackflow.drift.ports import StackChecker, TimeLeft
 from stackflow.drift.service import DriftConfig, DriftDeps, run_drift_check

@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 from stackflow.adapters.cloudformation import CloudFormationDrift
-from stackflow.adapters.drift_io import DriftStateTable
+from stackflow.adapters.dynamodb import DriftStateTable
 from stackflow.adapters.lambda_ import LambdaFunctions
 from stackflow.drift.compose import build_schema
 from stackflow.drift.deployments import FunctionsAliasReader, StoreHistoryReader

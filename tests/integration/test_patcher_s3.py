@@ -13,6 +13,7 @@ from mypy_boto3_s3 import S3Client
 from stackflow.adapters.s3 import (
     S3MigrationSource,
     get_object_bytes,
+    head_object,
     list_keys,
     put_object_bytes,
 )
@@ -72,6 +73,28 @@ def test_put_and_get_object_bytes_with_versions(s3: S3Client) -> None:
 def test_missing_object_is_resource_not_found(s3: S3Client) -> None:
     with pytest.raises(ResourceNotFound, match="s3://migrations/nope"):
         get_object_bytes("migrations", "nope", client=s3)
+
+
+def test_head_object_reads_metadata_and_is_none_for_a_missing_object(s3: S3Client) -> None:
+    # GIVEN one object with metadata
+    put_object_bytes("migrations", "a.zip", b"one", metadata={"sha256": "abc"}, client=s3)
+    # WHEN it and a missing key are headed
+    head = head_object("migrations", "a.zip", client=s3)
+    # THEN the object's metadata comes back, and nothing for the missing key
+    assert head is not None
+    assert head["Metadata"] == {"sha256": "abc"}
+    assert head_object("migrations", "nope", client=s3) is None
+
+
+def test_the_source_reports_each_file_last_modified_time(s3: S3Client) -> None:
+    # GIVEN two migrations under the prefix (schema drift ages pending ones by them)
+    for name in ("0001_a.up.sql", "0002_b.up.sql"):
+        s3.put_object(Bucket="migrations", Key=f"db/{name}", Body=b"SELECT 1;")
+    # WHEN the source is asked for its files' times
+    times = S3MigrationSource("migrations", "db", client=s3).modified_times()
+    # THEN each file name (without the prefix) has a timezone-aware LastModified
+    assert sorted(times) == ["0001_a.up.sql", "0002_b.up.sql"]
+    assert all(when.tzinfo is not None for when in times.values())
 
 
 @pytest.mark.parametrize("code", ["SlowDown", "ThrottlingException"])

@@ -16,12 +16,14 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+from stackflow.adapters.dynamodb import DynamoDeployStore
 from stackflow.adapters.stepfunctions import StepFunctions
 from stackflow.errors import ResourceNotFound
 from stackflow_tools.release.approvals import Approvals
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 TABLE = "stackflow-deploy-test"
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:stackflow-dev:StackFlowAPI-PROD-1"
@@ -41,8 +43,13 @@ def dynamodb(aws_env: None) -> Iterator[DynamoDBClient]:
         yield client
 
 
+def approvals(dynamodb: DynamoDBClient, sfn: SFNClient) -> Approvals:
+    return Approvals(DynamoDeployStore(TABLE, dynamodb), StepFunctions(sfn))
+
+
 def waiting_approval(dynamodb: DynamoDBClient) -> None:
-    """The item the approval step writes when the execution reaches the gate."""
+    """The item the approval step writes when the execution reaches the gate, spelt out
+    as docs/architecture.md lays it out (not through the adapter that reads it)."""
     dynamodb.put_item(TableName=TABLE, Item={
         "pk": {"S": f"APPROVAL#{EXECUTION}"}, "sk": {"S": "TOKEN"},
         "task_token": {"S": TOKEN}, "requested_at": {"S": "2026-01-01T00:00:00+00:00"}})
@@ -59,7 +66,7 @@ def test_approve_sends_the_stored_token_back_as_success(dynamodb: DynamoDBClient
                           {"taskToken": TOKEN, "output": json.dumps(output, sort_keys=True)})
 
         # WHEN alice approves it
-        Approvals(TABLE, StepFunctions(sfn), dynamodb).approve(
+        approvals(dynamodb, sfn).approve(
             EXECUTION, "alice", now=now)
 
         # THEN exactly that token is answered with success
@@ -77,7 +84,7 @@ def test_reject_fails_the_task_as_approval_rejected_with_the_reason(
             "cause": "rejected by bob: error rate too high in staging"})
 
         # WHEN bob rejects it with a reason
-        Approvals(TABLE, StepFunctions(sfn), dynamodb).reject(
+        approvals(dynamodb, sfn).reject(
             EXECUTION, "bob", "error rate too high in staging")
 
         # THEN the state machine sees ApprovalRejected with who and why
@@ -91,7 +98,7 @@ def test_answering_an_execution_that_waits_for_nothing_names_it(
     with Stubber(sfn) as stub:
         # WHEN someone approves it / THEN a typed error names the execution, nothing is sent
         with pytest.raises(ResourceNotFound, match="no approval is waiting"):
-            Approvals(TABLE, StepFunctions(sfn), dynamodb).approve(
+            approvals(dynamodb, sfn).approve(
                 EXECUTION, "alice")
         stub.assert_no_pending_responses()
 
@@ -110,6 +117,6 @@ def test_a_token_that_timed_out_is_reported_as_no_longer_waiting(
 
         # WHEN it is approved / THEN the error says the approval is no longer waiting
         with pytest.raises(ResourceNotFound, match="no longer waiting"):
-            Approvals(TABLE, StepFunctions(sfn), dynamodb).approve(
+            approvals(dynamodb, sfn).approve(
                 EXECUTION, "alice", now=now)
         stub.assert_no_pending_responses()

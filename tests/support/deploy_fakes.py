@@ -5,7 +5,8 @@ code they stand in for. ``MotoWorld`` builds the AWS side of one deployment in m
 a versioned artifacts bucket, the deploy table, a function whose alias PROD points at
 version 1, and an errors alarm. ``run_state_machine`` plays the deployment state
 machine of docs/architecture.md over the real handlers, Wait states included (on the
-fake clock), so a test reads like an execution.
+fake clock), so a test reads like an execution. ``DeploySteps`` holds those handlers,
+each built by ``deploy_steps.handler.step_handler`` over the test's dependencies.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from deploy_steps import handler
@@ -28,8 +30,10 @@ from stackflow.adapters.dynamodb import DynamoDeployStore
 from stackflow.adapters.lambda_ import LambdaFunctions
 from stackflow.adapters.s3 import get_object_bytes
 from stackflow.deploy.deps import DeploySettings, Deps
-from stackflow.deploy.ports import InvokeResult, LockState
+from stackflow.deploy.ports import ApprovalToken, DeployStore, InvokeResult, LockState
+from stackflow.deploy.steps import STEP_NAMES
 from stackflow.errors import StackFlowError
+from stackflow.handlers import Handler
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -109,7 +113,7 @@ class InMemoryStore:
 
     locks: dict[tuple[str, str], LockState] = field(default_factory=dict)
     records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    approvals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    approvals: dict[str, ApprovalToken] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
 
     def acquire_lock(self, function_name: str, alias: str, lock: LockState,
@@ -160,9 +164,13 @@ class InMemoryStore:
         return [{k: v for k, v in item.items() if k != "_keys"}
                 for (fn, _), item in self.records.items() if fn == function_name]
 
-    def put_approval(self, execution_id: str, item: Mapping[str, Any]) -> None:
+    def put_approval(self, approval: ApprovalToken) -> None:
         self.calls.append("put_approval")
-        self.approvals[execution_id] = dict(item)
+        self.approvals[approval.execution_id] = approval
+
+
+# Type-checked against the port, so the fake cannot drift from it.
+_store: type[DeployStore] = InMemoryStore
 
 
 def zip_bytes(source: str) -> bytes:
@@ -175,6 +183,18 @@ def zip_bytes(source: str) -> bytes:
 
 def sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@dataclass(frozen=True)
+class DeploySteps:
+    """The deploy step handlers as Lambda runs them (the same wrapper), over ``deps``."""
+
+    deps: Deps
+
+    def __getattr__(self, step: str) -> Handler:
+        if step not in STEP_NAMES:
+            raise AttributeError(step)
+        return handler.step_handler(step, lambda: self.deps)
 
 
 @dataclass
@@ -244,6 +264,11 @@ class MotoWorld:
         }
         values.update(overrides)
         return Deps(**values)
+
+    @cached_property
+    def steps(self) -> DeploySteps:
+        """The step handlers over this world's dependencies (one set, as one process has)."""
+        return DeploySteps(self.deps())
 
     def alias(self) -> tuple[str, dict[str, float]]:
         raw = self.lam.get_alias(FunctionName=FUNCTION, Name=ALIAS)
@@ -374,52 +399,51 @@ class Execution:
         return [float(s.split("@")[1]) for s in self.states if s.startswith("Shift@")]
 
 
-def run_state_machine(execution_input_: dict[str, Any], clock: FakeClock, *,
+def run_state_machine(execution_input_: dict[str, Any], world: MotoWorld, *,
                       execution_id: str = EXECUTION,
                       on_bake: BakeHook | None = None) -> Execution:
     """Play the deployment state machine over the handlers, as Step Functions would."""
     doc: dict[str, Any] = {"input": execution_input_, "execution_id": execution_id}
-    run = Execution(doc, [])
-    ctx = FakeContext()
-    doc["input"] = handler.validate(doc, ctx)
-    doc["lock"] = handler.lock(doc, ctx)
+    run, steps, ctx = Execution(doc, []), world.steps, FakeContext()
+    doc["input"] = steps.validate(doc, ctx)
+    doc["lock"] = steps.lock(doc, ctx)
     run.states.append("Lock")
     try:
-        for state in _forward(doc, run, clock, on_bake):
+        for state in _forward(doc, world, on_bake):
             run.states.append(state)
     except StackFlowError as e:
         run.error = e
         doc["error"] = {"Error": e.error_type,
                         "Cause": json.dumps({"errorType": e.error_type, "errorMessage": e.message})}
-        doc["rollback"] = handler.rollback(doc, ctx)
-        doc["record"] = handler.record(doc, ctx)
-        doc["unlock"] = handler.unlock(doc, ctx)
+        doc["rollback"] = steps.rollback(doc, ctx)
+        doc["record"] = steps.record(doc, ctx)
+        doc["unlock"] = steps.unlock(doc, ctx)
         run.states += ["Rollback", "RecordFailure", "Unlock", "Fail"]
     return run
 
 
-def _forward(doc: dict[str, Any], run: Execution, clock: FakeClock,
+def _forward(doc: dict[str, Any], world: MotoWorld,
              on_bake: BakeHook | None) -> Iterator[str]:
-    ctx = FakeContext()
-    doc["upload"] = handler.upload(doc, ctx)
+    steps, ctx = world.steps, FakeContext()
+    doc["upload"] = steps.upload(doc, ctx)
     yield "Upload"
-    doc["publish"] = handler.publish(doc, ctx)
+    doc["publish"] = steps.publish(doc, ctx)
     yield "Publish"
-    doc["smoke"] = handler.smoke(doc, ctx)
+    doc["smoke"] = steps.smoke(doc, ctx)
     yield "Smoke"
     while True:
-        doc["shift"] = handler.shift(doc, ctx)
+        doc["shift"] = steps.shift(doc, ctx)
         yield f"Shift@{doc['shift']['weight']}"
         if doc["shift"]["done"]:
             break
-        clock.advance(doc["shift"]["wait_seconds"])  # the Bake Wait state
+        world.clock.advance(doc["shift"]["wait_seconds"])  # the Bake Wait state
         if on_bake is not None:
             on_bake(doc)
-        doc["health"] = handler.health(doc, ctx)
+        doc["health"] = steps.health(doc, ctx)
         yield "HealthCheck"
-    doc["promote"] = handler.promote(doc, ctx)
+    doc["promote"] = steps.promote(doc, ctx)
     yield "Promote"
-    doc["record"] = handler.record(doc, ctx)
+    doc["record"] = steps.record(doc, ctx)
     yield "Record"
-    doc["unlock"] = handler.unlock(doc, ctx)
+    doc["unlock"] = steps.unlock(doc, ctx)
     yield "Unlock"

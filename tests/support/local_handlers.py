@@ -1,4 +1,4 @@
-"""Tiny handlers the local-mode engine tests run through moto's Step Functions engine."""
+"""Tiny handlers the local-mode tests package into asset zips and run in Lambda workers."""
 
 from __future__ import annotations
 
@@ -31,3 +31,20 @@ def flaky(event: Any, context: LambdaContextLike) -> dict[str, Any]:
 
 def not_json(event: Any, context: LambdaContextLike) -> object:
     return object()
+
+
+def sleeper(event: Any, context: LambdaContextLike) -> dict[str, Any]:
+    import time
+
+    time.sleep(float(event.get("seconds", 10)))
+    return {"slept": True}
+
+
+def environment(event: Any, context: Any) -> dict[str, Any]:
+    return {"variables": dict(os.environ), "memory": context.memory_limit_in_mb,
+            "version": context.function_version, "pid": os.getpid(),
+            "arn": context.invoked_function_arn}
+
+
+def big(event: Any, context: LambdaContextLike) -> str:
+    return "x" * int(event["bytes"])

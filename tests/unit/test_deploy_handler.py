@@ -5,17 +5,23 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from deploy_steps import handler
+from stackflow import env
 from stackflow.adapters.cloudwatch import CloudWatchAlarms
 from stackflow.adapters.lambda_ import LambdaFunctions
 from stackflow.deploy.deps import DeploySettings, Deps, load_settings
 from stackflow.errors import ConfigurationError, InvalidRequest
 
-from tests.support.deploy_fakes import FakeClock, FakeContext, InMemoryStore, ScriptedInvoker
+from tests.support.deploy_fakes import (
+    DeploySteps,
+    FakeClock,
+    FakeContext,
+    InMemoryStore,
+    ScriptedInvoker,
+)
 from tests.support.events import load_event
 
 CONTRACT = ("validate", "lock", "upload", "publish", "smoke", "shift", "health",
@@ -23,15 +29,14 @@ CONTRACT = ("validate", "lock", "upload", "publish", "smoke", "shift", "health",
 
 
 @pytest.fixture
-def offline() -> Iterator[InMemoryStore]:
-    """Dependencies whose AWS side fails any call: bad input must fail before AWS."""
-    clock, store = FakeClock(), InMemoryStore()
-    handler.use_dependencies(Deps(
+def offline() -> DeploySteps:
+    """The step handlers over dependencies whose AWS side fails any call: bad input must
+    fail before AWS."""
+    clock = FakeClock()
+    return DeploySteps(Deps(
         settings=DeploySettings(table="unused"), functions=LambdaFunctions(_NoClient()),  # type: ignore[arg-type]
-        invoker=ScriptedInvoker(), store=store, alarms=CloudWatchAlarms(_NoClient()),  # type: ignore[arg-type]
+        invoker=ScriptedInvoker(), store=InMemoryStore(), alarms=CloudWatchAlarms(_NoClient()),  # type: ignore[arg-type]
         read_object=lambda b, k, v: b"", now=clock.now, sleep=clock.sleep))
-    yield store
-    handler.use_dependencies(None)
 
 
 class _NoClient:
@@ -44,6 +49,27 @@ def test_every_state_of_the_contract_has_its_handler_function() -> None:
     # THEN each is a function of the module
     for name in CONTRACT:
         assert callable(getattr(handler, name)), name
+
+
+def test_each_handler_of_the_module_runs_its_own_step_wired_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the variable the template sets on every step function
+    monkeypatch.setenv(env.DEPLOY_TABLE, "deployments")
+    for name in CONTRACT:
+        # WHEN the module's handler gets an empty document (it fails before any AWS call)
+        with pytest.raises(InvalidRequest):
+            getattr(handler, name)({}, FakeContext())
+        # THEN it ran its own step: the step's name is on its log lines
+        assert handler.logger.get_current_keys()["step"] == name
+
+
+def test_a_handler_without_its_table_setting_raises_configuration_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN no DEPLOY_TABLE / WHEN a step runs
+    monkeypatch.delenv(env.DEPLOY_TABLE, raising=False)
+    # THEN the errorType Lambda reports is ConfigurationError, naming the variable
+    with pytest.raises(ConfigurationError, match="DEPLOY_TABLE"):
+        handler.lock(doc("lock"), FakeContext())
 
 
 def doc(name: str, *drop: str, **replace: Any) -> dict[str, Any]:
@@ -73,11 +99,11 @@ def doc(name: str, *drop: str, **replace: Any) -> dict[str, Any]:
     ("unlock", doc("unlock", "execution_id"), "execution_id"),
 ])
 def test_malformed_input_raises_invalid_request_naming_the_field(
-        offline: InMemoryStore, step: str, event: Any, field: str) -> None:
+        offline: DeploySteps, step: str, event: Any, field: str) -> None:
     # GIVEN a state's payload with one part missing or wrong
     # WHEN its handler runs / THEN InvalidRequest names the field, before any AWS call
     with pytest.raises(InvalidRequest) as info:
-        getattr(handler, step)(event, FakeContext())
+        getattr(offline, step)(event, FakeContext())
     assert info.value.field == field
 
 

@@ -9,17 +9,21 @@ before it touches AWS, and never a ``KeyError`` or ``TypeError``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from deploy_steps import handler
 from stackflow.adapters.cloudwatch import CloudWatchAlarms
 from stackflow.adapters.lambda_ import LambdaFunctions
 from stackflow.deploy.deps import DeploySettings, Deps
 from stackflow.errors import InvalidRequest
 
-from tests.support.deploy_fakes import FakeClock, FakeContext, InMemoryStore, ScriptedInvoker
+from tests.support.deploy_fakes import (
+    DeploySteps,
+    FakeClock,
+    FakeContext,
+    InMemoryStore,
+    ScriptedInvoker,
+)
 from tests.support.events import load_event
 
 MISSING = object()
@@ -34,16 +38,14 @@ class _NoClient:
 
 
 @pytest.fixture
-def offline() -> Iterator[InMemoryStore]:
-    clock, store = FakeClock(), InMemoryStore()
-    handler.use_dependencies(Deps(
+def offline() -> DeploySteps:
+    clock = FakeClock()
+    return DeploySteps(Deps(
         settings=DeploySettings(table="unused"),
         functions=LambdaFunctions(_NoClient()),  # type: ignore[arg-type]
-        invoker=ScriptedInvoker(), store=store,
+        invoker=ScriptedInvoker(), store=InMemoryStore(),
         alarms=CloudWatchAlarms(_NoClient()),  # type: ignore[arg-type]
         read_object=lambda b, k, v: b"", now=clock.now, sleep=clock.sleep))
-    yield store
-    handler.use_dependencies(None)
 
 
 def broken(step: str, path: str, value: Any) -> dict[str, Any]:
@@ -153,12 +155,12 @@ def rows() -> list[tuple[str, str, Any, str]]:
 @pytest.mark.parametrize(("step", "path", "value", "field"), rows(),
                          ids=lambda v: v if isinstance(v, str) else type(v).__name__)
 def test_malformed_document_names_the_field_before_any_aws_call(
-        offline: InMemoryStore, step: str, path: str, value: Any, field: str) -> None:
+        offline: DeploySteps, step: str, path: str, value: Any, field: str) -> None:
     # GIVEN the step's sample document with one field missing or of the wrong type
     event = broken(step, path, value)
     # WHEN its handler runs
     with pytest.raises(InvalidRequest) as info:
-        getattr(handler, step)(event, FakeContext())
+        getattr(offline, step)(event, FakeContext())
     # THEN InvalidRequest names exactly that field (the offline clients prove no AWS
     # call came first)
     assert info.value.field == field
@@ -171,9 +173,9 @@ def test_every_step_of_the_contract_has_rows() -> None:
 
 
 @pytest.mark.parametrize("step", ["validate", "approval_request", *LOCKED_STEPS])
-def test_a_payload_that_is_not_an_object_is_invalid_request(offline: InMemoryStore,
+def test_a_payload_that_is_not_an_object_is_invalid_request(offline: DeploySteps,
                                                             step: str) -> None:
     # GIVEN a payload that is a JSON array / WHEN any handler runs / THEN it names it
     with pytest.raises(InvalidRequest) as info:
-        getattr(handler, step)(["not", "a", "document"], FakeContext())
+        getattr(offline, step)(["not", "a", "document"], FakeContext())
     assert info.value.field == "event"

@@ -10,7 +10,7 @@ from psycopg.conninfo import conninfo_to_dict
 from stackflow.adapters.secrets import url_from_secret
 from stackflow.errors import ConfigurationError
 from stackflow_tools.cli.main import build_parser, main
-from stackflow_tools.cli.patcher import format_result
+from stackflow_tools.patcher_text import format_result
 
 
 def test_rollback_takes_steps_or_target_not_both(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,12 +16,17 @@ from typing import Any
 import pytest
 from stackflow.deploy import approval
 from stackflow.deploy.document import (
+    DocumentResult,
+    HealthResult,
+    LockResult,
+    PromoteResult,
+    PublishResult,
+    RollbackResult,
+    ShiftResult,
+    SmokeResult,
+    UploadResult,
     read_execution_id,
     read_input,
-    read_lock,
-    read_published_version,
-    read_shift,
-    read_upload,
 )
 from stackflow.deploy.record import final_fields
 from stackflow.deploy.smoke_cases import SmokeCase, check, parse_case, parse_cases
@@ -57,10 +62,11 @@ NEEDS: Mapping[str, set[str]] = {
     "promote": {"lock", "publish"}, "rollback": {"lock", "error"}, "record": {"lock"},
     "record-failure": {"lock", "error", "rollback"}, "unlock": {"lock"},
 }
-PARTS: Mapping[str, Callable[[Mapping[str, Any]], object]] = {
-    "lock": read_lock, "upload": read_upload, "publish": read_published_version,
-    "shift": read_shift,
-}
+# The type that reads each step result a sample carries (stackflow.deploy.document).
+PARTS: tuple[type[DocumentResult], ...] = (
+    LockResult, UploadResult, PublishResult, SmokeResult, ShiftResult, HealthResult,
+    PromoteResult, RollbackResult,
+)
 
 
 def samples() -> list[str]:
@@ -86,9 +92,9 @@ def read_step_document(name: str, sample: Any) -> None:
     # Every later state gets Validate's output: a sample's input is already normalized.
     assert inp.to_dict() == doc["input"], f"{name}: input is not Validate's output"
     assert NEEDS[step] <= set(doc), f"{name} lacks {NEEDS[step] - set(doc)}"
-    for key, reader in PARTS.items():
-        if key in doc:
-            reader(doc)
+    for part in PARTS:
+        if part.KEY in doc:
+            part.from_document(doc)
     for key, needed in RESULT_KEYS.items():
         if key in doc:
             assert needed <= set(doc[key]), f"{name}: {key} lacks {needed - set(doc[key])}"

@@ -12,7 +12,6 @@ queued, so a call that gets through fails as the adapter's ``AwsCallFailed``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -61,18 +60,11 @@ def stubbed_deps() -> Deps:
                 now=clock.now, monotonic=clock.monotonic, sleep=clock.sleep)
 
 
-@pytest.fixture
-def no_aws() -> Iterator[None]:
-    deps = stubbed_deps()
-    handler.use_dependencies(deps)
-    yield
-    handler.use_dependencies(None)
-
-
 def call_step(step: str, event: Any) -> dict[str, Any] | StackFlowError:
-    """The step's result, or the StackFlow error it raised (anything else escapes)."""
+    """The step's result over ``stubbed_deps``, or the StackFlow error it raised
+    (anything else escapes)."""
     try:
-        return getattr(handler, step)(event, CONTEXT)  # type: ignore[no-any-return]
+        return handler.step_handler(step, stubbed_deps)(event, CONTEXT)
     except StackFlowError as e:
         return e
 
@@ -86,7 +78,7 @@ def sample(step: str) -> dict[str, Any]:
 @pytest.mark.parametrize(("payload", "field"), [
     (None, "event"), ([], "event"), ("x", "event"), (7, "event")])
 def test_a_payload_that_is_not_an_object_names_the_event(
-        no_aws: None, step: str, payload: Any, field: str) -> None:
+        step: str, payload: Any, field: str) -> None:
     # GIVEN a payload that is not a JSON object / WHEN any deploy step gets it
     outcome = call_step(step, payload)
     # THEN InvalidRequest names the event itself
@@ -95,7 +87,7 @@ def test_a_payload_that_is_not_an_object_names_the_event(
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_an_empty_object_names_the_first_missing_field(no_aws: None, step: str) -> None:
+def test_an_empty_object_names_the_first_missing_field(step: str) -> None:
     # GIVEN {} / WHEN any deploy step gets it / THEN InvalidRequest names what is missing
     outcome = call_step(step, {})
     assert isinstance(outcome, InvalidRequest)
@@ -114,8 +106,8 @@ WRONG_TYPES = [
 @pytest.mark.parametrize(("step", "path", "value", "field"), [
     (step, *row) for step in STEPS for row in WRONG_TYPES
     if not (step == "validate" and row[0] == ("execution_id",))])
-def test_a_wrong_typed_field_is_named(no_aws: None, step: str, path: tuple[str, ...],
-                                      value: Any, field: str) -> None:
+def test_a_wrong_typed_field_is_named(step: str, path: tuple[str, ...], value: Any,
+                                      field: str) -> None:
     # GIVEN the step's own sample with one field of the wrong JSON type
     event = sample(step)
     doc = event["document"] if step == "approval_request" else event
@@ -224,12 +216,7 @@ def replace_somewhere(doc: Any, data: st.DataObject) -> Any:
 
 
 def assert_only_stackflow_errors(step: str, event: Any) -> None:
-    deps = stubbed_deps()
-    handler.use_dependencies(deps)
-    try:
-        outcome = call_step(step, event)
-    finally:
-        handler.use_dependencies(None)
+    outcome = call_step(step, event)
     if isinstance(outcome, InvalidRequest):
         assert outcome.field, "InvalidRequest must name its field"
     else:

@@ -1,15 +1,25 @@
-"""Amazon DynamoDB: the deploy table (locks, deployment records, approval tokens).
+"""Amazon DynamoDB: the deploy table (``DEPLOY_TABLE``), the one owner of its items.
 
-:class:`DynamoDeployStore` implements ``stackflow.deploy.ports.DeployStore`` over the
-one-table layout of ``docs/architecture.md``:
+Every item of the table is keyed and laid out here and nowhere else
+(docs/architecture.md, "DynamoDB table" and "Drift state"):
 
-============  ===========================  ==========  =============================
-item          pk                           sk          attributes
-============  ===========================  ==========  =============================
-lock          ``LOCK#<function>#<alias>``  ``LOCK``    holder, expires_at, ttl, ...
-record        ``DEPLOY#<function>``        ``EXEC#id`` function, alias, steps, status...
-approval      ``APPROVAL#<execution id>``  ``TOKEN``   task_token, requested_at, ...
-============  ===========================  ==========  =============================
+===============  ===========================  ================  ===========================
+item             pk                           sk                attributes
+===============  ===========================  ================  ===========================
+lock             ``LOCK#<function>#<alias>``  ``LOCK``          holder, expires_at, ttl, ...
+record           ``DEPLOY#<function>``        ``EXEC#<id>``     function, alias, steps, ...
+approval token   ``APPROVAL#<execution id>``  ``TOKEN``         task_token, requested_at...
+drift state      ``DRIFT#STATE``              ``STATE``         data (JSON), updated_at
+schema baseline  ``DRIFT#SCHEMA``             ``BASELINE``      data (JSON), updated_at
+===============  ===========================  ================  ===========================
+
+:class:`DynamoDeployStore` implements ``stackflow.deploy.ports.DeployStore`` and reads
+approval tokens back for ``stackflow approve``; :class:`DriftStateTable` implements
+``stackflow.drift.ports.StateStore``. The drift check's two items are here, not in a
+module of their own, because they live in the same table: a second module that builds
+keys of this table would be a second truth about its key schema. They are two classes
+only because the deploy steps and the drift check reach the table through different
+ports.
 
 Numbers go in as ``Decimal`` and come back as ``int``/``float``, so callers see plain
 JSON values.
@@ -17,15 +27,20 @@ JSON values.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from stackflow.adapters import aws_error, default_client, error_code
-from stackflow.deploy.ports import LockState
+from stackflow.deploy.ports import ApprovalToken, LockState
+from stackflow.errors import DriftCheckFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from stackflow.drift.schema import SchemaBaseline
+    from stackflow.drift.state import DriftState
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 # Approval tokens outlive any approval window Step Functions allows for a task (1 year).
@@ -38,20 +53,38 @@ def _aws_errors() -> tuple[type[Exception], ...]:
     return (ClientError, BotoCoreError)
 
 
+# --- the key schema ------------------------------------------------------------------
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
 def lock_key(function_name: str, alias: str) -> dict[str, Any]:
-    return {"pk": {"S": f"LOCK#{function_name}#{alias}"}, "sk": {"S": "LOCK"}}
+    return _key(f"LOCK#{function_name}#{alias}", "LOCK")
+
+
+def records_partition(function_name: str) -> str:
+    """The partition holding every deployment record of ``function_name``."""
+    return f"DEPLOY#{function_name}"
 
 
 def record_key(function_name: str, execution_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"DEPLOY#{function_name}"}, "sk": {"S": f"EXEC#{execution_id}"}}
+    return _key(records_partition(function_name), f"EXEC#{execution_id}")
 
 
 def approval_key(execution_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"APPROVAL#{execution_id}"}, "sk": {"S": "TOKEN"}}
+    return _key(f"APPROVAL#{execution_id}", "TOKEN")
 
 
-class DynamoDeployStore:
-    """The deploy table, over one (injected or lazy) DynamoDB client."""
+def drift_state_key() -> dict[str, Any]:
+    return _key("DRIFT#STATE", "STATE")
+
+
+def schema_baseline_key() -> dict[str, Any]:
+    return _key("DRIFT#SCHEMA", "BASELINE")
+
+
+class _DeployTable:
+    """One (injected or lazy) DynamoDB client on the deploy table, and its plumbing."""
 
     def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
         self.table = table
@@ -63,22 +96,61 @@ class DynamoDeployStore:
             self._client = default_client("dynamodb")
         return self._client
 
+    def _get(self, key: dict[str, Any], what: str) -> dict[str, Any] | None:
+        try:
+            raw = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+        except _aws_errors() as e:
+            raise aws_error(e, what) from e
+        return deserialize(raw["Item"]) if "Item" in raw else None
+
+    def _put(self, key: dict[str, Any], fields: Mapping[str, Any], what: str,
+             **condition: Any) -> None:
+        """PutItem; a false ``ConditionExpression`` raises ``_ConditionFailed``."""
+        try:
+            self.client.put_item(TableName=self.table, Item={**key, **serialize(fields)},
+                                 **condition)
+        except _aws_errors() as e:
+            if error_code(e) == CONDITION_FAILED:
+                raise _ConditionFailed from e
+            raise aws_error(e, what) from e
+
+    def _update(self, key: dict[str, Any], expression: str, names: dict[str, str] | None,
+                values: dict[str, Any], condition: str | None, what: str) -> None:
+        extra: dict[str, Any] = {}
+        if names:
+            extra["ExpressionAttributeNames"] = names
+        if condition:
+            extra["ConditionExpression"] = condition
+        try:
+            self.client.update_item(TableName=self.table, Key=key, UpdateExpression=expression,
+                                    ExpressionAttributeValues=values, **extra)
+        except _aws_errors() as e:
+            if error_code(e) == CONDITION_FAILED:
+                raise _ConditionFailed from e
+            raise aws_error(e, what) from e
+
+
+class _ConditionFailed(Exception):
+    """A conditional write found its condition false (handled inside this module)."""
+
+
+class DynamoDeployStore(_DeployTable):
+    """Locks, deployment records and approval tokens."""
+
     # --- lock ------------------------------------------------------------------------
     def acquire_lock(self, function_name: str, alias: str, lock: LockState,
                      *, now_epoch: int) -> LockState | None:
-        item = {**lock_key(function_name, alias), **serialize(_lock_fields(lock))}
         try:
             # Free, ours (a retried Lock), or expired: DynamoDB deletes expired items
             # lazily, so the condition checks the TTL itself.
-            self.client.put_item(
-                TableName=self.table, Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR holder = :me OR #ttl < :now",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={":me": {"S": lock.holder},
-                                           ":now": {"N": str(now_epoch)}})
-        except _aws_errors() as e:
-            if error_code(e) != CONDITION_FAILED:
-                raise aws_error(e, f"locking {function_name}:{alias}") from e
+            self._put(lock_key(function_name, alias), _lock_fields(lock),
+                      f"locking {function_name}:{alias}",
+                      ConditionExpression="attribute_not_exists(pk) OR holder = :me "
+                                          "OR #ttl < :now",
+                      ExpressionAttributeNames={"#ttl": "ttl"},
+                      ExpressionAttributeValues={":me": {"S": lock.holder},
+                                                 ":now": {"N": str(now_epoch)}})
+        except _ConditionFailed:
             return self.get_lock(function_name, alias) or LockState("unknown", "unknown", 0)
         return None
 
@@ -141,49 +213,91 @@ class DynamoDeployStore:
         try:
             pages = self.client.get_paginator("query").paginate(
                 TableName=self.table, KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"DEPLOY#{function_name}"}})
+                ExpressionAttributeValues={":pk": {"S": records_partition(function_name)}})
             for page in pages:
                 records.extend(_public(deserialize(item)) for item in page.get("Items", []))
         except _aws_errors() as e:
             raise aws_error(e, f"listing the deployments of {function_name}") from e
         return records
 
-    # --- approvals -------------------------------------------------------------------
-    def put_approval(self, execution_id: str, item: Mapping[str, Any]) -> None:
-        fields = dict(item)
-        fields.setdefault("ttl", _epoch_after(APPROVAL_TTL_SECONDS))
+    # --- approval tokens -------------------------------------------------------------
+    def put_approval(self, approval: ApprovalToken) -> None:
+        fields = {"task_token": approval.task_token, "requested_at": approval.requested_at,
+                  "execution_id": approval.execution_id, "function": approval.function,
+                  "alias": approval.alias, "version": approval.version,
+                  "ttl": _epoch_after(APPROVAL_TTL_SECONDS)}
+        self._put(approval_key(approval.execution_id), fields,
+                  f"storing the approval token of {approval.execution_id}")
+
+    def get_approval(self, execution_id: str) -> ApprovalToken | None:
+        """The token an execution waits on; None when none is stored."""
+        raw = self._get(approval_key(execution_id),
+                        f"reading the approval token of {execution_id}")
+        if raw is None or not raw.get("task_token"):
+            return None
+        return ApprovalToken(execution_id=execution_id, task_token=str(raw["task_token"]),
+                             requested_at=str(raw.get("requested_at", "")),
+                             function=str(raw.get("function", "")),
+                             alias=str(raw.get("alias", "")), version=raw.get("version"))
+
+
+class DriftStateTable(_DeployTable):
+    """The drift check's memory between runs: the drift state and the schema baseline.
+
+    Each item keeps its data as one JSON string attribute, so the layout can grow
+    without a table migration.
+    """
+
+    def load_state(self) -> DriftState | None:
+        from stackflow.drift.state import DriftState
+
+        data = self._load(drift_state_key())
+        if data is None:
+            return None
+        return DriftState(drift_keys=tuple(data.get("drift_keys", ())),
+                          detections=dict(data.get("detections", {})),
+                          carried_over=tuple(data.get("carried_over", ())),
+                          updated_at=str(data.get("updated_at", "")),
+                          notified_at=data.get("notified_at"))
+
+    def save_state(self, state: DriftState) -> None:
+        self._save(drift_state_key(), {"drift_keys": list(state.drift_keys),
+                                       "fingerprint": state.fingerprint,
+                                       "detections": dict(state.detections),
+                                       "carried_over": list(state.carried_over),
+                                       "updated_at": state.updated_at,
+                                       "notified_at": state.notified_at}, state.updated_at)
+
+    def load_baseline(self) -> SchemaBaseline | None:
+        from stackflow.drift.schema import SchemaBaseline
+
+        data = self._load(schema_baseline_key())
+        if data is None:
+            return None
+        return SchemaBaseline(version=data.get("version"), fingerprint=str(data["fingerprint"]),
+                              recorded_at=str(data.get("recorded_at", "")))
+
+    def save_baseline(self, baseline: SchemaBaseline) -> None:
+        self._save(schema_baseline_key(), {"version": baseline.version,
+                                           "fingerprint": baseline.fingerprint,
+                                           "recorded_at": baseline.recorded_at},
+                   baseline.recorded_at)
+
+    def _load(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        name = key["pk"]["S"]
+        item = self._get(key, f"reading {name} from {self.table}")
+        if item is None:
+            return None
         try:
-            self.client.put_item(TableName=self.table,
-                                 Item={**approval_key(execution_id), **serialize(fields)})
-        except _aws_errors() as e:
-            raise aws_error(e, f"storing the approval token of {execution_id}") from e
+            data = json.loads(item["data"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise DriftCheckFailed(f"unreadable {name} item in {self.table}",
+                                   part="state") from e
+        return data if isinstance(data, dict) else None
 
-    # --- plumbing --------------------------------------------------------------------
-    def _get(self, key: dict[str, Any], what: str) -> dict[str, Any] | None:
-        try:
-            raw = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
-        except _aws_errors() as e:
-            raise aws_error(e, what) from e
-        return deserialize(raw["Item"]) if "Item" in raw else None
-
-    def _update(self, key: dict[str, Any], expression: str, names: dict[str, str] | None,
-                values: dict[str, Any], condition: str | None, what: str) -> None:
-        extra: dict[str, Any] = {}
-        if names:
-            extra["ExpressionAttributeNames"] = names
-        if condition:
-            extra["ConditionExpression"] = condition
-        try:
-            self.client.update_item(TableName=self.table, Key=key, UpdateExpression=expression,
-                                    ExpressionAttributeValues=values, **extra)
-        except _aws_errors() as e:
-            if error_code(e) == CONDITION_FAILED:
-                raise _ConditionFailed from e
-            raise aws_error(e, what) from e
-
-
-class _ConditionFailed(Exception):
-    """A conditional write found its condition false (handled inside this module)."""
+    def _save(self, key: dict[str, Any], data: dict[str, Any], updated_at: str) -> None:
+        self._put(key, {"data": json.dumps(data, sort_keys=True), "updated_at": updated_at},
+                  f"writing {key['pk']['S']} to {self.table}")
 
 
 def _lock_fields(lock: LockState) -> dict[str, Any]:

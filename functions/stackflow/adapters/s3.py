@@ -1,4 +1,5 @@
-"""Amazon S3: object bytes in and out, paged listing, and the S3 migration source.
+"""Amazon S3: object bytes in and out, object metadata, paged listing, and the S3
+migration source.
 
 botocore is imported only inside the calls, so importing this module is free; the
 client is injected or built on first use (``stackflow.adapters.default_client``).
@@ -6,15 +7,23 @@ client is injected or built on first use (``stackflow.adapters.default_client``)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from stackflow.adapters import aws_error, default_client
-from stackflow.errors import AwsThrottled, ConfigurationError, SourceError, StackFlowError
+from stackflow.errors import (
+    AwsThrottled,
+    ConfigurationError,
+    ResourceNotFound,
+    SourceError,
+    StackFlowError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectTypeDef
 
 # Objects fetched in parallel when reading a migration source (S3 latency, not CPU,
 # is what a few hundred small GETs cost).
@@ -36,14 +45,42 @@ def _aws_errors() -> tuple[type[Exception], ...]:
 
 def list_keys(bucket: str, prefix: str = "", *, client: S3Client | None = None) -> list[str]:
     """Every key under ``prefix``, following continuation tokens past 1000 objects."""
-    s3 = _client(client)
-    keys: list[str] = []
+    return [obj["Key"] for obj in _objects(bucket, prefix, _client(client))]
+
+
+def last_modified(bucket: str, prefix: str = "", *,
+                  client: S3Client | None = None) -> dict[str, datetime]:
+    """Key -> ``LastModified`` (timezone-aware) of every object under ``prefix``."""
+    return {obj["Key"]: obj["LastModified"] for obj in _objects(bucket, prefix, _client(client))}
+
+
+def _objects(bucket: str, prefix: str, s3: S3Client) -> list[ObjectTypeDef]:
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return list(_pages(bucket, prefix, s3))
     except _aws_errors() as e:
         raise aws_error(e, f"listing s3://{bucket}/{prefix}") from e
-    return keys
+
+
+def _pages(bucket: str, prefix: str, s3: S3Client) -> Iterator[ObjectTypeDef]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
+
+
+def head_object(bucket: str, key: str, version_id: str | None = None, *,
+                client: S3Client | None = None) -> Mapping[str, Any] | None:
+    """``HeadObject`` with the object's checksum (``ChecksumMode``); None when there is
+    no such object (or version)."""
+    s3 = _client(client)
+    extra: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+    try:
+        head: Mapping[str, Any] = s3.head_object(Bucket=bucket, Key=key,
+                                                 ChecksumMode="ENABLED", **extra)
+    except _aws_errors() as e:
+        error = aws_error(e, f"HeadObject s3://{bucket}/{key}")
+        if isinstance(error, ResourceNotFound):
+            return None
+        raise error from e
+    return head
 
 
 def get_object_bytes(bucket: str, key: str, version_id: str | None = None, *,
@@ -80,7 +117,11 @@ def put_object_bytes(bucket: str, key: str, body: bytes, *,
 
 
 class S3MigrationSource:
-    """Migrations stored as objects directly under ``s3://bucket/prefix``."""
+    """Migrations stored as objects directly under ``s3://bucket/prefix``.
+
+    Also a ``drift.inspect.TimestampedSource``: schema drift takes a pending
+    migration's age from its object's ``LastModified``.
+    """
 
     def __init__(self, bucket: str, prefix: str = "", *,
                  client: S3Client | None = None) -> None:
@@ -102,6 +143,11 @@ class S3MigrationSource:
                               source=self.describe()) from e
         names = (key[len(self.prefix):] for key in keys)
         return sorted(name for name in names if name and "/" not in name)
+
+    def modified_times(self) -> dict[str, datetime]:
+        """File name -> ``LastModified`` of every object under the prefix."""
+        times = last_modified(self.bucket, self.prefix, client=self._s3())
+        return {key[len(self.prefix):]: when for key, when in times.items()}
 
     def read_files(self, names: Sequence[str]) -> dict[str, str]:
         s3 = self._s3()

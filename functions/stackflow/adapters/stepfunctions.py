@@ -58,6 +58,12 @@ class HistoryEvent:
     cause: str | None = None
 
 
+def _aws_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (ClientError, BotoCoreError)
+
+
 def execution_arn(state_machine_arn: str, name: str) -> str:
     """The ARN an execution named ``name`` of a standard state machine has."""
     head, sep, machine = state_machine_arn.rpartition(":stateMachine:")
@@ -86,7 +92,7 @@ class StepFunctions:
             response = self.client.start_execution(
                 stateMachineArn=state_machine_arn, name=name,
                 input=json.dumps(document, sort_keys=True))
-        except Exception as e:
+        except _aws_errors() as e:
             if error_code(e) == "ExecutionAlreadyExists":
                 raise ReleaseAlreadyStarted(f"execution {name} exists already",
                                             name=name) from e
@@ -96,7 +102,7 @@ class StepFunctions:
     def describe_execution(self, arn: str) -> Execution:
         try:
             r = self.client.describe_execution(executionArn=arn)
-        except Exception as e:
+        except _aws_errors() as e:
             raise _translate(e, f"DescribeExecution {arn}") from e
         return Execution(
             arn=r["executionArn"], name=r["name"], status=r["status"],
@@ -131,7 +137,7 @@ class StepFunctions:
         while True:
             try:
                 page = self.client.get_execution_history(**kwargs)
-            except Exception as e:
+            except _aws_errors() as e:
                 raise _translate(e, f"GetExecutionHistory {arn}") from e
             yield [history_event(raw) for raw in page["events"]]
             if not page.get("nextToken"):
@@ -151,7 +157,7 @@ class StepFunctions:
                                        status=item["status"], started_at=item["startDate"],
                                        stopped_at=item.get("stopDate"))
                              for item in page["executions"])
-        except Exception as e:
+        except _aws_errors() as e:
             raise _translate(e, f"ListExecutions {state_machine_arn}") from e
         return found
 
@@ -159,13 +165,13 @@ class StepFunctions:
         try:
             self.client.send_task_success(taskToken=token,
                                           output=json.dumps(output, sort_keys=True))
-        except Exception as e:
+        except _aws_errors() as e:
             raise _translate_token(e, "SendTaskSuccess") from e
 
     def send_task_failure(self, token: str, error: str, cause: str) -> None:
         try:
             self.client.send_task_failure(taskToken=token, error=error, cause=cause)
-        except Exception as e:
+        except _aws_errors() as e:
             raise _translate_token(e, "SendTaskFailure") from e
 
 

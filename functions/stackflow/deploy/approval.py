@@ -14,6 +14,7 @@ from typing import Any
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import iso
 from stackflow.deploy.model import DeployInput
+from stackflow.deploy.ports import ApprovalToken
 from stackflow.errors import InvalidRequest
 from stackflow.validation import as_object, req_str
 
@@ -33,9 +34,10 @@ def request_approval(inp: DeployInput, execution_id: str, version: str | None, t
                      deps: Deps) -> dict[str, Any]:
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidRequest("task_token", "is longer than a Step Functions task token")
-    requested_at = iso(deps.now())
-    deps.store.put_approval(execution_id, {
-        "task_token": token, "requested_at": requested_at, "execution_id": execution_id,
-        "function": inp.function_name, "alias": inp.alias, "version": version,
-    })
-    return {"requested_at": requested_at, "execution_id": execution_id, "version": version}
+    approval = ApprovalToken(execution_id=execution_id, task_token=token,
+                             requested_at=iso(deps.now()), function=inp.function_name,
+                             alias=inp.alias, version=version)
+    deps.store.put_approval(approval)
+    # The token itself stays out of the result: the record and the logs keep results.
+    return {"requested_at": approval.requested_at, "execution_id": execution_id,
+            "version": version}

@@ -11,10 +11,9 @@ bake window, must not exceed ``health.error_threshold``.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from stackflow.deploy.deps import Deps
-from stackflow.deploy.document import ShiftState, iso, parse_iso
+from stackflow.deploy.document import BakeWindow, HealthResult, ShiftResult, iso, parse_iso
 from stackflow.deploy.model import DeployInput
 from stackflow.deploy.ports import AlarmState
 from stackflow.deploy.smoke_cases import json_number
@@ -26,28 +25,29 @@ MIN_WINDOW_SECONDS = 60
 PERIOD = timedelta(seconds=60)
 
 
-def health(inp: DeployInput, version: str, shift: ShiftState, deps: Deps) -> dict[str, Any]:
+def health(inp: DeployInput, version: str, shift: ShiftResult, deps: Deps) -> HealthResult:
     """Check alarms and errors for the bake that just ended; raise CanaryUnhealthy."""
     firing = firing_alarms(inp.alarms, deps)
-    refired = [name for name, state in firing.items() if _refired(name, state, shift)]
-    blocking = [name for name in firing
-                if name not in shift.preexisting_alarms or name in refired
-                or inp.block_on_preexisting_alarm]
+    refired = tuple(name for name, state in firing.items() if _refired(name, state, shift))
+    blocking = tuple(name for name in firing
+                     if name not in shift.preexisting_alarms or name in refired
+                     or inp.block_on_preexisting_alarm)
     start, end = bake_window(deps.now(), shift)
     errors = deps.alarms.error_sum(inp.function_name, inp.alias, version, start=start, end=end)
-    result = {"healthy": not blocking and errors <= inp.error_threshold,
-              "alarms": blocking, "ignored_preexisting": [n for n in firing if n not in blocking],
-              "refired": refired,
-              "errors": json_number(errors), "error_threshold": json_number(inp.error_threshold),
-              "window_seconds": int((end - start).total_seconds()),
-              "window": {"start": iso(start), "end": iso(end)},
-              "index": shift.index, "weight": shift.weight, "version": version}
-    if not result["healthy"]:
-        raise CanaryUnhealthy(_reason(inp, version, blocking, errors, start, end), **result)
+    result = HealthResult(
+        healthy=not blocking and errors <= inp.error_threshold, alarms=blocking,
+        ignored_preexisting=tuple(n for n in firing if n not in blocking), refired=refired,
+        errors=errors, error_threshold=inp.error_threshold,
+        window_seconds=int((end - start).total_seconds()),
+        window=BakeWindow(start=iso(start), end=iso(end)),
+        index=shift.index, weight=shift.weight, version=version)
+    if not result.healthy:
+        raise CanaryUnhealthy(_reason(inp, version, blocking, errors, start, end),
+                              **result.to_dict())
     return result
 
 
-def bake_window(now: datetime, shift: ShiftState) -> tuple[datetime, datetime]:
+def bake_window(now: datetime, shift: ShiftResult) -> tuple[datetime, datetime]:
     """``[start, end)`` of the Errors query: the whole bake, in whole minutes.
 
     Lambda stamps each one-minute datapoint at the start of its minute and ``EndTime``
@@ -67,7 +67,7 @@ def _minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
-def _refired(name: str, state: AlarmState, shift: ShiftState) -> bool:
+def _refired(name: str, state: AlarmState, shift: ShiftResult) -> bool:
     """A pre-existing alarm whose ALARM began after the first shift recorded it."""
     if name not in shift.preexisting_since:
         return False
@@ -75,7 +75,7 @@ def _refired(name: str, state: AlarmState, shift: ShiftState) -> bool:
     return before is not None and state.changed_at is not None and state.changed_at != before
 
 
-def _reason(inp: DeployInput, version: str, blocking: list[str], errors: float,
+def _reason(inp: DeployInput, version: str, blocking: tuple[str, ...], errors: float,
             start: datetime, end: datetime) -> str:
     parts = []
     if blocking:

@@ -8,10 +8,9 @@ Step Functions retries after a successful write gets the same lock back.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from stackflow.deploy.deps import Deps
-from stackflow.deploy.document import LockResult, iso
+from stackflow.deploy.document import LockResult, UnlockResult, iso
 from stackflow.deploy.model import DeployInput
 from stackflow.deploy.ports import LockState
 from stackflow.deploy.strategy import total_wait_seconds
@@ -57,11 +56,9 @@ def _result(lock: LockState) -> LockResult:
                       started_at=lock.started_at or lock.expires_at)
 
 
-def release(inp: DeployInput, execution_id: str, deps: Deps) -> dict[str, Any]:
+def release(inp: DeployInput, execution_id: str, deps: Deps) -> UnlockResult:
     """Delete the lock if this execution holds it; never touch another holder's."""
-    released = deps.store.release_lock(inp.function_name, inp.alias, execution_id)
-    holder = None
-    if not released:
-        current = deps.store.get_lock(inp.function_name, inp.alias)
-        holder = current.holder if current is not None else None
-    return {"released": released, "holder": holder}
+    if deps.store.release_lock(inp.function_name, inp.alias, execution_id):
+        return UnlockResult(released=True)
+    current = deps.store.get_lock(inp.function_name, inp.alias)
+    return UnlockResult(released=False, holder=current.holder if current is not None else None)

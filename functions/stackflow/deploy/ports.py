@@ -101,6 +101,21 @@ class LockState:
     started_at: str | None = None
 
 
+@dataclass(frozen=True)
+class ApprovalToken:
+    """The task token an Approval state waits on, and what it is waiting to release.
+
+    Written by ``approval_request``; read by ``stackflow approve | reject``.
+    """
+
+    execution_id: str
+    task_token: str
+    requested_at: str
+    function: str
+    alias: str
+    version: str | None = None
+
+
 class DeployStore(Protocol):
     def acquire_lock(self, function_name: str, alias: str, lock: LockState,
                      *, now_epoch: int) -> LockState | None:
@@ -127,7 +142,9 @@ class DeployStore(Protocol):
 
     def list_records(self, function_name: str) -> list[dict[str, Any]]: ...
 
-    def put_approval(self, execution_id: str, item: Mapping[str, Any]) -> None: ...
+    def put_approval(self, approval: ApprovalToken) -> None:
+        """Store the token under its execution id (replacing an earlier one)."""
+        ...
 
 
 ObjectReader = Callable[[str, str, str | None], bytes]

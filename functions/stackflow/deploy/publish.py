@@ -9,10 +9,8 @@ version when that one already holds the artifact's code.
 
 from __future__ import annotations
 
-from typing import Any
-
 from stackflow.deploy.deps import Deps
-from stackflow.deploy.document import UploadResult
+from stackflow.deploy.document import PublishResult, UploadResult
 from stackflow.deploy.model import DeployInput
 from stackflow.deploy.polling import poll_times
 from stackflow.deploy.ports import FunctionConfig
@@ -23,7 +21,7 @@ DESCRIPTION_LIMIT = 256
 
 
 def publish(inp: DeployInput, upload: UploadResult, execution_id: str,
-            deps: Deps) -> dict[str, Any]:
+            deps: Deps) -> PublishResult:
     """Publish (or find the already published) version of the artifact; wait for Active."""
     sha = inp.artifact.sha256
     if upload.code_sha256 != sha:
@@ -41,7 +39,7 @@ def publish(inp: DeployInput, upload: UploadResult, execution_id: str,
                                f"not the artifact's {sha}", expected=sha,
                                actual=version.code_sha256)
     wait_active(inp.function_name, version.version, deps)
-    return {"version": version.version, "code_sha256": version.code_sha256}
+    return PublishResult(version=version.version, code_sha256=version.code_sha256)
 
 
 def describe(inp: DeployInput, execution_id: str) -> str:

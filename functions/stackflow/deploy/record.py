@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from stackflow.deploy.deps import Deps
-from stackflow.deploy.document import LockResult, iso, read_published_version
+from stackflow.deploy.document import (
+    LockResult,
+    PublishResult,
+    RollbackResult,
+    iso,
+    read_optional,
+)
 from stackflow.deploy.model import DeployInput
 from stackflow.errors import InvalidRequest
 from stackflow.validation import as_object, opt_list
@@ -56,11 +62,12 @@ def finish(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
     fields["finished_at"] = iso(deps.now())
     store = deps.store
     store.update_record(inp.function_name, execution_id, fields)
-    if isinstance(doc.get("rollback"), Mapping):
+    rollback = read_optional(doc, RollbackResult)
+    if rollback is not None:
         # Rollback itself makes one write only (the alias); its outcome lands here.
         store.append_step(inp.function_name, execution_id,
-                          outcome("rollback", "succeeded", started, started, doc["rollback"]),
-                          key="rollback")
+                          outcome("rollback", "succeeded", started, started,
+                                  rollback.to_dict()), key="rollback")
     store.append_step(inp.function_name, execution_id,
                       outcome("record", "succeeded", started, fields["finished_at"],
                               {"status": fields["status"]}), key="record")
@@ -71,15 +78,15 @@ def finish(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
 def final_fields(doc: Mapping[str, Any], patcher_function: str) -> dict[str, Any]:
     """Status, new version, and on failure the error and the migration hint."""
     fields: dict[str, Any] = {}
-    if doc.get("publish") is not None:
-        fields["new_version"] = read_published_version(doc)
+    publish = read_optional(doc, PublishResult)
+    if publish is not None:
+        fields["new_version"] = publish.version
     error = doc.get("error")
     if error is None:
         fields["status"] = SUCCEEDED
         return fields
-    rollback = doc.get("rollback")
-    rolled_back = isinstance(rollback, Mapping) and rollback.get("rolled_back") is True
-    fields["status"] = ROLLED_BACK if rolled_back else FAILED
+    rollback = read_optional(doc, RollbackResult)
+    fields["status"] = ROLLED_BACK if rollback is not None and rollback.rolled_back else FAILED
     fields["error"] = describe_error(error)
     fields["migration_rollback"] = migration_rollback(doc, patcher_function)
     return fields

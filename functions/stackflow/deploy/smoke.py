@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stackflow.deploy.deps import Deps
+from stackflow.deploy.document import SmokeCaseResult, SmokeResult
 from stackflow.deploy.model import DeployInput, SmokeSource
 from stackflow.deploy.smoke_cases import SmokeCase, check, parse_case, parse_cases
 from stackflow.errors import InvalidRequest, SmokeTestFailed
@@ -19,33 +20,35 @@ from stackflow.errors import InvalidRequest, SmokeTestFailed
 FIELD = "input.smoke"
 
 
-def smoke(inp: DeployInput, version: str, deps: Deps) -> dict[str, Any]:
+def smoke(inp: DeployInput, version: str, deps: Deps) -> SmokeResult:
     """Run every case against ``function:version``; raise SmokeTestFailed listing all."""
     cases = load_cases(inp.smoke, deps)
     results = [run_case(inp.function_name, version, case, deps) for case in cases]
-    failed = [r for r in results if not r["passed"]]
+    failed = [r for r in results if not r.passed]
     if failed:
         lines = "; ".join(_summary(r) for r in results)
         raise SmokeTestFailed(
             f"{len(failed)} of {len(results)} smoke cases failed against "
-            f"{inp.function_name}:{version}: {lines}", cases=results)
-    return {"passed": True, "version": version, "cases": results}
+            f"{inp.function_name}:{version}: {lines}", cases=[r.to_dict() for r in results])
+    return SmokeResult(version=version, cases=tuple(results))
 
 
-def run_case(function_name: str, version: str, case: SmokeCase, deps: Deps) -> dict[str, Any]:
+def run_case(function_name: str, version: str, case: SmokeCase,
+             deps: Deps) -> SmokeCaseResult:
     payload = json.dumps(case.payload).encode()
     started = deps.monotonic()
     response = deps.invoker(function_name, version, payload)
     latency_ms = (deps.monotonic() - started) * 1000
     failures = check(case, response.payload, response.function_error, latency_ms)
-    return {"name": case.name, "passed": not failures, "failures": failures,
-            "latency_ms": round(latency_ms, 1), "function_error": response.function_error}
+    return SmokeCaseResult(name=case.name, passed=not failures, failures=tuple(failures),
+                           latency_ms=round(latency_ms, 1),
+                           function_error=response.function_error)
 
 
-def _summary(result: dict[str, Any]) -> str:
-    if result["passed"]:
-        return f"{result['name']}: passed"
-    return f"{result['name']}: " + ", ".join(result["failures"])
+def _summary(result: SmokeCaseResult) -> str:
+    if result.passed:
+        return f"{result.name}: passed"
+    return f"{result.name}: " + ", ".join(result.failures)
 
 
 def load_cases(source: SmokeSource, deps: Deps) -> tuple[SmokeCase, ...]:

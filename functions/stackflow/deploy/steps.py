@@ -17,13 +17,13 @@ from stackflow.deploy import approval, lock, publish, record, smoke, traffic, up
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import (
     LockResult,
+    PublishResult,
+    ShiftResult,
+    UploadResult,
     iso,
     read_execution_id,
     read_input,
-    read_lock,
-    read_published_version,
-    read_shift,
-    read_upload,
+    read_optional,
 )
 from stackflow.deploy.health import health
 from stackflow.deploy.model import DeployInput
@@ -48,57 +48,58 @@ def _lock(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
 
 def _upload(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
             deps: Deps) -> dict[str, Any]:
-    return upload.upload(inp, deps)
+    return upload.upload(inp, deps).to_dict()
 
 
 def _publish(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
              deps: Deps) -> dict[str, Any]:
-    result = publish.publish(inp, read_upload(doc), execution_id, deps)
-    deps.store.update_record(inp.function_name, execution_id,
-                             {"new_version": result["version"]})
-    return result
+    result = publish.publish(inp, UploadResult.from_document(doc), execution_id, deps)
+    deps.store.update_record(inp.function_name, execution_id, {"new_version": result.version})
+    return result.to_dict()
 
 
 def _smoke(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
            deps: Deps) -> dict[str, Any]:
-    return smoke.smoke(inp, read_published_version(doc), deps)
+    return smoke.smoke(inp, _published(doc), deps).to_dict()
 
 
 def _shift(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
            deps: Deps) -> dict[str, Any]:
-    return traffic.shift(inp, read_lock(doc), read_published_version(doc), read_shift(doc),
-                         deps)
+    # The previous Shift's result is absent before the first shift.
+    return traffic.shift(inp, LockResult.from_document(doc), _published(doc),
+                         read_optional(doc, ShiftResult), deps).to_dict()
 
 
 def _health(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
             deps: Deps) -> dict[str, Any]:
-    shift = read_shift(doc)
+    shift = read_optional(doc, ShiftResult)
     if shift is None:
         raise InvalidRequest("shift", "is required (HealthCheck follows a Shift)")
-    return health(inp, read_published_version(doc), shift, deps)
+    return health(inp, _published(doc), shift, deps).to_dict()
 
 
 def _approval(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
               deps: Deps) -> dict[str, Any]:
-    version = read_published_version(doc) if doc.get("publish") is not None else None
+    published = read_optional(doc, PublishResult)
+    version = published.version if published is not None else None
     return approval.request_approval(inp, execution_id, version, str(doc["task_token"]), deps)
 
 
 def _promote(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
              deps: Deps) -> dict[str, Any]:
-    return traffic.promote(inp, read_published_version(doc), deps)
+    return traffic.promote(inp, _published(doc), deps).to_dict()
 
 
 def _rollback(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
               deps: Deps) -> dict[str, Any]:
-    held: LockResult | None = read_lock(doc) if doc.get("lock") is not None else None
+    held = read_optional(doc, LockResult)
     moved = [key for key in ("shift", "promote") if doc.get(key) is not None]
     if held is None and moved:
         # Only the lock knows where the alias was; guessing could leave a canary behind.
         raise InvalidRequest("lock", f"is required: this deployment moved the alias "
                                      f"({', '.join(moved)}) and only lock.previous_version "
                                      "says where it was")
-    return traffic.rollback(inp, held, deps)
+    return traffic.rollback(inp, held, deps).to_dict()
 
 
 def _record(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
@@ -108,7 +109,11 @@ def _record(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
 
 def _unlock(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
             deps: Deps) -> dict[str, Any]:
-    return lock.release(inp, execution_id, deps)
+    return lock.release(inp, execution_id, deps).to_dict()
+
+
+def _published(doc: Mapping[str, Any]) -> str:
+    return PublishResult.from_document(doc).version
 
 
 STEPS: Mapping[str, StepFn] = {
@@ -134,7 +139,9 @@ def run(name: str, event: Any, deps: Deps) -> dict[str, Any]:
         _record_failure(name, inp, execution_id, started, e, deps)
         raise
     if name not in SELF_RECORDING:
-        step = record.outcome(name, "succeeded", started, iso(deps.now()), result)
+        # The record begins when the lock is taken, so its first step starts then too.
+        began = str(result.get("started_at", started)) if name == "lock" else started
+        step = record.outcome(name, "succeeded", began, iso(deps.now()), result)
         deps.store.append_step(inp.function_name, execution_id, step,
                                key=_record_key(name, result))
     return result

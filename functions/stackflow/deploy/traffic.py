@@ -11,16 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from stackflow.deploy.deps import Deps
-from stackflow.deploy.document import LockResult, ShiftState, iso
+from stackflow.deploy.document import (
+    AliasSnapshot,
+    LockResult,
+    PromoteResult,
+    RollbackResult,
+    ShiftResult,
+    iso,
+)
 from stackflow.deploy.model import DeployInput
-from stackflow.deploy.ports import AlarmState, AliasInfo, FunctionsPort
+from stackflow.deploy.ports import AlarmState, FunctionsPort
 from stackflow.errors import CanaryUnhealthy, InvalidRequest, ResourceNotFound
 
 ALARM = "ALARM"
 
 
-def shift(inp: DeployInput, lock: LockResult, version: str, previous: ShiftState | None,
-          deps: Deps) -> dict[str, Any]:
+def shift(inp: DeployInput, lock: LockResult, version: str, previous: ShiftResult | None,
+          deps: Deps) -> ShiftResult:
     """Apply the next step of the plan; the same input always writes the same weight."""
     steps = inp.plan
     index = 0 if previous is None else previous.index + 1
@@ -41,11 +48,11 @@ def shift(inp: DeployInput, lock: LockResult, version: str, previous: ShiftState
         deps.functions.update_alias(inp.function_name, inp.alias,
                                     version=lock.previous_version, weights=weights,
                                     revision_id=current.revision_id)
-    return {"index": index, "weight": 1.0 if done else step.weight,
-            "wait_seconds": 0 if done else step.wait_seconds, "done": done,
-            "started_at": started_at, "shifted_at": iso(deps.now()),
-            "preexisting_alarms": sorted(since), "preexisting_since": since,
-            "steps_total": len(steps), "version": version}
+    return ShiftResult(index=index, weight=1.0 if done else step.weight,
+                       wait_seconds=0 if done else step.wait_seconds, done=done,
+                       started_at=started_at, shifted_at=iso(deps.now()),
+                       preexisting_alarms=tuple(sorted(since)), preexisting_since=since,
+                       steps_total=len(steps), version=version)
 
 
 def routing_weights(primary: str, version: str, weight: float) -> dict[str, float]:
@@ -90,15 +97,16 @@ def firing_alarms(names: tuple[str, ...], deps: Deps) -> dict[str, AlarmState]:
     return {name: states[name] for name in names if states[name].state == ALARM}
 
 
-def promote(inp: DeployInput, version: str, deps: Deps) -> dict[str, Any]:
+def promote(inp: DeployInput, version: str, deps: Deps) -> PromoteResult:
     """All traffic to the new version, routing config emptied, in one guarded write."""
     current = deps.functions.get_alias(inp.function_name, inp.alias)
     deps.functions.update_alias(inp.function_name, inp.alias, version=version, weights={},
                                 revision_id=current.revision_id)
-    return {"version": version, "alias": inp.alias, "previous": describe_alias(current)}
+    return PromoteResult(version=version, alias=inp.alias,
+                         previous=AliasSnapshot.of(current))
 
 
-def rollback(inp: DeployInput, lock: LockResult | None, deps: Deps) -> dict[str, Any]:
+def rollback(inp: DeployInput, lock: LockResult | None, deps: Deps) -> RollbackResult:
     """All traffic back to the version before this deployment: at most one write.
 
     One GetAlias, then one unguarded UpdateAlias (a rollback must win any race) — or
@@ -107,15 +115,15 @@ def rollback(inp: DeployInput, lock: LockResult | None, deps: Deps) -> dict[str,
     """
     if lock is None:
         # Without a lock this execution never moved the alias (Lock comes first).
-        return {"version": None, "rolled_back": False, "alias": inp.alias,
-                "reason": "no lock: this execution never changed the alias"}
-    before = describe_alias(deps.functions.get_alias(inp.function_name, inp.alias))
-    result = {"version": lock.previous_version, "alias": inp.alias, "before": before}
-    if before["version"] == lock.previous_version and not before["routing"]:
-        return {**result, "rolled_back": False}
-    deps.functions.update_alias(inp.function_name, inp.alias, version=lock.previous_version,
-                                weights={}, revision_id=None)
-    return {**result, "rolled_back": True}
+        return RollbackResult(version=None, rolled_back=False, alias=inp.alias,
+                              reason="no lock: this execution never changed the alias")
+    before = AliasSnapshot.of(deps.functions.get_alias(inp.function_name, inp.alias))
+    untouched = before.version == lock.previous_version and not before.routing
+    if not untouched:
+        deps.functions.update_alias(inp.function_name, inp.alias,
+                                    version=lock.previous_version, weights={}, revision_id=None)
+    return RollbackResult(version=lock.previous_version, rolled_back=not untouched,
+                          alias=inp.alias, before=before)
 
 
 def rollback_alias(function_name: str, alias: str, version: str,
@@ -125,12 +133,4 @@ def rollback_alias(function_name: str, alias: str, version: str,
     functions.update_alias(function_name, alias, version=version, weights={},
                            revision_id=None)
     return {"function": function_name, "alias": alias, "version": version,
-            "before": describe_alias(before)}
-
-
-def describe_alias(alias: AliasInfo) -> dict[str, Any]:
-    return {"version": alias.version, "routing": _weights(alias)}
-
-
-def _weights(alias: AliasInfo) -> dict[str, float]:
-    return {v: w for v, w in alias.routing.items() if w > 0}
+            "before": AliasSnapshot.of(before).to_dict()}

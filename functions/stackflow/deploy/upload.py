@@ -8,9 +8,8 @@ Then ``LastUpdateStatus`` is polled until ``Successful``, and the function's
 
 from __future__ import annotations
 
-from typing import Any
-
 from stackflow.deploy.deps import Deps
+from stackflow.deploy.document import UploadResult
 from stackflow.deploy.model import DeployInput
 from stackflow.deploy.polling import poll_times
 from stackflow.deploy.ports import FunctionConfig
@@ -20,7 +19,7 @@ CONFLICT_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0)  # seconds between atte
 POLL_LIMIT_SECONDS = 600.0
 
 
-def upload(inp: DeployInput, deps: Deps) -> dict[str, Any]:
+def upload(inp: DeployInput, deps: Deps) -> UploadResult:
     """Update the code, wait for it to settle, and check its hash."""
     _update_code(inp, deps)
     config = wait_for_update(inp.function_name, deps)
@@ -30,8 +29,8 @@ def upload(inp: DeployInput, deps: Deps) -> dict[str, Any]:
             f"but the artifact s3://{inp.artifact.bucket}/{inp.artifact.key} "
             f"(version {inp.artifact.version_id}) was built as {inp.artifact.sha256}",
             expected=inp.artifact.sha256, actual=config.code_sha256)
-    return {"code_sha256": config.code_sha256, "revision_id": config.revision_id,
-            "last_modified": config.last_modified}
+    return UploadResult(code_sha256=config.code_sha256, revision_id=config.revision_id,
+                        last_modified=config.last_modified)
 
 
 def _update_code(inp: DeployInput, deps: Deps) -> FunctionConfig:

@@ -21,7 +21,6 @@ from stackflow.drift.settings import DriftSettings
 from stackflow.errors import ConfigurationError
 from stackflow.migrations.compose import build_connect, build_source
 from stackflow.migrations.settings import PatcherSettings
-from stackflow.migrations.source import MigrationSource
 
 
 def build_config(settings: DriftSettings, *, read_only: bool = False) -> DriftConfig:
@@ -45,8 +44,7 @@ def build_deps(settings: DriftSettings, patcher: PatcherSettings | None, *,
     _refuse_nothing_to_check(settings, deps)
     if settings.table is None:
         return deps
-    from stackflow.adapters.drift_io import DriftStateTable
-    from stackflow.adapters.dynamodb import DynamoDeployStore
+    from stackflow.adapters.dynamodb import DriftStateTable, DynamoDeployStore
     from stackflow.adapters.lambda_ import LambdaFunctions
 
     return DriftDeps(
@@ -80,8 +78,9 @@ def build_schema(settings: DriftSettings,
     def dump() -> str | None:
         return dump_schema(pg_dump, database_url(patcher)) if pg_dump else None
 
-    return PatcherSchemaInspector(_timestamped(build_source(patcher)),
-                                  build_connect(patcher), dump=dump)
+    # An S3 source reports each object's LastModified (a TimestampedSource); a
+    # directory source is timed by its files' mtimes.
+    return PatcherSchemaInspector(build_source(patcher), build_connect(patcher), dump=dump)
 
 
 def database_url(patcher: PatcherSettings) -> str:
@@ -91,17 +90,6 @@ def database_url(patcher: PatcherSettings) -> str:
 
     assert patcher.db_secret_arn is not None
     return from_secret(patcher.db_secret_arn)
-
-
-def _timestamped(source: MigrationSource) -> MigrationSource:
-    # S3 listings carry LastModified; the patcher's source does not expose it.
-    from stackflow.adapters.s3 import S3MigrationSource
-
-    if isinstance(source, S3MigrationSource):
-        from stackflow.adapters.drift_io import S3TimestampedSource
-
-        return S3TimestampedSource(source)
-    return source
 
 
 def _topic(topic_arn: str | None) -> Notifier | None:

@@ -1,14 +1,15 @@
 """``stackflow local up | deploy | demo``: StackFlow on one machine, no AWS account.
 
 ``demo`` runs the two-release demo of ``make demo``; ``deploy`` runs one release of a
-build of the example application through the synthesized state machine; ``up`` keeps a
-local environment running (moto on loopback) until Ctrl-C, for poking at with the AWS
-CLI or boto3.
+build of the example application through the synthesized state machine (against a
+running ``up`` when there is one); ``up`` keeps a local environment running (moto on
+loopback) until Ctrl-C, for the AWS CLI, boto3 or ``stackflow`` from other shells.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import socket
 import sys
@@ -63,9 +64,6 @@ def _command(commands: Any, name: str, help_text: str) -> argparse.ArgumentParse
     parser.add_argument("--time-scale", type=float, default=0.01,
                         help="multiply every Wait and Retry interval (default: 0.01, so a "
                              "5-minute bake takes 3 s)")
-    parser.add_argument("--moto-server", type=int, metavar="PORT",
-                        help="serve AWS from moto_server on 127.0.0.1:PORT instead of "
-                             "in process")
     return parser
 
 
@@ -75,8 +73,7 @@ def _options(args: argparse.Namespace, *, dbname: str, fresh: bool,
 
     return LocalOptions(cdk_out=args.cdk_out, workdir=args.workdir,
                         database_url=args.database_url, dbname=dbname,
-                        fresh_database=fresh, time_scale=args.time_scale,
-                        server_port=port if port is not None else args.moto_server)
+                        fresh_database=fresh, time_scale=args.time_scale, server_port=port)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -91,11 +88,17 @@ def _deploy(args: argparse.Namespace) -> int:
     from stackflow_tools.local.runner import LocalMode
 
     expect_error = {"good": None, "orders-regression": "CanaryUnhealthy",
-                    "health-regression": "SmokeTestFailed"}[args.build]
+                    "health-regression": "SmokeTestFailed",
+                    "missing-dependency": "SmokeTestFailed"}[args.build]
     scenario = Scenario(f"release {args.release} ({args.build})", args.build, args.release,
                         "FAILED" if expect_error else "SUCCEEDED", expect_error)
     _quiet()
-    with LocalMode(_options(args, dbname="stackflow", fresh=False)) as mode:
+    options = _options(args, dbname="stackflow", fresh=False)
+    running = running_up(options.workdir)
+    if running:
+        _say(f"releasing through the running `stackflow local up` at {running}")
+    local = LocalMode.attach(options) if running else LocalMode(options)
+    with local as mode:
         result, _ = run_scenario(mode, scenario, sys.stdout,
                                  strategy={"preset": args.strategy},
                                  migrations=not args.no_migrations)
@@ -110,30 +113,79 @@ def _quiet() -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from stackflow_tools.local.runner import LocalMode
+    from stackflow_tools.local.runner import UP_FILE, LocalMode
 
     _quiet()
     port = args.port or free_port()
-    with LocalMode(_options(args, dbname="stackflow", fresh=False, port=port)) as mode:
-        _announce(mode, f"http://127.0.0.1:{port}")
-        _serve_until_stopped()
-        _say("stopping: moto server, in-process Lambda, embedded PostgreSQL ...")
+    options = _options(args, dbname="stackflow", fresh=False, port=port)
+    with LocalMode(options) as mode:
+        state_file = options.workdir / UP_FILE
+        try:
+            _announce(mode, write_up_files(mode, options.workdir))
+            _serve_until_stopped()
+            _say("stopping: moto server, Lambda workers, embedded PostgreSQL ...")
+        finally:
+            state_file.unlink(missing_ok=True)
     _say("stopped")
     return 0
 
 
-def _announce(mode: Any, endpoint: str) -> None:
+def write_up_files(mode: Any, workdir: Path) -> Path:
+    """``up.json`` (for ``local deploy`` from another shell) and a ready execution input.
+
+    The input's artifact is a real uploaded build (release 1.1.0 of the good build).
+    """
+    from stackflow_tools.local.runner import UP_FILE
+
+    state = mode.describe()
+    (workdir / UP_FILE).write_text(json.dumps(state, indent=2) + "\n")
+    artifact = mode.upload("good", "1.1.0")
+    path = workdir / "execution-input.json"
+    path.write_text(json.dumps(mode.deployment_input(artifact), indent=2) + "\n")
+    return path
+
+
+def _announce(mode: Any, execution_input: Path) -> None:
     """What a user (or a script waiting for ``ready``) needs, one ``key: value`` a line."""
-    stack = mode.stack
-    _say(f"endpoint: {endpoint}")
+    state = mode.describe()
+    _say(f"endpoint: {state['endpoint']}")
     _say(f"database: {mode.database_url}")
-    _say(f"state machine: {stack.state_machine_arn if stack else '?'}")
+    _say(f"state machine: {state['state_machine_arn']}")
     _say(f"example: {mode.function_name}:{mode.alias}")
     _say(f"artifacts: s3://{mode.artifacts_bucket}")
-    _say(f"try: AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=local "
-         f"AWS_SECRET_ACCESS_KEY=local aws stepfunctions list-state-machines "
-         f"--region us-east-1")
+    _say(f"execution input: {execution_input}")
+    _say("export (AWS CLI v1 or v2, boto3, `stackflow pipeline`):")
+    for name, value in exports(state).items():
+        _say(f"  export {name}={value}")
+    _say(f"try: aws stepfunctions start-execution --state-machine-arn $STATE_MACHINE_ARN "
+         f"--input file://{execution_input}")
     _say("ready (Ctrl-C stops everything)")
+
+
+def exports(state: dict[str, Any]) -> dict[str, str]:
+    """The environment a client in another shell needs to use this local AWS."""
+    return {"AWS_ENDPOINT_URL": state["endpoint"], "AWS_REGION": state["region"],
+            "AWS_DEFAULT_REGION": state["region"], "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
+            "STATE_MACHINE_ARN": state["state_machine_arn"],
+            "ARTIFACTS_BUCKET": state["artifacts_bucket"],
+            "DEPLOY_TABLE": state["deploy_table"]}
+
+
+def running_up(workdir: Path) -> str | None:
+    """The endpoint of a ``local up`` serving from ``workdir``, if one answers."""
+    from stackflow_tools.local.runner import UP_FILE
+
+    try:
+        endpoint = str(json.loads((workdir / UP_FILE).read_text())["endpoint"])
+    except (OSError, ValueError, KeyError):
+        return None
+    host, _, port = endpoint.removeprefix("http://").partition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return endpoint
+    except (OSError, ValueError):
+        return None
 
 
 def _serve_until_stopped() -> None:

@@ -281,8 +281,10 @@ def status_command(args: argparse.Namespace) -> int:
 
 # --- approve / reject ----------------------------------------------------------------
 def _approvals(args: argparse.Namespace) -> Approvals:
+    from stackflow.adapters.dynamodb import DynamoDeployStore
+
     table = _required(args.table, "--table", env.DEPLOY_TABLE)
-    return Approvals(table, StepFunctions())
+    return Approvals(DynamoDeployStore(table), StepFunctions())
 
 
 def _answered_by(args: argparse.Namespace) -> str:

@@ -1,27 +1,48 @@
-"""Builds of the example application as local artifacts (zips in the local S3).
+"""Builds of the example application as release artifacts (zips in the local S3).
 
-Each build is a real zip of ``functions/example_api`` plus a ``BUILD.json`` naming the
-build and release, uploaded to the (versioned) artifacts bucket with its base64
-SHA-256, exactly what CI would hand the pipeline. The in-process Lambda runs a
-version whose ``CodeSha256`` matches a registered build with that build's handler.
+Every build starts from the zip the packager makes for ``StackFlowAPI`` (the
+``stackflow-api`` bundle: ``functions/example_api``, the runtime core and the
+dependency wheels, for the function's runtime), so local mode releases what CI would.
+The builds differ the way real commits do, in their code:
+
+* ``good``: the application as it is, plus ``example_api/BUILD.json`` naming the release;
+* ``orders-regression`` / ``health-regression``: ``example_api/app.py`` serves one of the
+  regressions in ``example_api/regressions.py`` from its usual ``handler``;
+* ``missing-dependency``: the good build with ``psycopg`` left out of the zip, so its
+  handler cannot be imported (``Runtime.ImportModuleError`` at its smoke test).
+
+Each is uploaded to the (versioned) artifacts bucket with its base64 SHA-256.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackflow.errors import InvalidRequest
 
-from stackflow_tools.local.invoker import CodeCatalog
+from stackflow_tools.release import package, wheels
 from stackflow_tools.release.zipbuild import code_sha256, zip_bytes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-EXAMPLE_DIR = Path(__file__).resolve().parents[3] / "functions" / "example_api"
+BUNDLE = "stackflow-api"
+APP_MODULE = "example_api/app.py"
+BUILD_FILE = "example_api/BUILD.json"
+# Appended to app.py: the module's `handler` now serves the regression's routes.
+REBIND = '''
+
+# Build {build}: this release serves {function} from the usual handler.
+def handler(event, context):
+    from example_api.regressions import {function}
+
+    return {function}(event, context)
+'''
 
 
 @dataclass(frozen=True)
@@ -29,16 +50,22 @@ class Build:
     """One code variant of the example application."""
 
     name: str
-    handler: str
     summary: str
+    regression: str | None = None
+    drops: tuple[str, ...] = ()
 
 
 BUILDS: dict[str, Build] = {build.name: build for build in (
-    Build("good", "example_api.app.handler", "healthy build"),
-    Build("orders-regression", "example_api.regressions.orders_regression",
-          "GET /orders reads a missing column: passes smoke, errors under canary traffic"),
-    Build("health-regression", "example_api.regressions.health_regression",
-          "the health check queries a missing table: fails its smoke test"),
+    Build("good", "healthy build"),
+    Build("orders-regression",
+          "GET /orders reads a missing column: passes smoke, errors under canary traffic",
+          regression="orders_regression"),
+    Build("health-regression",
+          "the health check queries a missing table: fails its smoke test",
+          regression="health_regression"),
+    Build("missing-dependency",
+          "zipped without psycopg: the handler cannot be imported (fails its smoke test)",
+          drops=("psycopg", "psycopg_binary", "psycopg_binary.libs")),
 )}
 
 
@@ -64,26 +91,42 @@ def get_build(name: str) -> Build:
     return BUILDS[name]
 
 
-def build_zip(build: Build, release: str) -> bytes:
-    """The deterministic zip of one build of the example application."""
-    entries = {f"example_api/{path.name}": path.read_bytes()
-               for path in EXAMPLE_DIR.glob("*.py")}
-    manifest = {"build": build.name, "release": release, "handler": build.handler}
-    entries["example_api/BUILD.json"] = json.dumps(manifest, sort_keys=True).encode()
+def base_zip(target: wheels.Target, dist: Path) -> Path:
+    """The packager's ``stackflow-api`` zip for ``target``, built when not current."""
+    return package.ensure_built(package.bundle_named(BUNDLE), target, dist=dist)
+
+
+def build_zip(build: Build, release: str, base: bytes) -> bytes:
+    """The deterministic zip of one build, made from the packaged application ``base``."""
+    entries = _entries(base)
+    for name in [n for n in entries if n.split("/")[0].split("-")[0] in build.drops
+                 or _dist_info_of(n) in build.drops]:
+        del entries[name]
+    if build.regression:
+        text = entries[APP_MODULE].decode() + REBIND.format(build=build.name,
+                                                            function=build.regression)
+        entries[APP_MODULE] = text.encode()
+    manifest = {"build": build.name, "release": release}
+    entries[BUILD_FILE] = json.dumps(manifest, sort_keys=True).encode()
     return zip_bytes(entries)
 
 
-def register(catalog: CodeCatalog, build: Build, release: str) -> bytes:
-    """Build the zip and tell the in-process Lambda which handler its code runs."""
-    data = build_zip(build, release)
-    catalog.register(code_sha256(data), build.handler, f"{release} ({build.name})")
-    return data
+def _entries(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()
+                if not name.endswith("/")}
 
 
-def upload(s3: S3Client, catalog: CodeCatalog, *, bucket: str, function_name: str,
-           build: Build, release: str) -> Artifact:
-    """Upload one build to the artifacts bucket, as CI does before starting a release."""
-    data = register(catalog, build, release)
+def _dist_info_of(name: str) -> str:
+    top = name.split("/")[0]
+    if not top.endswith(".dist-info"):
+        return ""
+    return top.removesuffix(".dist-info").rsplit("-", 1)[0]
+
+
+def upload(s3: S3Client, *, bucket: str, function_name: str, build: Build, release: str,
+           data: bytes) -> Artifact:
+    """Upload one build's zip to the artifacts bucket, as CI does before a release."""
     key = f"{function_name}/{release}.zip"
     sha = code_sha256(data)
     put = s3.put_object(Bucket=bucket, Key=key, Body=data,

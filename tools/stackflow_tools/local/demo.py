@@ -122,9 +122,8 @@ class _LiveView:
             self.view.finish(status)
 
     def _current_execution(self) -> str | None:
-        sfn = self.mode.local_aws.client("stepfunctions")
-        machine = self.mode.stack.state_machine_arn if self.mode.stack else ""
-        listed = sfn.list_executions(stateMachineArn=machine)["executions"]
+        sfn = self.mode.clients.client("stepfunctions")
+        listed = sfn.list_executions(stateMachineArn=self.mode.state_machine_arn)["executions"]
         listed.sort(key=lambda e: e["startDate"])
         return str(listed[-1]["executionArn"]) if listed else None
 
@@ -143,7 +142,7 @@ def _patcher_status(mode: LocalMode, out: IO[str]) -> None:
     from stackflow.migrations.service import run
     from stackflow.migrations.settings import PatcherSettings
 
-    from stackflow_tools.cli.patcher import format_result
+    from stackflow_tools.patcher_text import format_result
 
     _say(out, "\n== patcher status (stackflow status)")
     settings = PatcherSettings(database_url=mode.database_url,

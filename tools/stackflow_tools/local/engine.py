@@ -1,42 +1,47 @@
-"""The local AWS: moto in process (or ``moto_server`` on loopback) with real executions.
+"""The local AWS: moto on loopback with real executions and real Lambda invocations.
 
-:class:`LocalAws` starts moto with Step Functions execution enabled, installs the
-in-process Lambda (:mod:`stackflow_tools.local.invoker`), and scales the definition's waits:
-a ``Wait`` state of N seconds waits ``N * time_scale`` seconds, and a ``Retry`` interval
-likewise. The definition itself is never edited: the scaling is applied to moto's
-interpreter for as long as local mode runs. Wait hooks run at the start of every
+:class:`LocalAws` serves moto on a loopback port (so every client, in this process or
+another, sees one AWS), applies local mode's patches (:mod:`.patches`: ``Invoke`` runs
+the version's code in a warm worker, alias revisions, task-failure causes, scaled waits)
+and runs the synthesized definition on moto's Step Functions engine. A ``Wait`` state of
+N seconds waits ``N * time_scale`` seconds; wait hooks run at the start of every
 ``Wait`` state, which is how a bake receives synthetic traffic (:mod:`.traffic`).
 
-:func:`create_stack` recreates a synthesized template's functions, tables, buckets,
-topics, secrets, alarms and state machine in moto and resolves the definition's
-references to them.
+:func:`create_stack` recreates a synthesized template's functions (with their asset
+zips as code), tables, buckets, topics, secrets, alarms and state machine in moto and
+resolves the definition's references to them.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
+import socket
+import sys
 import threading
 import time
-import zipfile
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import boto3
 from stackflow.errors import ConfigurationError
 
-from stackflow_tools.local.invoker import CodeCatalog, LocalLambda
+from stackflow_tools.local import patches
+from stackflow_tools.local.lambda_service import LocalLambdaService
 from stackflow_tools.local.template import (
     FUNCTION_TYPE,
     STATE_MACHINE_TYPE,
     Template,
     state_machine_definition,
 )
+from stackflow_tools.local.workers import CodeStore, Platform, WorkerPool, XrayDaemonSink
+from stackflow_tools.release.package import REPO_ROOT, WHEEL_CACHE
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -45,50 +50,66 @@ if TYPE_CHECKING:
 
 WaitHook = Callable[[float], None]
 LOCAL_ROLE = "stackflow-local-role"
+LAMBDA_CACHE = REPO_ROOT / ".stackflow" / "lambda"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 @dataclass
 class LocalAws:
-    """moto with Step Functions execution, the in-process Lambda and scaled waits."""
+    """moto on loopback, Step Functions execution, Lambda workers and scaled waits."""
 
     time_scale: float = 1.0
     region: str = "us-east-1"
     server_port: int | None = None
-    catalog: CodeCatalog = field(default_factory=CodeCatalog)
-    environ: dict[str, str] = field(default_factory=dict)
-    log_stream: IO[str] | None = None
+    workdir: Path = Path(".stackflow")
+    # Unpacked packages and runtime clients, by content: shared by every local session.
+    code_cache: Path = LAMBDA_CACHE
     wait_hooks: list[WaitHook] = field(default_factory=list)
-    # The clock behind every Lambda context's remaining time (a test may inject one).
-    clock: Callable[[], float] = time.monotonic
-    lambda_: LocalLambda | None = None
+    announce: Callable[[str], None] = _stderr
+    lambda_: LocalLambdaService | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
     _clients: dict[str, Any] = field(default_factory=dict)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __enter__(self) -> LocalAws:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def _start(self) -> None:
+        patches.check_moto_version()
+        self.server_port = self.server_port or free_port()
         self._stack.enter_context(_aws_environment(self.region, self.server_port))
-        if self.server_port is None:
-            self._stack.enter_context(_in_process_moto())
-        else:
-            self._stack.enter_context(_moto_server(self.server_port))
-        self._stack.enter_context(_scaled_waits(self))
-        self.lambda_ = LocalLambda(lambda: self.client("lambda"), catalog=self.catalog,
-                                   base_environ=self.environ, log_stream=self.log_stream,
-                                   clock=self.clock)
-        self.lambda_.install()
-        self._stack.callback(self.lambda_.uninstall)
-        self.lambda_.reserve(())
-        self._stack.callback(self.lambda_.release)
+        sink = XrayDaemonSink()
+        self._stack.callback(sink.close)
+        platform = Platform(region=self.region, endpoint=self.endpoint,
+                            log_dir=self.workdir / "logs", xray_address=sink.address)
+        pool = WorkerPool(CodeStore(self.code_cache, WHEEL_CACHE, self.announce),
+                          platform)
+        self._stack.callback(pool.close)
+        self.lambda_ = LocalLambdaService(pool)
+        self._stack.enter_context(patches.all_patches(
+            self.lambda_.answer, time_scale=self.time_scale, on_wait=self.on_wait))
+        self._stack.enter_context(_moto_server(self.server_port))
         self.client("iam").create_role(
             RoleName=LOCAL_ROLE, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
     @property
-    def invoker(self) -> LocalLambda:
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+    @property
+    def invoker(self) -> LocalLambdaService:
         if self.lambda_ is None:
             raise ConfigurationError("local AWS is not started")
         return self.lambda_
@@ -98,16 +119,11 @@ class LocalAws:
         return f"arn:aws:iam::123456789012:role/{LOCAL_ROLE}"
 
     def client(self, service: str) -> Any:
-        """A boto3 client for the local AWS (in process, or the loopback server).
-
-        Built once per service and shared (botocore clients are thread-safe).
-        """
+        """A boto3 client for the local AWS, built once per service and shared."""
         with self._clients_lock:
             if service not in self._clients:
-                endpoint = None if self.server_port is None else \
-                    f"http://127.0.0.1:{self.server_port}"
                 self._clients[service] = boto3.client(  # type: ignore[call-overload]
-                    service, region_name=self.region, endpoint_url=endpoint)
+                    service, region_name=self.region, endpoint_url=self.endpoint)
             return self._clients[service]
 
     def on_wait(self, nominal_seconds: float) -> None:
@@ -115,26 +131,23 @@ class LocalAws:
             hook(nominal_seconds)
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
-def _aws_environment(region: str, server_port: int | None) -> Iterator[None]:
-    # Fake credentials so nothing can reach a real account, whatever the shell has.
+def _aws_environment(region: str, server_port: int) -> Iterator[None]:
+    # Fake credentials so nothing can reach a real account, whatever the shell has; the
+    # endpoint sends this process's own clients (moto's engine included) to the server.
     values = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
               "AWS_SESSION_TOKEN": "local", "AWS_DEFAULT_REGION": region,
-              "AWS_REGION": region}
-    if server_port is not None:
-        values |= {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{server_port}",
-                   "MOTO_PORT": str(server_port)}
+              "AWS_REGION": region, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server_port}",
+              "MOTO_PORT": str(server_port)}
     with mock.patch.dict(os.environ, values):
         os.environ.pop("AWS_PROFILE", None)
-        yield
-
-
-@contextmanager
-def _in_process_moto() -> Iterator[None]:
-    from moto import mock_aws
-
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True},
-                          "lambda": {"use_docker": False}}):
         yield
 
 
@@ -149,36 +162,22 @@ def _moto_server(port: int) -> Iterator[None]:
     previous = sfn.get("execute_state_machine", False)
     sfn["execute_state_machine"] = True
     server.start()
+    # moto's backends live as long as the process: start from an empty account, as a
+    # fresh in-process mock would, and leave nothing behind for the next session.
+    _reset(port)
     try:
         yield
     finally:
+        _reset(port)
         server.stop()
         sfn["execute_state_machine"] = previous
 
 
-@contextmanager
-def _scaled_waits(local: LocalAws) -> Iterator[None]:
-    """Scale ``Wait`` states and ``Retry`` intervals of moto's interpreter."""
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
-        wait_function,
-    )
-
-    def wait_interval(_self: Any, env: Any, wait_seconds: int) -> None:
-        deadline = time.monotonic() + wait_seconds * local.time_scale
-        local.on_wait(float(wait_seconds))
-        remaining = deadline - time.monotonic()
-        if remaining > 0:
-            env.program_state_event.wait(remaining)  # set when the execution is stopped
-
-    class ScaledTime:
-        @staticmethod
-        def sleep(seconds: float) -> None:
-            time.sleep(seconds * local.time_scale)
-
-    with mock.patch.object(wait_function.WaitFunction, "_wait_interval", wait_interval), \
-            mock.patch.object(retrier_decl, "time", ScaledTime):
-        yield
+def _reset(port: int) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset",
+                                     method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (loopback)
+        answer.read()
 
 
 # --- resources from the template ---------------------------------------------------
@@ -222,28 +221,24 @@ class LocalStack:
 
 
 def create_stack(local: LocalAws, template: Template, *,
-                 code: Mapping[str, bytes] | None = None,
-                 overrides: Mapping[str, str] | None = None,
-                 function_overrides: Mapping[str, Mapping[str, str]] | None = None,
+                 replaced_values: Mapping[str, Mapping[str, str]] | None = None,
                  secret_string: str | None = None) -> LocalStack:
     """Create the template's resources in the local AWS and its state machine.
 
-    ``code`` maps a handler prefix (``"example_api."``) to the zip a function with such
-    a handler starts with; ``overrides`` sets environment variables on every function
-    (local mode points ``DATABASE_URL`` at the local server this way);
-    ``function_overrides`` maps a handler prefix to variables set on those functions only.
+    Each function's code is its asset zip from the cloud assembly, as CloudFormation
+    would deploy it. ``replaced_values`` maps a handler prefix to new values for
+    variables those functions' templates set (a stand-in may replace a value, never add
+    a variable: one the template does not set is refused). ``secret_string`` is the
+    value of the database secrets (the local connection).
     """
     _bind_placeholders(template)
     stack = LocalStack(template)
-    overrides, per_function = overrides or {}, function_overrides or {}
-    local.invoker.reserve(_environment_names(template, overrides).union(
-        *(set(values) for values in per_function.values())))
+    per_function = replaced_values or {}
     _create_storage(local, template, secret_string)
     for lid in template.of_type(FUNCTION_TYPE):
         handler = str(template.properties(lid).get("Handler", ""))
         stack.functions[lid] = _create_function(
-            local, template, lid, code or {},
-            {**overrides, **_for_handler(per_function, handler)})
+            local, template, lid, _for_handler(per_function, handler))
     for lid in template.of_type("AWS::Lambda::Version"):
         _publish_version(local, template, lid)
     for lid in template.of_type("AWS::Lambda::Alias"):
@@ -263,13 +258,6 @@ def _for_handler(per_function: Mapping[str, Mapping[str, str]],
                  handler: str) -> Mapping[str, str]:
     return next((values for prefix, values in per_function.items()
                  if handler.startswith(prefix)), {})
-
-
-def _environment_names(template: Template, overrides: Mapping[str, str]) -> set[str]:
-    names = set(overrides)
-    for lid in template.of_type(FUNCTION_TYPE):
-        names |= set(template.properties(lid).get("Environment", {}).get("Variables", {}))
-    return names
 
 
 def _create_storage(local: LocalAws, template: Template, secret_string: str | None) -> None:
@@ -385,30 +373,38 @@ def _import_secrets(local: LocalAws, template: Template, secret_string: str | No
             template.imports[export] = arn
 
 
-def placeholder_zip(handler: str) -> bytes:
-    """The code package of a function that runs from the working tree in local mode."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("LOCAL.txt", f"local mode runs {handler} from functions/\n")
-    return buffer.getvalue()
+def asset_code(template: Template, lid: str) -> bytes:
+    """The zip a function's ``Code`` names: its asset file in the cloud assembly."""
+    code = template.properties(lid).get("Code", {})
+    key = code.get("S3Key") if isinstance(code, Mapping) else None
+    if not isinstance(key, str):
+        raise ConfigurationError(f"{lid}: local mode runs functions whose Code is an asset "
+                                 f"zip (S3Bucket/S3Key), got {code!r}")
+    path = template.path.parent / f"asset.{key}"
+    if not path.is_file():
+        raise ConfigurationError(f"{lid}: asset {path} is missing; synthesize again "
+                                 "(make synth)")
+    return path.read_bytes()
 
 
 def _create_function(local: LocalAws, template: Template, lid: str,
-                     code: Mapping[str, bytes], overrides: Mapping[str, str]) -> str:
+                     replaced: Mapping[str, str]) -> str:
     props = template.properties(lid)
     handler = str(props.get("Handler", "index.handler"))
     env = template.resolve(props.get("Environment", {}).get("Variables", {}))
-    variables = {str(k): str(v) for k, v in env.items()} | dict(overrides)
-    zip_bytes = next((body for prefix, body in code.items() if handler.startswith(prefix)),
-                     None) or placeholder_zip(handler)
+    variables = {str(k): str(v) for k, v in env.items()}
+    unknown = sorted(set(replaced) - set(variables))
+    if unknown:
+        raise ConfigurationError(f"{lid}: local mode may only replace values the template "
+                                 f"sets; {unknown} are not among {sorted(variables)}")
     name = _resolved_name(template, lid)
     client: LambdaClient = local.client("lambda")
     client.create_function(
-        FunctionName=name, Runtime=str(props.get("Runtime", "python3.11")),  # type: ignore[arg-type]
-        Role=local.role_arn, Handler=handler, Code={"ZipFile": zip_bytes},
+        FunctionName=name, Runtime=str(props.get("Runtime", "python3.13")),  # type: ignore[arg-type]
+        Role=local.role_arn, Handler=handler, Code={"ZipFile": asset_code(template, lid)},
         Timeout=int(template.resolve(props.get("Timeout", 3))),
         MemorySize=int(template.resolve(props.get("MemorySize", 128))),
-        Environment={"Variables": variables})
+        Environment={"Variables": variables | dict(replaced)})
     return name
 
 

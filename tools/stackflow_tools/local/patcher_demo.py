@@ -58,7 +58,7 @@ def run_demo(database_url: str, migrations_dir: str) -> None:
     from stackflow.migrations.service import run
     from stackflow.migrations.settings import PatcherSettings
 
-    from stackflow_tools.cli.patcher import cli_user, format_result
+    from stackflow_tools.patcher_text import cli_user, format_result
 
     settings = PatcherSettings(database_url=database_url, migrations_dir=migrations_dir)
     deps = build_deps(settings, applied_by=cli_user())

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from stackflow.errors import DatabaseUnavailable
 
@@ -72,11 +72,16 @@ def ensure_database(admin_uri: str, dbname: str) -> str:
 def secret_string(uri: str) -> str:
     """The database secret (RDS layout) describing ``uri``, for the local Secrets Manager."""
     parts = urlsplit(uri)
+    # The embedded server is reached through a Unix socket: libpq's `host`/`port` query
+    # parameters (a socket directory is a valid RDS-secret host for the functions too).
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     return json.dumps({
         "engine": "postgres",
-        "host": parts.hostname or "localhost",
-        "port": parts.port or 5432,
+        "host": query.get("host") or parts.hostname or "localhost",
+        "port": int(query.get("port") or parts.port or 5432),
         "username": unquote(parts.username or "postgres"),
-        "password": unquote(parts.password or ""),
+        # The embedded server trusts loopback connections and never asks for it, but an
+        # RDS secret always holds one (the functions' secret reader requires it).
+        "password": unquote(parts.password or "local-trust"),
         "dbname": parts.path.lstrip("/") or "postgres",
     })

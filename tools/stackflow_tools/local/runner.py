@@ -1,10 +1,12 @@
 """Local mode, assembled: PostgreSQL + local AWS + the synthesized stack + releases.
 
 :class:`LocalMode` starts the database, starts moto, recreates the CDK template's
-resources (the state machine included), puts the migration files where the patcher
-reads them (the artifacts bucket, under its ``MIGRATIONS_PREFIX``), installs build
-``1.0.0`` of the example application behind its alias, and runs releases through the
-synthesized state machine with :meth:`LocalMode.release`.
+resources (the state machine included, every function with its asset zip), puts the
+migration files where the patcher reads them (the artifacts bucket, under its
+``MIGRATIONS_PREFIX``), publishes the example application's asset as release ``1.0.0``
+behind its alias, and runs releases through the synthesized state machine with
+:meth:`LocalMode.release`. :meth:`LocalMode.attach` does the same against a running
+``stackflow local up`` from another shell, through the state it wrote (:data:`UP_FILE`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
+import boto3
 from stackflow import env
 from stackflow.errors import ConfigurationError
 
@@ -31,18 +34,16 @@ from stackflow_tools.local.postgres import (
 )
 from stackflow_tools.local.template import Template, find_state_machine_template
 from stackflow_tools.local.traffic import Traffic, watches_errors
+from stackflow_tools.release import package, wheels
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE_HANDLER_PREFIX = "example_api."
 EXAMPLE_FUNCTION = "StackFlowAPI"
 DEFAULT_ALIAS = "PROD"
 INITIAL_RELEASE = "1.0.0"
-LOCAL_ENVIRONMENT = {
-    # No X-Ray daemon runs locally; Powertools would otherwise try to send segments.
-    "POWERTOOLS_TRACE_DISABLED": "true",
-}
+UP_FILE = "up.json"
 DRIFT_HANDLER_PREFIX = "drift_check."
-LOCAL_FUNCTION_OVERRIDES = {
+LOCAL_REPLACED_VALUES = {
     # Stack drift needs CloudFormation's drift detection, which moto does not implement,
     # and local mode creates the resources without a stack: the drift check runs with no
     # stacks configured and the local report says they were not checked (never IN_SYNC).
@@ -63,7 +64,6 @@ class LocalOptions:
     server_port: int | None = None
     migrations_dir: Path = REPO_ROOT / "migrations"
     requests_per_wait: int = 20
-    log_to_file: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,31 @@ class ReleaseResult:
     routing: Mapping[str, float]
 
 
+class Clients(Protocol):
+    """Where local mode's AWS clients come from (the local AWS, or an attached one)."""
+
+    def client(self, service: str) -> Any: ...
+
+
+@dataclass
+class AttachedAws:
+    """Clients for the local AWS another process (``stackflow local up``) serves."""
+
+    endpoint: str
+    region: str = "us-east-1"
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            # Dummy credentials: the local AWS accepts any, and no real account is reached.
+            dummy = "local"
+            self._clients[service] = boto3.client(  # type: ignore[call-overload]
+                service, region_name=self.region, endpoint_url=self.endpoint,
+                aws_access_key_id=dummy, aws_secret_access_key=dummy,
+                aws_session_token=dummy)
+        return self._clients[service]
+
+
 @dataclass
 class LocalMode:
     """A running local environment (a context manager)."""
@@ -93,9 +118,38 @@ class LocalMode:
     function_name: str = EXAMPLE_FUNCTION
     alias: str = DEFAULT_ALIAS
     artifacts_bucket: str = ""
+    state_machine_arn: str = ""
+    target: wheels.Target | None = None
+    attached: AttachedAws | None = None
     _exit: ExitStack = field(default_factory=ExitStack)
 
+    @classmethod
+    def attach(cls, options: LocalOptions) -> LocalMode:
+        """The local mode a running ``stackflow local up`` described in its workdir."""
+        path = options.workdir / UP_FILE
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigurationError(f"no running `stackflow local up` found ({path} is "
+                                     f"missing or unreadable); start one first") from e
+        return cls(options=options, attached=AttachedAws(state["endpoint"], state["region"]),
+                   database_url=state["database_url"], function_name=state["function_name"],
+                   alias=state["alias"], artifacts_bucket=state["artifacts_bucket"],
+                   state_machine_arn=state["state_machine_arn"],
+                   target=wheels.lambda_target(state["python_version"], state["arch"]))
+
+    def describe(self) -> dict[str, Any]:
+        """What :meth:`attach` needs, as ``local up`` writes it to :data:`UP_FILE`."""
+        target = self._target()
+        return {"endpoint": self.local_aws.endpoint, "region": self.local_aws.region,
+                "database_url": self.database_url, "function_name": self.function_name,
+                "alias": self.alias, "artifacts_bucket": self.artifacts_bucket,
+                "state_machine_arn": self.state_machine_arn, "deploy_table": self.table_name(),
+                "python_version": target.python_version, "arch": target.arch}
+
     def __enter__(self) -> LocalMode:
+        if self.attached is not None:
+            return self
         try:
             self._start()
         except BaseException:
@@ -113,18 +167,14 @@ class LocalMode:
         template = find_state_machine_template(opts.cdk_out)
         self.database_url = self._database()
         self.aws = self._exit.enter_context(LocalAws(
-            time_scale=opts.time_scale, server_port=opts.server_port,
-            environ=dict(LOCAL_ENVIRONMENT), log_stream=self._log_stream()))
-        initial = artifacts.register(self.aws.catalog, artifacts.get_build("good"),
-                                     INITIAL_RELEASE)
+            time_scale=opts.time_scale, server_port=opts.server_port, workdir=opts.workdir))
         self.stack = create_stack(
-            self.aws, template, code={EXAMPLE_HANDLER_PREFIX: initial},
-            overrides={env.DATABASE_URL: self.database_url},
-            function_overrides=LOCAL_FUNCTION_OVERRIDES,
+            self.aws, template, replaced_values=LOCAL_REPLACED_VALUES,
             secret_string=secret_string(self.database_url))
+        self.state_machine_arn = self.stack.state_machine_arn
         self.artifacts_bucket = self._artifacts_bucket(template)
         self.upload_migrations()
-        self._install_example(initial)
+        self._install_example()
         # Traffic flows during every bake, whoever started the release (`local deploy`,
         # `pipeline start`, the AWS CLI against `local up`).
         self.traffic = Traffic(self.aws.client, requests_per_wait=opts.requests_per_wait,
@@ -139,13 +189,6 @@ class LocalMode:
         admin = self._exit.enter_context(local_server(opts.workdir))
         make_db = recreate_database if opts.fresh_database else ensure_database
         return make_db(admin, opts.dbname)
-
-    def _log_stream(self) -> IO[str] | None:
-        if not self.options.log_to_file:
-            return None
-        self.options.workdir.mkdir(parents=True, exist_ok=True)
-        return self._exit.enter_context(
-            (self.options.workdir / "lambda.log").open("a", encoding="utf-8"))
 
     def _artifacts_bucket(self, template: Template) -> str:
         stack = self._require_stack()
@@ -175,18 +218,11 @@ class LocalMode:
                 s3.put_object(Bucket=bucket, Key=f"{prefix}{path.name}",
                               Body=path.read_bytes())
 
-    def _install_example(self, code: bytes) -> None:
-        """The example function at build 1.0.0, published and behind its alias."""
+    def _install_example(self) -> None:
+        """The example function's asset as release 1.0.0, published and behind its alias."""
         stack = self._require_stack()
         lambda_ = self.local_aws.client("lambda")
-        try:
-            self.function_name = stack.function_by_handler(EXAMPLE_HANDLER_PREFIX)
-        except ConfigurationError:
-            lambda_.create_function(
-                FunctionName=EXAMPLE_FUNCTION, Runtime="python3.11",
-                Role=self.local_aws.role_arn, Handler="example_api.app.handler",
-                Code={"ZipFile": code}, Timeout=10,
-                Environment={"Variables": {env.DATABASE_URL: self.database_url}})
+        self.function_name = stack.function_by_handler(EXAMPLE_HANDLER_PREFIX)
         existing = [alias for fn, alias in stack.aliases.values() if fn == self.function_name]
         if existing:
             self.alias = existing[0]
@@ -213,6 +249,20 @@ class LocalMode:
             raise ConfigurationError("local mode is not started")
         return self.aws
 
+    @property
+    def clients(self) -> Clients:
+        return self.attached if self.attached is not None else self.local_aws
+
+    def _target(self) -> wheels.Target:
+        """The runtime and CPU of the example function (what its builds are packaged for)."""
+        if self.target is None:
+            config = self.clients.client("lambda").get_function_configuration(
+                FunctionName=self.function_name)
+            version = str(config["Runtime"]).removeprefix("python")
+            self.target = wheels.lambda_target(version, config.get("Architectures",
+                                                                   ["x86_64"])[0])
+        return self.target
+
     def _require_stack(self) -> LocalStack:
         if self.stack is None:
             raise ConfigurationError("local mode is not started")
@@ -222,7 +272,7 @@ class LocalMode:
         """The alarms watching the example function's errors (the release's ``alarms``)."""
         seen = {"FunctionName": self.function_name,
                 "Resource": f"{self.function_name}:{self.alias}"}
-        described = self.local_aws.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        described = self.clients.client("cloudwatch").describe_alarms()["MetricAlarms"]
         return [a["AlarmName"] for a in described if watches_errors(a, seen)]
 
     def table_name(self) -> str:
@@ -234,7 +284,7 @@ class LocalMode:
         raise ConfigurationError(f"no function sets {env.DEPLOY_TABLE}")
 
     def alias_state(self) -> tuple[str, dict[str, float]]:
-        raw = self.local_aws.client("lambda").get_alias(FunctionName=self.function_name,
+        raw = self.clients.client("lambda").get_alias(FunctionName=self.function_name,
                                                         Name=self.alias)
         weights = (raw.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         return raw["FunctionVersion"], {str(k): float(v) for k, v in weights.items()}
@@ -265,22 +315,27 @@ class LocalMode:
             "approval": {"required": False},
         }
 
+    def build(self, build: str, release: str) -> bytes:
+        """The zip of one build of the example, packaged for the example's runtime."""
+        base = artifacts.base_zip(self._target(), package.DIST_DIR).read_bytes()
+        return artifacts.build_zip(artifacts.get_build(build), release, base)
+
     def upload(self, build: str, release: str) -> artifacts.Artifact:
-        return artifacts.upload(self.local_aws.client("s3"), self.local_aws.catalog,
-                                bucket=self.artifacts_bucket, function_name=self.function_name,
-                                build=artifacts.get_build(build), release=release)
+        return artifacts.upload(self.clients.client("s3"), bucket=self.artifacts_bucket,
+                                function_name=self.function_name, build=artifacts.get_build(build),
+                                release=release, data=self.build(build, release))
 
     def start(self, document: Mapping[str, Any], name: str | None = None) -> str:
         """Start an execution of the synthesized state machine; return its ARN."""
-        sfn = self.local_aws.client("stepfunctions")
+        sfn = self.clients.client("stepfunctions")
         return str(sfn.start_execution(
-            stateMachineArn=self._require_stack().state_machine_arn,
+            stateMachineArn=self.state_machine_arn,
             name=name or f"local-{uuid.uuid4().hex[:12]}",
             input=json.dumps(document))["executionArn"])
 
     def wait(self, execution_arn: str, *,
              on_poll: Callable[[], None] | None = None) -> dict[str, Any]:
-        sfn = self.local_aws.client("stepfunctions")
+        sfn = self.clients.client("stepfunctions")
         return dict(wait_for_execution(sfn, execution_arn, on_poll=on_poll))
 
     def release(self, build: str, release: str, *, strategy: Mapping[str, Any] | None = None,
@@ -301,7 +356,7 @@ class LocalMode:
             alias_version=version, routing=routing)
 
     def history(self, execution_arn: str) -> Iterator[Mapping[str, Any]]:
-        sfn = self.local_aws.client("stepfunctions")
+        sfn = self.clients.client("stepfunctions")
         token: str | None = None
         while True:
             page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stackflow.adapters import aws_error, default_client, s3
+from stackflow.adapters import default_client, s3
 from stackflow.errors import ChecksumMismatch, ResourceNotFound, SourceError
 
 from stackflow_tools.release.zipbuild import code_sha256
@@ -59,7 +59,7 @@ def artifact_key(function_name: str, sha256_b64: str) -> str:
 
 
 class ReleaseStore:
-    """The S3 calls of ``stackflow pipeline start``."""
+    """What ``stackflow pipeline start`` stores in S3, through ``stackflow.adapters.s3``."""
 
     def __init__(self, client: S3Client | None = None) -> None:
         self._client = client
@@ -76,7 +76,7 @@ class ReleaseStore:
         data = path.read_bytes()
         sha = code_sha256(data)
         key = artifact_key(function_name, sha)
-        head = self._head(bucket, key)
+        head = s3.head_object(bucket, key, client=self.client)
         if head is not None and self._stored_sha256(bucket, key, head) == sha:
             return Artifact(bucket, key, _version_of(head, key), sha)
         version = s3.put_object_bytes(bucket, key, data, content_type=ZIP_CONTENT_TYPE,
@@ -86,7 +86,7 @@ class ReleaseStore:
 
     def existing_artifact(self, bucket: str, key: str, version_id: str | None) -> Artifact:
         """An object already in S3 (a given version, or the latest one) and its SHA-256."""
-        head = self._head(bucket, key, version_id)
+        head = s3.head_object(bucket, key, version_id, client=self.client)
         if head is None:
             raise ResourceNotFound(f"s3://{bucket}/{key} (version {version_id or 'latest'}) "
                                    "does not exist", bucket=bucket, key=key)
@@ -133,23 +133,9 @@ class ReleaseStore:
             s3.put_object_bytes(bucket, prefix + name, files[name],
                                 checksum_sha256=code_sha256(files[name]), client=self.client)
 
-    # --- calls the shared S3 adapter does not have --------------------------------------
+    # --- reading ---------------------------------------------------------------------
     def read(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
         return s3.get_object_bytes(bucket, key, version_id, client=self.client)
-
-    def _head(self, bucket: str, key: str,
-              version_id: str | None = None) -> Mapping[str, Any] | None:
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED"}
-        if version_id:
-            kwargs["VersionId"] = version_id
-        try:
-            head: Mapping[str, Any] = self.client.head_object(**kwargs)
-        except Exception as e:
-            error = aws_error(e, f"HeadObject s3://{bucket}/{key}")
-            if isinstance(error, ResourceNotFound):
-                return None
-            raise error from e
-        return head
 
 
 def _version_of(response: Mapping[str, Any], key: str) -> str:
