@@ -46,7 +46,7 @@ install: $(STAMP)
 # Synthesizes only when cdk.out/ lacks this stage or is older than anything that shapes
 # the template (synthesis with cdk-nag is most of the demo's CPU time).
 demo: $(STAMP)
-	@if [ ! -f cdk.out/stackflow-$(STAGE).template.json ] || [ -n "$$(find infra functions \
+	@if [ ! -f cdk.out/stackflow-$(STAGE).template.json ] || [ -n "$$(find infra functions tools/stackflow_tools/release \
 	    migrations dist cdk.json pyproject.toml -newer cdk.out/manifest.json \
 	    -not -path '*/__pycache__*' -not -path '*.egg-info*' -print 2>/dev/null | head -1)" ]; \
 	then echo "$(BIN)/python -m infra.app"; $(BIN)/python -m infra.app; \

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -54,11 +55,13 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-@pytest.fixture
-def local_up(cdk_out: Path, tmp_path: Path) -> Iterator[UpProcess]:
+@contextmanager
+def running_local_up(cdk_out: Path, workdir: Path, *extra: str) -> Iterator[UpProcess]:
+    """``stackflow local up --port 0`` in its own process, stopped afterwards."""
     command = [sys.executable, "-m", "stackflow_tools.cli.main", "local", "up", "--port", "0",
-               "--workdir", str(tmp_path / "work"), "--cdk-out", str(cdk_out)]
-    with (tmp_path / "stderr.txt").open("w") as stderr:
+               "--workdir", str(workdir), "--cdk-out", str(cdk_out), *extra]
+    workdir.mkdir(parents=True, exist_ok=True)
+    with (workdir.parent / "stderr.txt").open("w") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
                                    env={**os.environ, "PYTHONWARNINGS": "ignore"})
         assert process.stdout is not None
@@ -70,6 +73,12 @@ def local_up(cdk_out: Path, tmp_path: Path) -> Iterator[UpProcess]:
             if process.poll() is None:  # the test failed midway: do not leak the server
                 process.send_signal(signal.SIGTERM)
                 process.wait(STOP_GUARD_SECONDS)
+
+
+@pytest.fixture
+def local_up(cdk_out: Path, tmp_path: Path) -> Iterator[UpProcess]:
+    with running_local_up(cdk_out, tmp_path / "work") as up:
+        yield up
 
 
 def _aws(service: str, endpoint: str) -> Any:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.test_local_up import START_GUARD_SECONDS, STOP_GUARD_SECONDS, UpProcess, _pump
+from tests.e2e.test_local_up import START_GUARD_SECONDS, running_local_up
 from tests.support.local_assets import zip_of
 
 SEVEN_MB = 7 * 1024 * 1024
@@ -32,21 +30,9 @@ SEVEN_MB = 7 * 1024 * 1024
 def up(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One ``local up`` process for the module; its announced settings."""
     workdir = tmp_path_factory.mktemp("up") / "work"
-    command = [sys.executable, "-m", "stackflow_tools.cli.main", "local", "up", "--port", "0",
-               "--workdir", str(workdir), "--cdk-out", str(cdk_out), "--time-scale", "0.001"]
-    stderr = (workdir.parent / "stderr.txt").open("w")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    assert process.stdout is not None
-    running = UpProcess(process)
-    threading.Thread(target=_pump, args=(process.stdout, running.lines), daemon=True).start()
-    try:
+    with running_local_up(cdk_out, workdir, "--time-scale", "0.001") as running:
         info = running.read_until("ready", START_GUARD_SECONDS)
         yield {**info, "workdir": workdir, "cdk_out": cdk_out}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(STOP_GUARD_SECONDS)
-        stderr.close()
 
 
 def _client(service: str, up: dict[str, Any]) -> Any:

@@ -160,6 +160,7 @@ def test_the_zip_holds_code_and_dependencies_but_no_boto3_tests_or_caches(
     provided_dists = {name.replace("-", "_") for name in wheels.RUNTIME_PROVIDED}
     assert not [top for top in tops if top.endswith(".dist-info")
                 and top.split("-")[0].lower() in provided_dists]
+    assert not tops & {"stackflow_tools", "tools", "infra", "bench"}
     assert not [n for n in names if n.startswith(("stackflow/cli/", "stackflow/local/",
                                                   "stackflow/release/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyo"))]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from stackflow.errors import InvalidRequest
 
+from stackflow_tools.release import artifacts as release_artifacts
 from stackflow_tools.release import package, wheels
 from stackflow_tools.release.zipbuild import code_sha256, zip_bytes
 
@@ -70,19 +71,14 @@ BUILDS: dict[str, Build] = {build.name: build for build in (
 
 
 @dataclass(frozen=True)
-class Artifact:
-    """An uploaded build, as the deployment input's ``artifact`` names it."""
+class Artifact(release_artifacts.Artifact):
+    """An uploaded build: the release artifact, and which build and release it is."""
 
-    bucket: str
-    key: str
-    version_id: str
-    sha256: str
-    build: Build
-    release: str
+    build: Build = BUILDS["good"]
+    release: str = ""
 
     def to_input(self) -> dict[str, Any]:
-        return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id,
-                "sha256": self.sha256}
+        return self.to_dict()
 
 
 def get_build(name: str) -> Build:
