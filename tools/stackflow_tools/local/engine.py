@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import boto3
+from botocore.exceptions import ClientError
 from stackflow.errors import ConfigurationError
 
 from stackflow_tools.local import patches
@@ -222,19 +223,21 @@ class LocalStack:
 
 def create_stack(local: LocalAws, template: Template, *,
                  replaced_values: Mapping[str, Mapping[str, str]] | None = None,
-                 secret_string: str | None = None) -> LocalStack:
+                 secret_string: str | None = None,
+                 secret_strings: Mapping[str, str] | None = None) -> LocalStack:
     """Create the template's resources in the local AWS and its state machine.
 
     Each function's code is its asset zip from the cloud assembly, as CloudFormation
     would deploy it. ``replaced_values`` maps a handler prefix to new values for
     variables those functions' templates set (a stand-in may replace a value, never add
     a variable: one the template does not set is refused). ``secret_string`` is the
-    value of the database secrets (the local connection).
+    value of the database secrets (the local connection); ``secret_strings`` overrides
+    it per database user, for a secret generated for that user (each role's own login).
     """
     _bind_placeholders(template)
     stack = LocalStack(template)
     per_function = replaced_values or {}
-    _create_storage(local, template, secret_string)
+    _create_storage(local, template, secret_string, secret_strings or {})
     for lid in template.of_type(FUNCTION_TYPE):
         handler = str(template.properties(lid).get("Handler", ""))
         stack.functions[lid] = _create_function(
@@ -260,7 +263,8 @@ def _for_handler(per_function: Mapping[str, Mapping[str, str]],
                  if handler.startswith(prefix)), {})
 
 
-def _create_storage(local: LocalAws, template: Template, secret_string: str | None) -> None:
+def _create_storage(local: LocalAws, template: Template, secret_string: str | None,
+                    secret_strings: Mapping[str, str]) -> None:
     """Buckets, tables, topics and secrets: what functions' environments refer to."""
     for lid in template.of_type("AWS::S3::Bucket"):
         _create_bucket(local, template, lid)
@@ -271,7 +275,7 @@ def _create_storage(local: LocalAws, template: Template, secret_string: str | No
         _create_topic(local, template, lid)
     for lid in template.of_type("AWS::SecretsManager::Secret"):
         _create_secret(local, template, lid, secret_string)
-    _import_secrets(local, template, secret_string)
+    _import_secrets(local, template, secret_string, secret_strings)
 
 
 def _bind_placeholders(template: Template) -> None:
@@ -362,19 +366,22 @@ def _create_secret(local: LocalAws, template: Template, lid: str,
 _SECRET_TYPES = ("AWS::SecretsManager::Secret", "AWS::SecretsManager::SecretTargetAttachment")
 
 
-def _import_secrets(local: LocalAws, template: Template, secret_string: str | None) -> None:
-    """Recreate secrets another stack exports (the database stack's) as local secrets."""
+def _import_secrets(local: LocalAws, template: Template, secret_string: str | None,
+                    secret_strings: Mapping[str, str]) -> None:
+    """Recreate secrets another stack exports (the database stack's) as local secrets:
+    a role's secret logs in as that role locally too, any other the local connection."""
     for export, rtype in template.exports.items():
         if rtype in _SECRET_TYPES and export not in template.imports:
             name = "local-" + export.replace(":", "-")[:200]
-            value = secret_string or json.dumps({"username": "local", "password": "local"})
+            value = secret_strings.get(template.secret_users.get(export, "")) \
+                or secret_string or json.dumps({"username": "local", "password": "local"})
             arn = local.client("secretsmanager").create_secret(
                 Name=name, SecretString=value)["ARN"]
             template.imports[export] = arn
 
 
-def asset_code(template: Template, lid: str) -> bytes:
-    """The zip a function's ``Code`` names: its asset file in the cloud assembly."""
+def asset_code(template: Template, lid: str) -> tuple[str, str, Path]:
+    """Where a function's ``Code`` lives: its bucket, key and asset file in the assembly."""
     code = template.properties(lid).get("Code", {})
     key = code.get("S3Key") if isinstance(code, Mapping) else None
     if not isinstance(key, str):
@@ -384,7 +391,20 @@ def asset_code(template: Template, lid: str) -> bytes:
     if not path.is_file():
         raise ConfigurationError(f"{lid}: asset {path} is missing; synthesize again "
                                  "(make synth)")
-    return path.read_bytes()
+    return str(template.resolve(code.get("S3Bucket"))).lower(), key, path
+
+
+def _publish_asset(local: LocalAws, bucket: str, key: str, path: Path) -> None:
+    """Put an asset where ``cdk deploy`` puts it (the bootstrap bucket), once."""
+    s3 = local.client("s3")
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return
+    except ClientError:
+        pass
+    if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
 
 
 def _create_function(local: LocalAws, template: Template, lid: str,
@@ -398,10 +418,13 @@ def _create_function(local: LocalAws, template: Template, lid: str,
         raise ConfigurationError(f"{lid}: local mode may only replace values the template "
                                  f"sets; {unknown} are not among {sorted(variables)}")
     name = _resolved_name(template, lid)
+    bucket, key, path = asset_code(template, lid)
+    _publish_asset(local, bucket, key, path)
     client: LambdaClient = local.client("lambda")
+    # From the asset bucket, as CloudFormation deploys it (each zip uploaded once).
     client.create_function(
         FunctionName=name, Runtime=str(props.get("Runtime", "python3.13")),  # type: ignore[arg-type]
-        Role=local.role_arn, Handler=handler, Code={"ZipFile": asset_code(template, lid)},
+        Role=local.role_arn, Handler=handler, Code={"S3Bucket": bucket, "S3Key": key},
         Timeout=int(template.resolve(props.get("Timeout", 3))),
         MemorySize=int(template.resolve(props.get("MemorySize", 128))),
         Environment={"Variables": variables | dict(replaced)})
