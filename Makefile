@@ -5,14 +5,27 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV_LOCK     := requirements/dev.txt
+DEPLOY_LOCK  := requirements/deploy.txt
+LAMBDA_LOCK  := tools/stackflow_tools/release/lambda-requirements.txt
 STAGE  ?= dev
 export STAGE
 # jsii (under aws-cdk-lib) prints a full-screen end-of-life banner on Node 20; synth works the same.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 CDK    := npx --yes aws-cdk@2
+# The repository whose workflows may assume the CI and diff roles (owner/name); cdk.json's
+# "github_repo" context works too. Until one is set, `make deploy` refuses to run.
+GITHUB_REPO ?=
+CDK_CONTEXT := $(if $(GITHUB_REPO),-c github_repo=$(GITHUB_REPO))
+# `make diff` and `make deploy` go through the guard (docs/infra.md, "Changing
+# infrastructure safely"): a replacement or removal of a data-holding resource is refused
+# unless named, e.g. `make deploy ALLOW_REPLACE="DeployTable1D1C3CDA"`.
+INFRA  := $(BIN)/stackflow infra
+ALLOW_REPLACE ?=
+ALLOW_FLAGS := $(foreach id,$(ALLOW_REPLACE),--allow-replace $(id))
 
 .PHONY: help install demo test check lint typecheck unit integration infra e2e \
-        synth diff deploy destroy package bench clean
+        synth diff cdk-diff deploy destroy package lock bench clean
 
 # `make` alone prints this list rather than installing or deploying anything.
 .DEFAULT_GOAL := help
@@ -26,19 +39,26 @@ help:
 	@echo "make check     lint + types only (make lint | make typecheck)"
 	@echo "make unit | integration | infra | e2e   one test tier"
 	@echo "make synth     synthesize the CDK app into cdk.out/ (no AWS account needed)"
-	@echo "make diff | deploy | destroy   CDK against a real account (STAGE=dev|staging|prod)"
+	@echo "make diff | deploy | destroy   CDK against a real account (STAGE=dev|staging|prod,"
+	@echo "               GITHUB_REPO=owner/name unless cdk.json names it); diff and deploy"
+	@echo "               refuse data loss unless ALLOW_REPLACE=\"LOGICAL_ID ...\" names it"
+	@echo "make cdk-diff  plain \`cdk diff\` of the templates (what the read-only PR role can run)"
 	@echo "make package   build the reproducible Lambda zips into dist/"
-	@echo "make bench     speed and cold-start benchmarks"
-	@echo "make install   only create .venv and install (pip install -e '.[dev]')"
+	@echo "make lock      refresh the hash-locked requirement sets (UPGRADE=1: newest allowed)"
+	@echo "make bench     speed, cold-start and canary-detection benchmarks"
+	@echo "make install   only create .venv and install (the hash-locked requirements/dev.txt)"
 	@echo "make clean     remove cdk.out, dist, .stackflow (local mode data) and caches; keeps .venv"
 	@echo ""
 	@echo "Then: .venv/bin/stackflow --help (the CLI), docs/ for each part."
 
-$(STAMP): pyproject.toml
+# Every package comes from the hash-locked set (pip checks each download against its
+# SHA-256), the installer and build backend included; the project itself is then built
+# in place from this checkout without fetching anything else. `make lock` refreshes it.
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -80,25 +100,42 @@ synth: $(STAMP)
 	$(BIN)/python -m infra.app
 
 diff: $(STAMP)
-	$(CDK) diff --app "$(BIN)/python -m infra.app" --all
+	$(INFRA) diff --stage $(STAGE) $(CDK_CONTEXT) $(ALLOW_FLAGS)
 
+# The CDK's own template comparison (what the read-only pull-request role can run).
+cdk-diff: $(STAMP)
+	$(CDK) diff --app "$(BIN)/python -m infra.app" $(CDK_CONTEXT) --all
+
+# The preflight stops a deploy whose roles would trust no configured repository.
 deploy: $(STAMP)
+	$(BIN)/python -m infra.preflight $(CDK_CONTEXT)
 ifeq ($(STAGE),prod)
-	$(CDK) deploy --app "$(BIN)/python -m infra.app" --require-approval any-change --all
+	$(INFRA) deploy --stage $(STAGE) $(CDK_CONTEXT) --require-approval any-change $(ALLOW_FLAGS)
 else
-	$(CDK) deploy --app "$(BIN)/python -m infra.app" --all
+	$(INFRA) deploy --stage $(STAGE) $(CDK_CONTEXT) $(ALLOW_FLAGS)
 endif
 
 destroy: $(STAMP)
-	$(CDK) destroy --app "$(BIN)/python -m infra.app" --all
+	$(CDK) destroy --app "$(BIN)/python -m infra.app" $(CDK_CONTEXT) --all
 
 # LAMBDA_PYTHON / LAMBDA_ARCH override the runtime infra/assets.py declares (the default).
 package: $(STAMP)
 	$(BIN)/python -m stackflow_tools.release.package $(if $(LAMBDA_PYTHON),--python-version $(LAMBDA_PYTHON)) $(if $(LAMBDA_ARCH),--arch $(LAMBDA_ARCH))
 
+# The three hash-locked sets: dev (every machine, universal across Python 3.11+ and
+# platforms), deploy (the deploy job: boto3 only, pinned as in dev) and the Lambda zips'
+# runtime dependencies (their target's Python, hashes of every wheel of each version).
+# Pins are kept unless UPGRADE=1; commit the changed files.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+lock: $(STAMP)
+	$(UV_COMPILE) --universal --python-version 3.11 --extra dev pyproject.toml requirements/build.in -o $(DEV_LOCK)
+	$(UV_COMPILE) --universal --python-version 3.11 -c $(DEV_LOCK) requirements/deploy.in -o $(DEPLOY_LOCK)
+	$(UV_COMPILE) --python-version 3.13 --python-platform x86_64-manylinux_2_34 $(LAMBDA_LOCK:.txt=.in) -o $(LAMBDA_LOCK)
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.migrate_overhead
 	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.canary_detection
 
 clean:
 	rm -rf cdk.out dist build .pytest_cache .mypy_cache .ruff_cache .stackflow

@@ -8,7 +8,6 @@ and stops it on any unacknowledged finding.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -17,21 +16,11 @@ from aws_cdk import App
 from stackflow import env
 
 from infra.assets import REPO_ROOT
-from infra.config import settings_from_context
+from infra.config import cdk_json_context, settings_from_context
 from infra.nag import apply_aws_solutions
 from infra.stacks import build_stage
 
-CDK_JSON = REPO_ROOT / "cdk.json"
-
-
-def cdk_json_context() -> dict[str, Any]:
-    """The ``context`` of cdk.json (feature flags, GitHub repository).
-
-    The CDK CLI passes it in already; ``make synth`` and the tests run the app without
-    the CLI, so the app reads it itself. Values from ``-c`` still win over these.
-    """
-    context = json.loads(CDK_JSON.read_text(encoding="utf-8")).get("context", {})
-    return dict(context) if isinstance(context, dict) else {}
+__all__ = ["build_app", "cdk_json_context", "main", "new_app", "selected_stage"]
 
 
 def new_app(*, outdir: str | None = None, context: dict[str, Any] | None = None) -> App:

@@ -27,6 +27,7 @@ PACKAGE_OF = {
     "patcher": "stackflow-functions",
     "deploy_steps": "stackflow-functions",
     "drift_check": "stackflow-functions",
+    "database_roles": "stackflow-functions",
     "example_api": "stackflow-api",
 }
 COMPONENTS = tuple(PACKAGE_OF)

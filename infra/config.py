@@ -8,19 +8,30 @@ an existing database, an existing OIDC provider) is a CDK context value read onc
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 STAGES = ("dev", "staging", "prod")
-DEFAULT_GITHUB_REPO = "ORG/REPO"
-# The context key CDK's own synthesizer reads: the diff role trusts the same bootstrap
-# roles `cdk diff` will look for.
-BOOTSTRAP_QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
-DEFAULT_BOOTSTRAP_QUALIFIER = "hnb659fds"
-# The CDK bootstrap template's own constraint on its Qualifier parameter.
-BOOTSTRAP_QUALIFIER_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,10}")
+# Until an installation names its repository, the roles trust this one, which no GitHub
+# repository can be: an owner name never contains a dot (GitHub allows letters, digits
+# and hyphens; managed users add an underscore). `make deploy` refuses to run with it.
+UNCONFIGURED_GITHUB_REPO = "unconfigured.invalid/set-github_repo"
+# The placeholder earlier versions shipped in cdk.json: a real account could own it.
+RETIRED_PLACEHOLDERS = frozenset({"ORG/REPO"})
+# owner/name as GitHub spells them (owners: letters, digits, '-' and, for managed users,
+# '_'; names: also '.'). Only the shape is checked; GitHub decides whether it exists.
+GITHUB_REPO_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,38}/[A-Za-z0-9._-]{1,100}")
+# A `sub` claim of GitHub's OIDC token: `repo:<owner>/<name>:<what ran>`.
+SUBJECT_PATTERN = re.compile(r"repo:(?P<repo>[^:]+):(?P<rest>.+)")
+PULL_REQUEST_SUBJECT = "pull_request"
+# The longest session the CI and diff roles grant (IAM's minimum maximum, 1 h): CI stops
+# following a release before it ends (.github/workflows/deploy.yml, --timeout).
+CI_MAX_SESSION_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,11 @@ class StageConfig:
     db_reader: bool
     nat_gateways: int
     execution_timeout_hours: int
+    # Safety switches an execution input may turn off (stackflow.deploy.policy): no
+    # alarms, no smoke cases, AllAtOnce. Validate refuses what the stage does not allow.
+    allow_no_alarms: bool = True
+    allow_no_smoke: bool = True
+    allow_all_at_once: bool = True
 
     def stack_name(self, suffix: str = "") -> str:
         return f"stackflow-{self.name}{suffix}"
@@ -60,6 +76,8 @@ STAGE_CONFIGS: Mapping[str, StageConfig] = {
         drift_rate_hours=6, log_retention_days=30, retain_data=False,
         db_min_acu=0.5, db_max_acu=4, db_reader=False, nat_gateways=1,
         execution_timeout_hours=6,
+        # staging rehearses prod: an input prod would refuse fails here first
+        allow_no_alarms=False, allow_no_smoke=False, allow_all_at_once=False,
     ),
     "prod": StageConfig(
         name="prod", approval_required=True, approval_timeout_hours=24,
@@ -67,6 +85,7 @@ STAGE_CONFIGS: Mapping[str, StageConfig] = {
         drift_rate_hours=1, log_retention_days=365, retain_data=True,
         db_min_acu=0.5, db_max_acu=16, db_reader=True, nat_gateways=2,
         execution_timeout_hours=30,
+        allow_no_alarms=False, allow_no_smoke=False, allow_all_at_once=False,
     ),
 }
 
@@ -76,12 +95,13 @@ class ImportedDatabase:
     """An existing Aurora cluster, its secret and network, given as context values."""
 
     cluster_identifier: str
-    secret_arn: str
+    secret_arn: str  # the migrator role's secret (never the master user's)
     security_group_id: str
     vpc_id: str
     subnet_ids: tuple[str, ...]
     availability_zones: tuple[str, ...]
     port: int = 5432
+    reader_secret_arn: str | None = None  # the read-only role's; the migrator's if unset
 
 
 @dataclass(frozen=True)
@@ -89,10 +109,9 @@ class Settings:
     """Installation-specific values from CDK context (``cdk.json`` or ``-c key=value``)."""
 
     stage: StageConfig
-    github_repo: str = DEFAULT_GITHUB_REPO
+    github_repo: str = UNCONFIGURED_GITHUB_REPO
     github_subjects: tuple[str, ...] = ()
     github_diff_subjects: tuple[str, ...] = ()
-    bootstrap_qualifier: str = DEFAULT_BOOTSTRAP_QUALIFIER
     github_oidc_provider_arn: str | None = None
     database: ImportedDatabase | None = None
     name_suffix: str = ""
@@ -100,6 +119,11 @@ class Settings:
     managed_aliases: tuple[str, ...] = ()  # FUNCTION:ALIAS drift watches besides StackFlowAPI
     account: str | None = None
     region: str | None = None
+
+    @property
+    def ci_trust_configured(self) -> bool:
+        """True once the CI role trusts a real repository (``make deploy`` checks it)."""
+        return bool(self.github_subjects) or self.github_repo != UNCONFIGURED_GITHUB_REPO
 
     @property
     def oidc_subjects(self) -> tuple[str, ...]:
@@ -119,16 +143,28 @@ class Settings:
 ContextReader = Callable[[str], Any]
 
 
+def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
+    """The ``context`` of cdk.json (feature flags, GitHub repository).
+
+    The CDK CLI passes it in already; ``make synth``, ``make deploy``'s preflight and the
+    tests run without the CLI, so they read it here. Values from ``-c`` win over these.
+    """
+    context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
+    return dict(context) if isinstance(context, dict) else {}
+
+
 def settings_from_context(stage_name: str, context: ContextReader) -> Settings:
     """Read every StackFlow context value; unknown stages fail with the allowed names."""
     if stage_name not in STAGE_CONFIGS:
         raise ValueError(f"STAGE must be one of {', '.join(STAGES)}, got {stage_name!r}")
     return Settings(
         stage=STAGE_CONFIGS[stage_name],
-        github_repo=_text(context("github_repo")) or DEFAULT_GITHUB_REPO,
-        github_subjects=_items(context("github_subjects")),
-        github_diff_subjects=_items(context("github_diff_subjects")),
-        bootstrap_qualifier=_qualifier(context(BOOTSTRAP_QUALIFIER_CONTEXT)),
+        github_repo=_github_repo(context("github_repo")),
+        github_subjects=checked_subjects("github_subjects", _items(context("github_subjects")),
+                                         pull_requests=False),
+        github_diff_subjects=checked_subjects("github_diff_subjects",
+                                              _items(context("github_diff_subjects")),
+                                              pull_requests=True),
         github_oidc_provider_arn=_text(context("github_oidc_provider_arn")),
         database=_imported_database(context),
         name_suffix=_text(context("name_suffix")) or "",
@@ -161,15 +197,43 @@ def _imported_database(context: ContextReader) -> ImportedDatabase | None:
         subnet_ids=subnets,
         availability_zones=zones,
         port=int(context("db_port") or 5432),
+        reader_secret_arn=_text(context("db_reader_secret_arn")),
     )
 
 
-def _qualifier(value: Any) -> str:
-    qualifier = _text(value) or DEFAULT_BOOTSTRAP_QUALIFIER
-    if not BOOTSTRAP_QUALIFIER_PATTERN.fullmatch(qualifier):
-        raise ValueError(f"{BOOTSTRAP_QUALIFIER_CONTEXT} must be 1-10 letters, digits, "
-                         f"'-' or '_' (as for `cdk bootstrap --qualifier`), got {qualifier!r}")
-    return qualifier
+def _github_repo(value: Any) -> str:
+    repo = _text(value)
+    if repo is None:
+        return UNCONFIGURED_GITHUB_REPO
+    if repo in RETIRED_PLACEHOLDERS:
+        raise ValueError(f"github_repo is the placeholder {repo!r}, which a real GitHub "
+                         "account could own; set it to your repository (owner/name) or "
+                         "remove it from cdk.json")
+    if not GITHUB_REPO_PATTERN.fullmatch(repo):
+        raise ValueError(f"github_repo must be <owner>/<name> as GitHub spells them, "
+                         f"got {repo!r}")
+    return repo
+
+
+def checked_subjects(key: str, subjects: tuple[str, ...], *,
+                     pull_requests: bool) -> tuple[str, ...]:
+    """``sub`` claims as given, or ValueError naming the context key and the subject.
+
+    Each must be ``repo:<owner>/<name>:<what ran>`` with a well-formed repository and no
+    wildcard (the trust policy matches exactly); the deploy role's never name a pull
+    request, whose code nobody has reviewed yet.
+    """
+    for subject in subjects:
+        match = SUBJECT_PATTERN.fullmatch(subject)
+        if match is None or not GITHUB_REPO_PATTERN.fullmatch(match["repo"]):
+            raise ValueError(f"{key}: {subject!r} must start with repo:<owner>/<name>:")
+        if "*" in subject or "?" in subject:
+            raise ValueError(f"{key}: {subject!r} has a wildcard; list each subject "
+                             "exactly (the trust policy compares with StringEquals)")
+        if not pull_requests and match["rest"] == PULL_REQUEST_SUBJECT:
+            raise ValueError(f"{key}: {subject!r} would let any pull request assume the "
+                             "deploy role; trust main, a tag or an environment instead")
+    return subjects
 
 
 def _text(value: Any) -> str | None:

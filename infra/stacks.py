@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import App, CfnOutput, Environment, Stack, Tags
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from stackflow import env
@@ -12,7 +13,7 @@ from stackflow import env
 from infra.components.artifacts import ArtifactsBucket
 from infra.components.ci_access import CiAccess
 from infra.components.database import DatabaseRef, DatabaseStack, imported_database
-from infra.components.deploy_steps import STEP_TIMEOUT, DeploySteps
+from infra.components.deploy_steps import STEP_TIMEOUT, DeploySteps, target_function_arns
 from infra.components.deploy_table import DeployTable
 from infra.components.diff_access import DiffAccess
 from infra.components.drift import DriftCheck
@@ -21,6 +22,7 @@ from infra.components.notifications import Notifications
 from infra.components.patcher import Patcher
 from infra.components.state_machine import DeploymentStateMachine
 from infra.config import Settings
+from infra.nag import acknowledge, wildcard_finding
 
 DATABASE_SUFFIX = "-database"
 DRIFT_CHECK_OUTPUT = "DriftCheckFunctionName"
@@ -60,20 +62,21 @@ class StackFlowStack(Stack):
         patcher = Patcher(self, "Patcher", settings=settings, database=database,
                           bucket=artifacts.bucket,
                           migrations_prefix=artifacts.migrations_prefix)
+        machine_name = f"stackflow-{settings.stage.name}-deployment{settings.name_suffix}"
+        targets = (api.function_name, *settings.target_functions)
         steps = DeploySteps(self, "DeploySteps", settings=settings, table=table.table,
                             bucket=artifacts.bucket,
                             patcher_name=patcher.function_name,
-                            target_functions=(api.function_name,
-                                              *settings.target_functions))
+                            target_functions=targets, state_machine_name=machine_name)
         pipeline = DeploymentStateMachine(
             self, "Deployment", settings=settings, steps=steps.functions,
             patcher=patcher.function, step_timeout=STEP_TIMEOUT,
             patcher_timeout=patcher.timeout, failure_topic=notifications.failures,
-            state_machine_name=f"stackflow-{settings.stage.name}-deployment"
-                               f"{settings.name_suffix}")
+            state_machine_name=machine_name)
         ci = CiAccess(self, "CiAccess", settings=settings, bucket=artifacts.bucket,
                       state_machine=pipeline.state_machine,
                       state_machine_name=pipeline.state_machine_name)
+        grant_alias_reads(ci.role, targets)
         diff = DiffAccess(self, "DiffAccess", settings=settings, provider=ci.provider,
                           stacks=drift_stacks)
         drift = DriftCheck(self, "Drift", settings=settings, stacks=drift_stacks,
@@ -110,6 +113,17 @@ class StackFlowStack(Stack):
                                   f"{step.replace('_', '-')}.json out.json")
         CfnOutput(self, DRIFT_CHECK_OUTPUT, value=drift.function_name,
                   description="the scheduled drift check (docs/drift.md)")
+
+
+def grant_alias_reads(role: iam.Role, functions: tuple[str, ...]) -> None:
+    """``pipeline start --wait`` and ``pipeline status`` show the alias's real routing."""
+    arns = target_function_arns(role, functions)
+    role.add_to_policy(iam.PolicyStatement(sid="ReadAliases", actions=["lambda:GetAlias"],
+                                           resources=arns))
+    for qualified in arns[1::2]:
+        acknowledge(role, wildcard_finding(role, qualified),
+                    "GetAlias on the target functions' aliases (read only), to show "
+                    "where the deployed alias routes traffic.")
 
 
 def build_stage(app: App, settings: Settings) -> list[Stack]:

@@ -2,8 +2,10 @@
 
 ``validate, lock, upload, publish, smoke, shift, health, approval_request, promote,
 rollback, record, unlock`` each take the whole deployment document and return the result
-the state stores under its own key (``docs/deploy-steps.md``). Failures raise a
-``stackflow.errors`` class whose name is the ``errorType`` Step Functions catches.
+the state stores under its own key (``docs/deploy-steps.md``); ``reconcile`` takes the
+EventBridge event of an execution that ended ``ABORTED``, ``TIMED_OUT`` or ``FAILED``.
+Failures raise a ``stackflow.errors`` class whose name is the ``errorType`` Step
+Functions catches.
 Each is ``step_handler(name)``: the shared wrapper of ``stackflow.handlers`` around
 ``stackflow.deploy.steps.run`` with dependencies from ``stackflow.deploy.compose``.
 
@@ -16,6 +18,7 @@ Powertools would trace at all: inside Lambda with ``POWERTOOLS_TRACE_DISABLED`` 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from stackflow.deploy.compose import build_deps
@@ -40,10 +43,15 @@ def step_handler(step: str, compose: Callable[[], Deps] = _from_environment) -> 
     def call(event: Any, context: LambdaContextLike) -> dict[str, Any]:
         logger.append_keys(step=step)
         metrics.add_dimension(name="Step", value=step)
-        return run(step, event, compose())
+        return run(step, event, replace(compose(), time_left=_time_left(context)))
 
     return lambda_handler(SERVICE, call, _report,
                           failure=Failure("step failed", metric="StepFailed"))
+
+
+def _time_left(context: LambdaContextLike) -> Callable[[], float]:
+    """The seconds before Lambda stops this invocation: every wait ends before it."""
+    return lambda: context.get_remaining_time_in_millis() / 1000
 
 
 def _report(result: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -64,3 +72,4 @@ promote = step_handler("promote")
 rollback = step_handler("rollback")
 record = step_handler("record")
 unlock = step_handler("unlock")
+reconcile = step_handler("reconcile")

@@ -8,10 +8,13 @@ Local mode packages them as their own artifacts (different code, different
   traffic; the error alarm fires and the deployment rolls back.
 * ``health_regression``: the health check queries a table that was never created, so
   the build fails its smoke test and never receives traffic.
+* ``health_hangs``: the health check waits on a lock nobody releases and never
+  answers; its smoke case times out (and Lambda stops it at the function's timeout).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,8 +32,14 @@ def _health_with_cache_table(_: Mapping[str, str]) -> app.Response:
     return app.respond(200, {"status": "ok"})
 
 
+def _health_that_hangs(_: Mapping[str, str]) -> app.Response:
+    threading.Event().wait()  # nothing ever sets it: only the Lambda timeout ends this
+    return app.respond(200, {"status": "ok"})
+
+
 ORDERS_ROUTES = {**app.ROUTES, ("GET", r"/orders"): _orders_by_amount}
 HEALTH_ROUTES = {**app.ROUTES, ("GET", r"/health"): _health_with_cache_table}
+HANGING_ROUTES = {**app.ROUTES, ("GET", r"/health"): _health_that_hangs}
 
 
 def orders_regression(event: Mapping[str, Any], context: Any) -> app.Response:
@@ -39,3 +48,7 @@ def orders_regression(event: Mapping[str, Any], context: Any) -> app.Response:
 
 def health_regression(event: Mapping[str, Any], context: Any) -> app.Response:
     return app.dispatch(HEALTH_ROUTES, event)
+
+
+def health_hangs(event: Mapping[str, Any], context: Any) -> app.Response:
+    return app.dispatch(HANGING_ROUTES, event)

@@ -1,7 +1,9 @@
-"""StackFlowPatcher: ``handler(event, context)`` applies, rolls back or reports migrations.
+"""StackFlowPatcher: ``handler(event, context)`` applies, rolls back or reports migrations,
+or adopts another tool's history.
 
-Event: ``{"action": "migrate"|"rollback"|"status", "dry_run": false, "target": N,
-"steps": N, "applied_by": "...", "allow_out_of_order": false}`` (docs/patcher.md).
+Event: ``{"action": "migrate"|"rollback"|"status"|"adopt", "dry_run": false, "target": N,
+"steps": N, "applied_by": "...", "allow_out_of_order": false, "from": "golang-migrate"}``
+(docs/patcher.md).
 Failures raise a ``stackflow.errors`` class; its name is the Lambda ``errorType``.
 ``handler`` is the shared wrapper of ``stackflow.handlers`` around ``_call`` and
 ``_report``.
@@ -39,10 +41,17 @@ def _call(event: Any, context: LambdaContextLike) -> dict[str, Any]:
     return run(request, deps)
 
 
+# The count metric of each action that changes the database, and what it counts.
+COUNTED = {"migrate": ("MigrationsApplied", "applied"),
+           "rollback": ("MigrationsRolledBack", "applied"),
+           "adopt": ("MigrationsAdopted", "adopted")}
+
+
 def _report(result: dict[str, Any], seconds: float) -> dict[str, Any]:
-    if result["action"] != "status" and not result["dry_run"]:
-        name = "MigrationsApplied" if result["action"] == "migrate" else "MigrationsRolledBack"
-        metrics.add_metric(name=name, unit="Count", value=len(result["applied"]))
+    counted = COUNTED.get(result["action"])
+    if counted is not None and not result["dry_run"]:
+        name, key = counted
+        metrics.add_metric(name=name, unit="Count", value=len(result[key]))
     metrics.add_metric(name="PatcherDuration", unit="Milliseconds", value=seconds * 1000)
     logger.info("patcher done", extra={
         "action": result["action"], "dry_run": result["dry_run"],

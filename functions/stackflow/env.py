@@ -9,6 +9,9 @@ from __future__ import annotations
 # Patcher: database and migration source
 DATABASE_URL = "DATABASE_URL"
 DB_SECRET_ARN = "DB_SECRET_ARN"  # noqa: S105 - a variable name, not a secret
+# The database-roles custom resource: the secrets whose passwords it gives the roles.
+DB_MIGRATOR_SECRET_ARN = "DB_MIGRATOR_SECRET_ARN"  # noqa: S105 - a variable name
+DB_READER_SECRET_ARN = "DB_READER_SECRET_ARN"  # noqa: S105 - a variable name
 MIGRATIONS_DIR = "MIGRATIONS_DIR"
 MIGRATIONS_BUCKET = "MIGRATIONS_BUCKET"
 MIGRATIONS_PREFIX = "MIGRATIONS_PREFIX"
@@ -17,6 +20,8 @@ MIGRATION_LOCK_TIMEOUT_MS = "MIGRATION_LOCK_TIMEOUT_MS"
 MIGRATION_STATEMENT_TIMEOUT_MS = "MIGRATION_STATEMENT_TIMEOUT_MS"
 MIGRATION_LOCK_RETRIES = "MIGRATION_LOCK_RETRIES"
 MIGRATION_DEADLINE_MARGIN_MS = "MIGRATION_DEADLINE_MARGIN_MS"
+# StackFlow's own table (its run history is <name>_runs); default schema_migrations.
+MIGRATIONS_TABLE = "MIGRATIONS_TABLE"
 
 # Deploy steps
 DEPLOY_TABLE = "DEPLOY_TABLE"
@@ -25,6 +30,11 @@ ARTIFACTS_BUCKET = "ARTIFACTS_BUCKET"
 SMOKE_DIR = "SMOKE_DIR"
 # Name of the patcher function, for the migration-rollback hint in failure records.
 PATCHER_FUNCTION = "PATCHER_FUNCTION"
+# The stage's safety policy ("true"/"false"; unset allows): may an execution run with
+# no alarms, with no smoke cases, or with the AllAtOnce strategy (infra/config.py).
+DEPLOY_ALLOW_NO_ALARMS = "DEPLOY_ALLOW_NO_ALARMS"
+DEPLOY_ALLOW_NO_SMOKE = "DEPLOY_ALLOW_NO_SMOKE"
+DEPLOY_ALLOW_ALL_AT_ONCE = "DEPLOY_ALLOW_ALL_AT_ONCE"
 
 # Drift checks
 DRIFT_STACKS = "DRIFT_STACKS"
@@ -46,8 +56,15 @@ GITHUB_SERVER_URL = "GITHUB_SERVER_URL"
 GITHUB_REPOSITORY = "GITHUB_REPOSITORY"
 GITHUB_RUN_ID = "GITHUB_RUN_ID"
 GITHUB_ACTOR = "GITHUB_ACTOR"
+# The job summary file of a GitHub Actions step: `pipeline start --wait` and `pipeline
+# status` append the release's Markdown summary to it.
+GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 # Who answers an approval when --by is not given.
 USER = "USER"
+# The CDK CLI's contract with an app (`stackflow infra` synthesizes the same way): the
+# output folder, and the context values as JSON (they override cdk.json's).
+CDK_OUTDIR = "CDK_OUTDIR"
+CDK_CONTEXT_JSON = "CDK_CONTEXT_JSON"
 
 # Powertools (read by the library itself; named here so the CDK sets them consistently)
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"

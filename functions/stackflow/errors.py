@@ -66,6 +66,20 @@ class MissingDownScript(StackFlowError):
     """A rollback would cross a migration that has no down script."""
 
 
+class ForeignMigrationTable(StackFlowError):
+    """StackFlow's migration table was written by another tool (golang-migrate); names
+    the tool and the ``stackflow adopt`` command that takes its history over."""
+
+
+class MigrationTableCorrupt(StackFlowError):
+    """StackFlow's migration tables exist but do not have StackFlow's layout."""
+
+
+class AdoptionRefused(StackFlowError):
+    """``adopt`` cannot take over another tool's history (dirty, files missing, already
+    adopted); nothing was changed."""
+
+
 class LockTimeout(StackFlowError):
     """Another runner held the migration (or deployment) lock for too long."""
 
@@ -104,6 +118,12 @@ class RevisionConflict(StackFlowError):
     (Lambda's ``PreconditionFailedException`` on a ``RevisionId`` guard)."""
 
 
+class AliasChangedExternally(StackFlowError):
+    """Someone other than this deployment changed the alias since it last wrote it
+    (an operator's ``rollback-alias``, a hotfix): the deployment stops and writes
+    nothing more to the alias."""
+
+
 class ApprovalRejected(StackFlowError):
     """A person rejected the release at the manual approval gate."""
 
@@ -137,6 +157,21 @@ class ReleaseAlreadyStarted(StackFlowError):
 
 class ReleaseFailed(StackFlowError):
     """The deployment execution ended FAILED, TIMED_OUT or ABORTED; names its error and cause."""
+
+
+# --- infrastructure changes (stackflow infra diff | deploy | status) ---------------------
+class SynthesisFailed(StackFlowError):
+    """The CDK app did not synthesize (or a git ref could not be exported to synthesize)."""
+
+
+class ChangeSetFailed(StackFlowError):
+    """CloudFormation could not create a change set, or the stack is in a state that
+    cannot take one (names the stack and CloudFormation's reason)."""
+
+
+class BackupFailed(StackFlowError):
+    """A backup before an allowed destructive change could not be taken (S3 versioning
+    off, a snapshot that failed); no change set was executed."""
 
 
 ALL_ERROR_TYPES: tuple[type[StackFlowError], ...] = tuple(

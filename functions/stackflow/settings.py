@@ -47,6 +47,19 @@ def env_float(name: str, default: float, environ: Mapping[str, str] | None = Non
                                  variable=name) from e
 
 
+_TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+
+
+def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+    raw = env_str(name, environ)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE | _FALSE:
+        return raw.lower() in _TRUE
+    raise ConfigurationError(f"environment variable {name} must be true or false, got {raw!r}",
+                             variable=name)
+
+
 def env_list(name: str, environ: Mapping[str, str] | None = None) -> list[str]:
     raw = env_str(name, environ)
     return [part.strip() for part in raw.split(",") if part.strip()] if raw else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -12,6 +13,9 @@ from infra.nag import acknowledge
 MIGRATIONS_PREFIX = "migrations/"
 NONCURRENT_VERSION_DAYS = 90
 NONCURRENT_VERSIONS_KEPT = 10
+# S3's condition key for `If-None-Match`: absent ("Null" true) on a plain overwrite.
+IF_NONE_MATCH = "s3:if-none-match"
+MIGRATION_DELETE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
 
 
 class ArtifactsBucket(Construct):
@@ -56,3 +60,20 @@ class ArtifactsBucket(Construct):
             removal_policy=removal,
         )
         self.migrations_prefix = MIGRATIONS_PREFIX
+        self._write_once(self.bucket.arn_for_objects(f"{MIGRATIONS_PREFIX}*"))
+
+    def _write_once(self, migrations: str) -> None:
+        """A released migration never changes, for anyone: writes under migrations/ must
+        carry ``If-None-Match: *`` (S3 then refuses to replace an existing key), and no
+        migration object or version may be deleted (which would let it be written
+        anew). Without this, CI, or whoever holds its role, could swap the SQL the
+        patcher runs; the append-only check in `stackflow pipeline start` is the
+        client's courtesy, this is the rule."""
+        self.bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="MigrationsAreCreatedNeverReplaced", effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()], actions=["s3:PutObject"],
+            resources=[migrations], conditions={"Null": {IF_NONE_MATCH: "true"}}))
+        self.bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="MigrationsAreNeverDeleted", effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()], actions=list(MIGRATION_DELETE_ACTIONS),
+            resources=[migrations]))

@@ -17,7 +17,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.config import Settings
+from infra.config import CI_MAX_SESSION_SECONDS, Settings
 from infra.nag import acknowledge, wildcard_finding
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
@@ -31,13 +31,14 @@ WATCH_ACTIONS = ("states:DescribeExecution", "states:GetExecutionHistory")
 
 
 def trust_conditions(subjects: Sequence[str]) -> dict[str, dict[str, object]]:
-    """``aud`` must be STS; ``sub`` must match exactly unless a pattern asks for ``*``."""
-    sub_operator = "StringLike" if any("*" in s for s in subjects) else "StringEquals"
-    conditions: dict[str, dict[str, object]] = {
-        "StringEquals": {f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE},
-    }
-    conditions.setdefault(sub_operator, {})[f"{GITHUB_OIDC_HOST}:sub"] = list(subjects)
-    return conditions
+    """``aud`` must be STS and ``sub`` one of ``subjects``, both compared exactly.
+
+    Never ``StringLike``: a pattern in a trust policy is how a role ends up trusting
+    branches or repositories nobody meant (``infra.config.checked_subjects`` refuses
+    wildcards before a template is written).
+    """
+    return {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
+                             f"{GITHUB_OIDC_HOST}:sub": list(subjects)}}
 
 
 class CiAccess(Construct):
@@ -52,7 +53,7 @@ class CiAccess(Construct):
             self, "Role",
             role_name=settings.physical_name(f"{CICD_ROLE_NAME}-{settings.stage.name}"),
             description="GitHub Actions: upload artifacts, start and watch deployments",
-            max_session_duration=Duration.hours(1),
+            max_session_duration=Duration.seconds(CI_MAX_SESSION_SECONDS),
             assumed_by=iam.WebIdentityPrincipal(
                 self.provider.oidc_provider_arn,
                 conditions=trust_conditions(settings.oidc_subjects)),

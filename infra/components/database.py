@@ -1,40 +1,37 @@
 """The PostgreSQL database StackFlow migrates: a new Aurora cluster or an imported one.
 
 Either way the rest of the app receives a ``DatabaseRef``: the network to run in, the
-security group that may reach the database, and the Secrets Manager secret holding the
-connection (``host``, ``port``, ``dbname``, ``username``, ``password``).
+security group that may reach the database, and one Secrets Manager secret per role
+(``host``, ``port``, ``dbname``, ``username``, ``password``). A new cluster gets three
+secrets, all rotated every 30 days by AWS's single-user rotation function: the master
+user's (read only by the database-roles custom resource), ``stackflow_migrator``'s
+(the patcher) and ``stackflow_reader``'s (the drift check, StackFlowAPI).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from aws_cdk import Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
+from stackflow.roles import MASTER_USER, MIGRATOR_ROLE, READER_ROLE
 
+from infra.components.database_access import DatabaseClient, DatabaseRef
+from infra.components.database_roles import DatabaseRoles
 from infra.config import ImportedDatabase, Settings
 from infra.nag import acknowledge
 
+__all__ = ["DatabaseClient", "DatabaseRef", "DatabaseStack", "imported_database"]
+
 DATABASE_NAME = "stackflow"
 ENGINE_VERSION = rds.AuroraPostgresEngineVersion.VER_17_5
+ROTATION_DAYS = 30
 # The database port's ingress rule: who sits in the clients group (python_function's
 # ``database=`` puts them there).
-CLIENTS_RULE = "StackFlow database clients: patcher, drift check, StackFlowAPI"
-
-
-@dataclass(frozen=True)
-class DatabaseRef:
-    """What a database client needs: network placement, client group, secret."""
-
-    vpc: ec2.IVpc
-    subnets: ec2.SubnetSelection
-    client_security_group: ec2.ISecurityGroup
-    secret: secretsmanager.ISecret
-    cluster_identifier: str
-    stack: Stack | None = None  # the stack that creates it; None when imported
+CLIENTS_RULE = ("StackFlow database clients: patcher, drift check, StackFlowAPI, "
+                "database roles")
+FUNCTION_SUBNETS = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
 
 
 class DatabaseStack(Stack):
@@ -57,15 +54,42 @@ class DatabaseStack(Stack):
         secret = self.cluster.secret
         if secret is None:  # generated credentials always create a secret
             raise RuntimeError("the Aurora cluster has no generated secret")
+        rotation = Duration.days(ROTATION_DAYS)
+        # Every rotation function runs where the functions run: it needs Secrets
+        # Manager (through the NAT gateway) as well as the database port.
+        self.cluster.add_rotation_single_user(automatically_after=rotation,
+                                              vpc_subnets=FUNCTION_SUBNETS)
+        migrator, reader = (self._role_secret(name, role, rotation) for name, role in
+                            (("Migrator", MIGRATOR_ROLE), ("Reader", READER_ROLE)))
         self.ref = DatabaseRef(
             vpc=self.vpc,
-            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            subnets=FUNCTION_SUBNETS,
             client_security_group=self.client_security_group,
-            secret=secret,
+            migrator_secret=migrator,
+            reader_secret=reader,
             cluster_identifier=self.cluster.cluster_identifier,
             stack=self,
         )
+        self.roles = DatabaseRoles(
+            self, "Roles", settings=settings, admin=self.ref.client(secret),
+            migrator_secret=migrator, reader_secret=reader, cluster=self.cluster,
+            vpc=self.vpc)
         _acknowledge_database_findings(self.cluster, stage.retain_data)
+
+    def _role_secret(self, name: str, role: str,
+                     rotation: Duration) -> secretsmanager.ISecret:
+        """A generated secret for ``role`` with the cluster's address, rotated by the
+        role itself (single user: it changes its own password, no master needed)."""
+        secret = rds.DatabaseSecret(self, f"{name}Secret", username=role,
+                                    dbname=DATABASE_NAME)
+        attached = secret.attach(self.cluster)
+        secretsmanager.SecretRotation(
+            self, f"{name}Rotation",
+            application=secretsmanager.SecretRotationApplication
+            .POSTGRES_ROTATION_SINGLE_USER,
+            secret=attached, target=self.cluster, vpc=self.vpc,
+            vpc_subnets=FUNCTION_SUBNETS, automatically_after=rotation)
+        return attached
 
 
 def imported_database(scope: Construct, *, imported: ImportedDatabase) -> DatabaseRef:
@@ -84,6 +108,11 @@ def imported_database(scope: Construct, *, imported: ImportedDatabase) -> Databa
         source_security_group_id=clients.security_group_id,
         description=CLIENTS_RULE,
     )
+    migrator = secretsmanager.Secret.from_secret_complete_arn(
+        scope, "ImportedSecret", imported.secret_arn)
+    reader = migrator if imported.reader_secret_arn is None else \
+        secretsmanager.Secret.from_secret_complete_arn(
+            scope, "ImportedReaderSecret", imported.reader_secret_arn)
     return DatabaseRef(
         vpc=vpc,
         subnets=ec2.SubnetSelection(subnets=[
@@ -93,8 +122,8 @@ def imported_database(scope: Construct, *, imported: ImportedDatabase) -> Databa
                                               imported.availability_zones, strict=True))
         ]),
         client_security_group=clients,
-        secret=secretsmanager.Secret.from_secret_complete_arn(
-            scope, "ImportedSecret", imported.secret_arn),
+        migrator_secret=migrator,
+        reader_secret=reader,
         cluster_identifier=imported.cluster_identifier,
     )
 
@@ -125,7 +154,7 @@ def _cluster(scope: Construct, settings: Settings, vpc: ec2.IVpc) -> rds.Databas
     return rds.DatabaseCluster(
         scope, "Cluster",
         engine=rds.DatabaseClusterEngine.aurora_postgres(version=ENGINE_VERSION),
-        credentials=rds.Credentials.from_generated_secret("stackflow_admin"),
+        credentials=rds.Credentials.from_generated_secret(MASTER_USER),
         default_database_name=DATABASE_NAME,
         writer=rds.ClusterInstance.serverless_v2("writer"),
         readers=readers,
@@ -145,11 +174,6 @@ def _acknowledge_database_findings(cluster: rds.DatabaseCluster, retain: bool) -
     acknowledge(cluster, "AwsSolutions-RDS11",
                 "The cluster keeps the PostgreSQL port; only the StackFlow clients security "
                 "group may reach it and it has no route to or from the internet.")
-    # cluster.secret is the attachment; the generated secret is the cluster's child.
-    acknowledge(cluster.node.find_child("Secret"), "AwsSolutions-SMG4",
-                "Rotation needs a rotation function inside this VPC; docs/infra.md describes "
-                "enabling it with add_rotation_single_user once the stage is live. The "
-                "patcher reads the secret on every cold start, so rotation needs no deploy.")
     if not retain:
         acknowledge(cluster, "AwsSolutions-RDS10",
                     "Development and staging clusters are disposable; prod enables "

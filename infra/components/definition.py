@@ -13,6 +13,8 @@ execution applied even when ``Migrate`` itself failed part-way.
 
 Only plain ASL is used (Task, Choice, Wait with SecondsPath, Pass, Succeed, Fail with
 ErrorPath/CausePath) so local mode can run the synthesized definition unchanged.
+Each bake is a bounded loop of ``Bake`` (Wait, ``$.shift.check_seconds``) and
+``HealthCheck`` until ``$.health.bake_done``.
 ``Migrate`` runs again while the patcher reports ``"complete": false`` (a run that
 stopped before the Lambda deadline).
 """
@@ -87,13 +89,17 @@ def build_definition(props: DefinitionProps) -> dict[str, Any]:
         "Smoke": _step(props, "smoke", "$.smoke", "Shift"),
         "Shift": _step(props, "shift", "$.shift", "ShiftDone"),
         "ShiftDone": _choice("$.shift.done", _after_shift(props), "Bake"),
+        # The bake is watched, not waited out: $.shift.checks rounds of a short Wait and
+        # a HealthCheck (its interval comes from the plan), so a bad version goes back
+        # within one interval of its first error. HealthCheck counts the rounds.
         "Bake": {
             "Type": "Wait",
-            "Comment": "Let the new version take traffic before judging its health.",
-            "SecondsPath": "$.shift.wait_seconds",
+            "Comment": "Let the new version take traffic until the next health check.",
+            "SecondsPath": "$.shift.check_seconds",
             "Next": "HealthCheck",
         },
-        "HealthCheck": _step(props, "health", "$.health", "Shift"),
+        "HealthCheck": _step(props, "health", "$.health", "BakeDone"),
+        "BakeDone": _choice("$.health.bake_done", "Shift", "Bake"),
         **_approval_states(props),
         "Promote": _step(props, "promote", "$.promote", "Record"),
         "Record": _step(props, "record", "$.record", "Unlock"),

@@ -16,11 +16,16 @@ from infra.components.functions import lambda_role, python_function
 from infra.config import Settings
 from infra.nag import acknowledge, wildcard_finding
 
-# Handler function names in functions/deploy_steps/handler.py, in flow order.
+# Handler function names in functions/deploy_steps/handler.py, in flow order; the last,
+# reconcile, is not a state: EventBridge invokes it when an execution is interrupted.
 DEPLOY_STEPS = (
     "validate", "lock", "upload", "publish", "smoke", "shift", "health",
-    "approval_request", "promote", "rollback", "record", "unlock",
+    "approval_request", "promote", "rollback", "record", "unlock", "reconcile",
 )
+RECONCILE = "reconcile"
+# Lock (taking over a dead holder's lock), Reconcile and `unlock --force` ask whether an
+# execution of this stage's state machine still runs.
+EXECUTION_ACTIONS = ("states:DescribeExecution",)
 STEP_TIMEOUT = Duration.minutes(5)  # upload waits for the code update; smoke runs cases
 
 # Everything the steps do to a target function; each action is named, none is a wildcard.
@@ -55,11 +60,12 @@ def target_function_arns(scope: Construct, names: Sequence[str]) -> list[str]:
 
 
 class DeploySteps(Construct):
-    """Twelve small functions sharing one role that may touch only the target functions."""
+    """Thirteen small functions (twelve states and Reconcile) sharing one role that may
+    touch only the target functions."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
                  table: dynamodb.ITable, bucket: s3.IBucket, patcher_name: str,
-                 target_functions: Sequence[str]) -> None:
+                 target_functions: Sequence[str], state_machine_name: str) -> None:
         super().__init__(scope, construct_id)
         self.role = lambda_role(self, "Role", description="StackFlow deploy steps",
                                 wildcard_reason=METRICS_REASON)
@@ -69,6 +75,7 @@ class DeploySteps(Construct):
             env.ARTIFACTS_BUCKET: bucket.bucket_name,
             env.DEPLOY_LOCK_TTL_SECONDS: str(lock_ttl),
             env.PATCHER_FUNCTION: patcher_name,
+            **policy_environment(settings),
         }
         self.functions: Mapping[str, lambda_.Function] = {
             step: python_function(
@@ -84,6 +91,20 @@ class DeploySteps(Construct):
             for step in DEPLOY_STEPS
         }
         self._grant(table, bucket, target_functions)
+        self._grant_executions(state_machine_name)
+
+    def _grant_executions(self, state_machine_name: str) -> None:
+        # Built from the name, not the state machine: it invokes these functions, so
+        # a reference to it here would be a circular dependency.
+        executions = Stack.of(self).format_arn(
+            service="states", resource="execution", resource_name=f"{state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="DescribeExecutions", actions=list(EXECUTION_ACTIONS),
+            resources=[executions]))
+        acknowledge(self.role, wildcard_finding(self, executions),
+                    "Execution names are chosen per release; the pattern covers only "
+                    "executions of this stage's deployment state machine (read only).")
 
     def _grant(self, table: dynamodb.ITable, bucket: s3.IBucket,
                target_functions: Sequence[str]) -> None:
@@ -104,6 +125,18 @@ class DeploySteps(Construct):
         acknowledge(self.role, wildcard_finding(self, bucket.arn_for_objects("*")),
                     "Release zips and smoke cases: CI uploads a new key on every run; "
                     "the statement only reads objects.")
+
+
+def policy_environment(settings: Settings) -> dict[str, str]:
+    """The stage's safety policy as the variables ``stackflow.deploy.policy`` reads."""
+    stage = settings.stage
+    return {env.DEPLOY_ALLOW_NO_ALARMS: _flag(stage.allow_no_alarms),
+            env.DEPLOY_ALLOW_NO_SMOKE: _flag(stage.allow_no_smoke),
+            env.DEPLOY_ALLOW_ALL_AT_ONCE: _flag(stage.allow_all_at_once)}
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _construct_id(step: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, CfnResource, Duration, Stack
+from aws_cdk import ArnFormat, CfnResource, Duration, Stack, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -67,9 +67,17 @@ def _ref(_: Construct, resource: CfnResource) -> list[str]:
     return [resource.ref]  # the Ref of these types is their ARN
 
 
-def _function(_: Construct, resource: CfnResource) -> list[str]:
+def _function(scope: Construct, resource: CfnResource) -> list[str]:
     # Versions, aliases and their permissions are read through qualified ARNs.
     arn = resource.get_att("Arn").to_string()
+    name = getattr(resource, "function_name", None)
+    if Stack.of(resource) is not Stack.of(scope) and isinstance(name, str) \
+            and not Token.is_unresolved(name):
+        # Another stack's function with a fixed name (the database-roles function):
+        # its ARN from the name, not a stack export, so the `:*` finding stays nameable.
+        arn = Stack.of(scope).format_arn(service="lambda", resource="function",
+                                         resource_name=name,
+                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
     return [arn, f"{arn}:*"]
 
 
@@ -213,7 +221,7 @@ class DriftCheck(Construct):
             description="StackFlow drift report: stacks, aliases and schema",
             timeout=DRIFT_TIMEOUT,
             memory_size=512,
-            database=database,
+            database=database.reader,
             environment={
                 env.DRIFT_STACKS: ",".join(self.stacks),
                 env.DRIFT_TOPIC_ARN: topic.topic_arn,

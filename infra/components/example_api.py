@@ -54,7 +54,7 @@ class ExampleApi(Construct):
             description="StackFlowAPI: the example application StackFlow deploys",
             function_name=self.function_name,
             timeout=Duration.seconds(10),
-            database=database,
+            database=database.reader,
         )
         bootstrap = lambda_.Version(self, "BootstrapVersion", lambda_=self.function,
                                     description="Created once by CloudFormation")

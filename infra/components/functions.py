@@ -12,7 +12,7 @@ from constructs import Construct
 from stackflow import env
 
 from infra.assets import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, code_for
-from infra.components.database import DatabaseRef
+from infra.components.database_access import DatabaseClient
 from infra.config import Settings
 from infra.nag import acknowledge
 
@@ -38,7 +38,7 @@ def python_function(
     timeout: Duration | None = None,
     memory_size: int = 256,
     function_name: str | None = None,
-    database: DatabaseRef | None = None,
+    database: DatabaseClient | None = None,
     role: iam.IRole | None = None,
     wildcard_reason: str | None = None,
 ) -> lambda_.Function:
@@ -46,7 +46,8 @@ def python_function(
 
     With ``database`` it is a database client, all of it or none: it runs in the
     database's function subnets in the clients security group, ``DB_SECRET_ARN`` names
-    the secret, and its role may read that secret (and nothing else of the database).
+    the secret of the role it logs in as, and its role may read that secret (and
+    nothing else of the database).
     """
     log_group = logs.LogGroup(
         scope, f"{construct_id}Logs",
@@ -82,7 +83,7 @@ def python_function(
 
 
 def _environment(settings: Settings, component: str, extra: Mapping[str, str],
-                 database: DatabaseRef | None) -> dict[str, str]:
+                 database: DatabaseClient | None) -> dict[str, str]:
     return {
         env.STAGE: settings.stage.name,
         env.POWERTOOLS_SERVICE_NAME: f"stackflow-{component.replace('_', '-')}",

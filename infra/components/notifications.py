@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jsii
+from aws_cdk import Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -26,7 +27,7 @@ class Notifications(Construct):
             self, "TopicKey",
             description=f"StackFlow {settings.stage.name} notification topics",
             enable_key_rotation=True,
-            policy=_key_policy(),
+            policy=_key_policy(Stack.of(self).account),
         )
         self.failures = self._topic("Failures", "StackFlow deployment failures and alarms")
         self.drift = self._topic("Drift", "StackFlow drift reports")
@@ -48,7 +49,7 @@ KEY_USE_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 PUBLISHING_SERVICES = ("events.amazonaws.com", "cloudwatch.amazonaws.com")
 
 
-def _key_policy() -> iam.PolicyDocument:
+def _key_policy(account: str) -> iam.PolicyDocument:
     return iam.PolicyDocument(statements=[
         iam.PolicyStatement(
             sid="AccountAdministersKey",
@@ -56,11 +57,15 @@ def _key_policy() -> iam.PolicyDocument:
             actions=[*KEY_ADMIN_ACTIONS, *KEY_USE_ACTIONS],
             resources=["*"],  # in a key policy "*" means this key
         ),
+        # Only on behalf of this account's rules and alarms: without the condition, a
+        # rule or alarm in another account could have the service use this key
+        # (the confused-deputy case aws:SourceAccount exists for).
         iam.PolicyStatement(
             sid="ServicesPublishToTopics",
             principals=[iam.ServicePrincipal(s) for s in PUBLISHING_SERVICES],
             actions=list(KEY_USE_ACTIONS),
             resources=["*"],
+            conditions={"StringEquals": {"aws:SourceAccount": account}},
         ),
     ])
 

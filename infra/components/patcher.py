@@ -39,7 +39,7 @@ class Patcher(Construct):
             function_name=self.function_name,
             timeout=self.timeout,
             memory_size=512,
-            database=database,
+            database=database.migrator,
             environment={
                 env.MIGRATIONS_BUCKET: bucket.bucket_name,
                 env.MIGRATIONS_PREFIX: migrations_prefix,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -14,6 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.components.definition import PATCHER, DefinitionProps, build_definition
+from infra.components.deploy_steps import RECONCILE
 from infra.components.notifications import SnsTarget
 from infra.config import Settings
 from infra.nag import acknowledge
@@ -22,6 +24,11 @@ from infra.nag import acknowledge
 # gives up on it (cold start, retries inside the invoke).
 TASK_TIMEOUT_MARGIN_SECONDS = 30
 FAILED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+# EventBridge retries a failed delivery to Reconcile (throttling, a cold start failing)
+# this often within this age; Lambda's own async retries come on top. A delivery lost
+# even so leaves a lock the next Lock takes over (its holder is not RUNNING).
+RECONCILE_RETRY_ATTEMPTS = 8
+RECONCILE_MAX_EVENT_AGE_HOURS = 2
 
 
 class DeploymentStateMachine(Construct):
@@ -34,7 +41,8 @@ class DeploymentStateMachine(Construct):
         super().__init__(scope, construct_id)
         stage = settings.stage
         self.state_machine_name = state_machine_name
-        arns = {name: fn.function_arn for name, fn in steps.items()}
+        # Reconcile is no state: EventBridge invokes it (below), the machine never does.
+        arns = {name: fn.function_arn for name, fn in steps.items() if name != RECONCILE}
         arns[PATCHER] = patcher.function_arn
         self.definition = build_definition(_definition_props(
             settings, arns, step_timeout=step_timeout, patcher_timeout=patcher_timeout))
@@ -52,8 +60,12 @@ class DeploymentStateMachine(Construct):
             definition_body=sfn.DefinitionBody.from_string(
                 Stack.of(self).to_json_string(self.definition)),
             tracing_enabled=True,
+            # Every event, none of its data: execution data would put approval task
+            # tokens and whole documents (inputs, outputs, task parameters) into
+            # CloudWatch Logs, whose readers are a wider audience than those who may
+            # read the execution history (states:GetExecutionHistory), which keeps them.
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL,
-                                include_execution_data=True),
+                                include_execution_data=False),
         )
         self.state_machine.add_to_role_policy(iam.PolicyStatement(
             sid="InvokeStepFunctions", actions=["lambda:InvokeFunction"],
@@ -63,6 +75,7 @@ class DeploymentStateMachine(Construct):
                     "CloudWatch Logs delivery and X-Ray actions have no resource-level "
                     "permissions; the Lambda statement names each function.")
         self._alert_on_failure(failure_topic)
+        self._reconcile_interrupted(steps[RECONCILE])
 
     def _alert_on_failure(self, topic: sns.ITopic) -> None:
         # Failed executions reach people through EventBridge, not through a Lambda.
@@ -76,6 +89,26 @@ class DeploymentStateMachine(Construct):
                         "stateMachineArn": [self.state_machine.state_machine_arn]},
             ),
             targets=[SnsTarget(topic)],
+        )
+
+
+    def _reconcile_interrupted(self, reconcile: lambda_.IFunction) -> None:
+        # StopExecution and a timeout skip Rollback and Unlock: Reconcile does them.
+        # FAILED is sent too, for a failure path that itself failed; for every other
+        # failure Reconcile finds nothing to do.
+        events.Rule(
+            self, "ReconcileInterrupted",
+            description="StackFlow: roll back, unlock and record executions that ended "
+                        "ABORTED, TIMED_OUT or FAILED",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"status": list(FAILED_STATUSES),
+                        "stateMachineArn": [self.state_machine.state_machine_arn]},
+            ),
+            targets=[targets.LambdaFunction(
+                reconcile, retry_attempts=RECONCILE_RETRY_ATTEMPTS,
+                max_event_age=Duration.hours(RECONCILE_MAX_EVENT_AGE_HOURS))],
         )
 
 

@@ -23,9 +23,11 @@ def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def local_options(cdk_out: Path, database_url: str, tmp_path: Path) -> LocalOptions:
-    # A 300 s bake takes 0.3 s; retry intervals shrink the same way.
+    # A 300 s bake takes 0.3 s; retry intervals shrink the same way. Health is checked
+    # every 150 s of a bake (twice per 5-minute canary): each check sends a burst of
+    # traffic, and only the detection tests need the default 30 s (they set it).
     return LocalOptions(cdk_out=cdk_out, workdir=tmp_path, database_url=database_url,
-                        time_scale=0.001)
+                        time_scale=0.001, check_interval_seconds=150)
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def test_an_edit_to_the_template_is_what_local_mode_runs(
     path, body = _template_with_state_machine(edited)
     parts = _machine(body)["Properties"]["DefinitionString"]["Fn::Join"][1]
     marker = "Edited in the template only."
-    comment = '"Let the new version take traffic before judging its health."'
+    comment = '"Let the new version take traffic until the next health check."'
     hits = [i for i, part in enumerate(parts) if isinstance(part, str) and comment in part]
     assert len(hits) == 1
     parts[hits[0]] = parts[hits[0]].replace(comment, json.dumps(marker))
@@ -143,22 +143,23 @@ def test_time_scale_shortens_the_bake_but_not_the_definition_or_the_data(
     assert result.status == "SUCCEEDED", result.cause
     # THEN the definition's Bake still reads its length from the data
     bake = _running_definition(local)["States"]["Bake"]
-    assert bake["SecondsPath"] == "$.shift.wait_seconds"
+    assert bake["SecondsPath"] == "$.shift.check_seconds"
     assert "Seconds" not in bake
-    # AND the data carried the nominal 300 s, to the engine and to the record
+    # AND the data carried the nominal 300 s bake, checked every 150 s (the fixture's
+    # interval), to the engine and to the record
     events = list(local.history(result.execution_arn))
     entered = next(e for e in events
                    if e.get("stateEnteredEventDetails", {}).get("name") == "Bake")
     exited = next(e for e in events
                   if e.get("stateExitedEventDetails", {}).get("name") == "Bake")
-    assert json.loads(entered["stateEnteredEventDetails"]["input"])["shift"][
-        "wait_seconds"] == 300
-    assert waits == [300.0]
+    shift = json.loads(entered["stateEnteredEventDetails"]["input"])["shift"]
+    assert (shift["wait_seconds"], shift["checks"], shift["check_seconds"]) == (300, 2, 150)
+    assert waits == [150.0, 150.0]
     plan = record(local, result.execution_arn)["strategy"]["plan"]["steps"]
     assert [int(step["wait_seconds"]) for step in plan] == [300, 0]
-    # AND the wait itself was scaled: the Bake state lasted far less than 300 s (a
-    # tenth of it is a generous bound for 0.3 s; an unscaled wait would take 300 s)
-    assert (exited["timestamp"] - entered["timestamp"]).total_seconds() < 30
+    # AND each wait itself was scaled: the Bake state lasted far less than 150 s (a
+    # tenth of it is a generous bound for 0.15 s; an unscaled wait would take 150 s)
+    assert (exited["timestamp"] - entered["timestamp"]).total_seconds() < 15
 
 
 @pytest.fixture

@@ -83,7 +83,15 @@ def test_good_build_is_followed_state_by_state_and_exits_0(
                   "HealthCheck", "Promote", "Record", "Unlock"):
         assert state in states
     assert states.index("Migrate") < states.index("Publish") < states.index("Promote")
-    assert "Shift done -- traffic 10% new / 90% previous" in run.out
+    assert "Shift done -- plan step 1/2: 10% to the new version" in run.out
+    assert "Shift done -- plan step 2/2: done, Promote moves the alias next" in run.out
+    # AND the traffic it showed was read from the alias each time it changed: 100 % on
+    # 1, the canary, then (only once Promote ran) 100 % on 2, never the plan's word
+    alias = f"{local.function_name}:{local.alias} serves "
+    assert [line.strip().removeprefix(alias) for line in run.out.splitlines()
+            if line.strip().startswith(alias)] == [
+        "version 1 (100%)", "version 1 (90%) and version 2 (10%)", "version 2 (100%)"]
+    assert "% new /" not in run.out
     assert "ExecutionSucceeded" in run.out
     assert run.out.splitlines()[-1].endswith("SUCCEEDED")
     # AND the release really shipped: alias on the new version, migrations applied

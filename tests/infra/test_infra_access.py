@@ -10,6 +10,7 @@ import pytest
 from aws_cdk import aws_iam as iam
 
 from infra.components.deploy_steps import (
+    DEPLOY_STEPS,
     METRICS_REASON,
     TABLE_ACTIONS,
     TARGET_LAMBDA_ACTIONS,
@@ -22,7 +23,7 @@ from infra.components.drift import (
     pack_statements,
     statement_size_bound,
 )
-from infra.config import BOOTSTRAP_QUALIFIER_CONTEXT
+from infra.config import UNCONFIGURED_GITHUB_REPO
 from tests.infra.conftest import (
     Synthesized,
     arn_suffix,
@@ -77,12 +78,13 @@ def test_diff_role_trusts_only_pull_requests_of_the_repository(
     diff = roles[role_id(body, DIFF_ROLE_NAME)]["Properties"]
     ci = roles[role_id(body, "StackFlowCICDRole")]["Properties"]
     # THEN the diff role trusts GitHub's OIDC tokens for STS whose sub is a pull request
+    # of the configured repository (none configured: the placeholder nobody can own)
     (trust,) = diff["AssumeRolePolicyDocument"]["Statement"]
     assert diff["RoleName"] == "StackFlowDiffRole-dev"
     assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert trust["Condition"] == {"StringEquals": {
         f"{OIDC}:aud": "sts.amazonaws.com",
-        f"{OIDC}:sub": ["repo:ORG/REPO:pull_request"]}}
+        f"{OIDC}:sub": [f"repo:{UNCONFIGURED_GITHUB_REPO}:pull_request"]}}
     # AND it is the same provider the release role trusts
     (ci_trust,) = ci["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == ci_trust["Principal"]
@@ -91,19 +93,12 @@ def test_diff_role_trusts_only_pull_requests_of_the_repository(
     assert diff["MaxSessionDuration"] == 3600
 
 
-def test_diff_role_can_only_read_templates_and_assume_the_lookup_role(
-        synthesized: Synthesized) -> None:
+def test_diff_role_can_only_read_the_stage_templates(synthesized: Synthesized) -> None:
     body = synthesized.template_json(DEV)
     statements = attached_statements(body, role_id(body, DIFF_ROLE_NAME))
     by_sid = {st["Sid"]: st for _, st in statements}
-    # THEN exactly two statements: the bootstrap lookup role, and the stage's templates
-    assert set(by_sid) == {"AssumeCdkLookupRole", "ReadDeployedTemplates"}
-    assume = by_sid["AssumeCdkLookupRole"]
-    assert assume["Action"] == "sts:AssumeRole"
-    lookup = json.dumps(assume["Resource"])
-    assert ":role/cdk-hnb659fds-lookup-role-" in lookup
-    assert "deploy-role" not in lookup
-    assert "*" not in lookup
+    # THEN one statement: DescribeStacks and GetTemplate on this stage's two stacks
+    assert set(by_sid) == {"ReadDeployedTemplates"}
     read = by_sid["ReadDeployedTemplates"]
     assert sorted(read["Action"]) == ["cloudformation:DescribeStacks",
                                       "cloudformation:GetTemplate"]
@@ -111,8 +106,12 @@ def test_diff_role_can_only_read_templates_and_assume_the_lookup_role(
     assert ":stack/stackflow-dev/*" in stacks
     assert ":stack/stackflow-dev-database/*" in stacks
     assert len(read["Resource"]) == 2
-    # AND nothing it may do writes: no write verb, no managed policy, no Deny to rely on
+    # AND it may assume no role at all: the CDK bootstrap's lookup role carries
+    # ReadOnlyAccess, which would hand unreviewed branch code the whole account
     actions = [a for _, st in statements for a in as_list(st["Action"])]
+    assert not [a for a in actions if a.startswith("sts:")]
+    assert "lookup-role" not in json.dumps(statements)
+    # AND nothing it may do writes: no write verb, no managed policy, no Deny to rely on
     assert not [a for a in actions if WRITE_VERBS.match(a.split(":")[1])]
     assert all(st["Effect"] == "Allow" for _, st in statements)
     assert "ManagedPolicyArns" not in resources_of(body, "AWS::IAM::Role")[
@@ -128,28 +127,30 @@ def test_diff_role_arn_is_a_stack_output(synthesized: Synthesized) -> None:
 
 @pytest.fixture(scope="module")
 def customized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """dev with a custom bootstrap qualifier, diff subjects, an extra managed alias and
-    two further target functions."""
+    """dev with a configured repository, diff subjects, an extra managed alias and two
+    further target functions."""
     return synthesize(tmp_path_factory.mktemp("cdk-custom"), stages=("dev",), context={
-        BOOTSTRAP_QUALIFIER_CONTEXT: "acme42",
-        "github_diff_subjects": "repo:acme/shop:pull_request",
+        "github_repo": "acme/shop",
+        "github_diff_subjects": "repo:acme/shop:pull_request,repo:acme/web:pull_request",
         "managed_aliases": "Billing:LIVE",
         "target_functions": "Orders,Payments",
     })
 
 
-def test_qualifier_and_subjects_come_from_context(customized: Synthesized) -> None:
-    # GIVEN a bootstrap with qualifier acme42 and another repository
+def test_repository_and_subjects_come_from_context(customized: Synthesized) -> None:
+    # GIVEN another repository and two diff subjects
     assert customized.error is None
     body = customized.template_json(DEV)
-    statements = attached_statements(body, role_id(body, DIFF_ROLE_NAME))
-    (assume,) = [st for _, st in statements if st["Sid"] == "AssumeCdkLookupRole"]
-    # THEN the role may assume that bootstrap's lookup role and trusts that repository
-    assert ":role/cdk-acme42-lookup-role-" in json.dumps(assume["Resource"])
-    trust = resources_of(body, "AWS::IAM::Role")[role_id(body, DIFF_ROLE_NAME)][
-        "Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
-    assert trust["Condition"]["StringEquals"][f"{OIDC}:sub"] == [
-        "repo:acme/shop:pull_request"]
+    roles = resources_of(body, "AWS::IAM::Role")
+    diff = roles[role_id(body, DIFF_ROLE_NAME)]["Properties"]["AssumeRolePolicyDocument"]
+    ci = roles[role_id(body, "StackFlowCICDRole")]["Properties"]["AssumeRolePolicyDocument"]
+    # THEN each role trusts exactly those subjects, compared exactly
+    assert diff["Statement"][0]["Condition"]["StringEquals"][f"{OIDC}:sub"] == [
+        "repo:acme/shop:pull_request", "repo:acme/web:pull_request"]
+    assert ci["Statement"][0]["Condition"] == {"StringEquals": {
+        f"{OIDC}:aud": "sts.amazonaws.com",
+        f"{OIDC}:sub": ["repo:acme/shop:ref:refs/heads/main"]}}
+    assert "StringLike" not in json.dumps([diff, ci])
 
 
 # --------------------------------------------------------- the drift check's reads
@@ -180,11 +181,14 @@ def test_drift_reads_name_the_stage_functions_buckets_and_table(
     body = synthesized.template_json(DEV)
     by_sid = {st.get("Sid"): st for _, st in drift_statements(body)}
     functions = set(resources_of(body, "AWS::Lambda::Function"))
-    # THEN Lambda reads name each of this stack's functions (and its versions/aliases)
+    # THEN Lambda reads name each of this stack's functions (and its versions/aliases),
+    # and the database stack's roles function by its fixed name
     lambda_reads = by_sid["ReadFunctions"]
     assert {"lambda:GetFunction", "lambda:GetAlias"} <= set(lambda_reads["Action"])
     assert references(lambda_reads["Resource"]) == functions
-    assert len(lambda_reads["Resource"]) == 2 * len(functions)
+    assert len(lambda_reads["Resource"]) == 2 * (len(functions) + 1)
+    named = [arn_suffix(r) for r in lambda_reads["Resource"] if not references(r)]
+    assert named == [":function:StackFlowDatabaseRoles", ":function:StackFlowDatabaseRoles:*"]
     # AND S3 reads name the artifacts and access-log buckets, DynamoDB reads the table
     assert references(by_sid["ReadBuckets"]["Resource"]) == set(
         resources_of(body, "AWS::S3::Bucket"))
@@ -204,9 +208,15 @@ def test_drift_can_read_every_resource_cloudformation_will_compare(
     body = synthesized.template_json(f"stackflow-{stage}")
     database = synthesized.template_json(f"stackflow-{stage}-database")
     exports = exported_ids(database)
+    # A function of the database stack is named by its fixed name, not an export.
+    by_name = {arn_suffix(r).removeprefix(":function:"): lid
+               for lid, r in resources_of(database, "AWS::Lambda::Function").items()
+               for r in [_name_arn(r["Properties"].get("FunctionName"))] if r}
     granted: dict[str, set[str]] = {}
     for _, st in drift_statements(body):
         named = {exports.get(ref, ref) for ref in references(st["Resource"])}
+        named |= {by_name[n] for n in (_literal_end(r).removeprefix(":function:")
+                                        for r in as_list(st["Resource"])) if n in by_name}
         for action in as_list(st["Action"]):
             granted.setdefault(action, set()).update(named)
     # THEN for each resource of a type drift detection reads, every read action names it
@@ -229,6 +239,17 @@ def test_drift_reads_an_extra_managed_alias_and_nothing_else_of_its_function(
     assert json.dumps(alias["Resource"]).endswith(':function:Billing:LIVE"]]}')
     assert "Billing" not in json.dumps([st for _, st in drift_statements(body)
                                         if st.get("Sid") != "ReadManagedAliases"])
+
+
+def _literal_end(arn: Any) -> str:
+    if isinstance(arn, str):
+        return arn
+    parts = arn.get("Fn::Join", ["", [None]])[1]
+    return parts[-1] if isinstance(parts[-1], str) else ""
+
+
+def _name_arn(name: Any) -> str | None:
+    return f":function:{name}" if isinstance(name, str) else None
 
 
 def _worst_case(value: Any, stack_name: str) -> Any:
@@ -303,15 +324,19 @@ def deploy_steps_role(template: dict[str, Any]) -> tuple[str, dict[str, dict[str
 
 def test_deploy_steps_role_grants_each_service_on_its_one_resource(
         synthesized: Synthesized) -> None:
-    # GIVEN the one role all twelve deploy-step functions share
+    # GIVEN the one role all thirteen deploy-step functions share
     body = synthesized.template_json(DEV)
     role, by_sid = deploy_steps_role(body)
     functions = resources_of(body, "AWS::Lambda::Function")
     assert sum(f["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
-               for f in functions.values()) == 12
+               for f in functions.values()) == len(DEPLOY_STEPS)
     # THEN it has exactly these statements, all Allow
     assert set(by_sid) == {"XRay", "TargetFunctions", "ReadArtifacts", "DeployTable",
-                           "AlarmsAndMetrics"}
+                           "AlarmsAndMetrics", "DescribeExecutions"}
+    # AND it may only ask whether an execution of this stage's machine still runs
+    assert by_sid["DescribeExecutions"]["Action"] == "states:DescribeExecution"
+    assert ":execution:stackflow-dev-deployment:*" in str(
+        by_sid["DescribeExecutions"]["Resource"])
     assert all(st["Effect"] == "Allow" and "Condition" not in st for st in by_sid.values())
     # AND Lambda actions name the target function and its versions/aliases only
     target = by_sid["TargetFunctions"]

@@ -8,11 +8,13 @@ function only what its template gives it, would not notice otherwise).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from stackflow import env
+from stackflow.roles import MIGRATOR_ROLE, READER_ROLE
 
 from infra.config import STAGES
 from tests.infra.code_scan import database_import
@@ -96,16 +98,49 @@ def test_functions_that_never_touch_the_database_get_no_way_to_it(
         assert not {a for a in actions if a.startswith("secretsmanager:")}, function["Handler"]
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_client_logs_in_as_its_own_role(synthesized: Synthesized, stage: str) -> None:
+    # GIVEN the stage's database clients and the database stack's secrets by user
+    body = synthesized.template_json(f"stackflow-{stage}")
+    database = synthesized.template_json(f"stackflow-{stage}-database")
+    by_user = secret_exports_by_user(database)
+    told = {f["Handler"]: f["Environment"]["Variables"][env.DB_SECRET_ARN]
+            for f in functions_of(body).values()
+            if env.DB_SECRET_ARN in f["Environment"]["Variables"]}
+    # THEN the patcher is the schema owner, the drift check and StackFlowAPI only read,
+    # and nobody connects as the master user
+    assert told == {
+        "patcher.handler.handler": {"Fn::ImportValue": by_user[MIGRATOR_ROLE]},
+        "drift_check.handler.handler": {"Fn::ImportValue": by_user[READER_ROLE]},
+        "example_api.app.handler": {"Fn::ImportValue": by_user[READER_ROLE]},
+    }
+
+
 def test_the_example_api_reads_the_database_it_is_given(synthesized: Synthesized) -> None:
     # GIVEN StackFlowAPI in dev
     body = synthesized.template_json("stackflow-dev")
     (api,) = [f for f in functions_of(body).values() if f.get("FunctionName") == "StackFlowAPI"]
     patcher = next(f for f in functions_of(body).values()
                    if f["Handler"] == "patcher.handler.handler")
-    # THEN it is told the same secret as the patcher, in the same network, and (with its
+    # THEN it is told a secret (the reader's), in the patcher's network, and (with its
     # code reading DATABASE_URL only when set) nothing points it anywhere else
     variables = api["Environment"]["Variables"]
-    assert variables[env.DB_SECRET_ARN] == patcher["Environment"]["Variables"][
+    assert variables[env.DB_SECRET_ARN] != patcher["Environment"]["Variables"][
         env.DB_SECRET_ARN]
     assert env.DATABASE_URL not in variables
     assert api["VpcConfig"] == patcher["VpcConfig"]
+
+
+def secret_exports_by_user(database: dict[str, Any]) -> dict[str, str]:
+    """Username -> export name of the secret attachment generated for that user."""
+    exports = {lid: name for name, lid in exported_ids(database).items()}
+    out = {}
+    for lid, attachment in database["Resources"].items():
+        if attachment["Type"] != "AWS::SecretsManager::SecretTargetAttachment":
+            continue
+        secret = database["Resources"][attachment["Properties"]["SecretId"]["Ref"]]
+        template = secret["Properties"]["GenerateSecretString"]["SecretStringTemplate"]
+        user = json.loads(template)["username"]
+        if lid in exports:
+            out[user] = exports[lid]
+    return out

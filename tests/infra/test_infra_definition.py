@@ -99,7 +99,8 @@ def test_happy_path_runs_the_documented_order() -> None:
     assert path == ["Start", "Validate", "Lock", "Upload", "MigrationsEnabled",
                     "SchemaBefore", "Migrate", "MigrationsComplete", "Publish", "Smoke",
                     "Shift", "ShiftDone",
-                    "Bake", "HealthCheck", "Shift", "ShiftDone", "ApprovalRequired",
+                    "Bake", "HealthCheck", "BakeDone", "Shift", "ShiftDone",
+                    "ApprovalRequired",
                     "Promote", "Record", "Unlock", "Deployed"]
 
 
@@ -205,10 +206,24 @@ def test_migration_rounds_repeat_until_the_patcher_is_done() -> None:
 def test_bake_is_a_wait_state_driven_by_the_shift_result() -> None:
     # GIVEN the bake between a shift and its health check
     bake = definition()["States"]["Bake"]
-    # THEN it waits as long as Shift says, in Step Functions, not in a Lambda
+    # THEN it waits one check interval of the plan, in Step Functions, not in a Lambda
     assert bake == {"Type": "Wait", "Comment": bake["Comment"],
-                    "SecondsPath": "$.shift.wait_seconds", "Next": "HealthCheck"}
-    assert definition()["States"]["HealthCheck"]["Next"] == "Shift"
+                    "SecondsPath": "$.shift.check_seconds", "Next": "HealthCheck"}
+    assert definition()["States"]["HealthCheck"]["Next"] == "BakeDone"
+
+
+@pytest.mark.parametrize(("health", "next_state"), [
+    ({"check": 0, "checks": 10, "bake_done": False}, "Bake"),
+    ({"check": 9, "checks": 10, "bake_done": True}, "Shift"),
+])
+def test_a_bake_is_a_bounded_loop_of_waits_and_health_checks(
+        health: dict[str, Any], next_state: str) -> None:
+    # GIVEN a HealthCheck that passed / WHEN BakeDone reads its result
+    choice = definition()["States"]["BakeDone"]
+    # THEN a bake with checks left waits for the next one; the last one moves on
+    assert choose(choice, {"health": health}) == next_state
+    # AND a failing check never reaches BakeDone: it is caught into Rollback
+    assert definition()["States"]["HealthCheck"]["Catch"][0]["Next"] == "Rollback"
 
 
 def test_every_state_from_upload_on_catches_into_rollback() -> None:

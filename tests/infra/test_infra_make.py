@@ -1,5 +1,6 @@
-"""The stack-management entry points: `make synth` without an AWS account, and the
-CDK commands `make diff | deploy | destroy` run."""
+"""The stack-management entry points: `make synth` without an AWS account, the guard
+`make diff | deploy` run (`stackflow infra`), and the CDK commands of `make cdk-diff |
+destroy`."""
 
 from __future__ import annotations
 
@@ -26,19 +27,38 @@ def cdk_command(output: str, verb: str) -> str:
     return line
 
 
-@pytest.mark.parametrize("verb", ["diff", "deploy", "destroy"])
-def test_cdk_targets_run_the_app_for_every_stack(verb: str) -> None:
+def infra_command(output: str, verb: str) -> str:
+    (line,) = [ln for ln in output.splitlines() if f"stackflow infra {verb} " in ln]
+    return line
+
+
+@pytest.mark.parametrize(("target", "verb"), [("cdk-diff", "diff"), ("destroy", "destroy")])
+def test_cdk_targets_run_the_app_for_every_stack(target: str, verb: str) -> None:
     # WHEN make prints the command of the target
-    line = cdk_command(make_dry_run(verb, "dev"), verb)
+    line = cdk_command(make_dry_run(target, "dev"), verb)
     # THEN it runs the CDK CLI over the same app `make synth` runs, all stacks at once
     assert '--app ".venv/bin/python -m infra.app"' in line
     assert line.endswith("--all")
 
 
+@pytest.mark.parametrize("verb", ["diff", "deploy"])
+def test_diff_and_deploy_go_through_the_guard(verb: str) -> None:
+    # WHEN make prints the command of the target, with replacements named
+    done = subprocess.run(["make", "-n", verb, "STAGE=staging", "GITHUB_REPO=acme/shop",
+                           "ALLOW_REPLACE=TableA ClusterB"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, check=True).stdout
+    # THEN it runs `stackflow infra` for the stage, with the context and each name
+    line = infra_command(done, verb)
+    assert line.startswith(f".venv/bin/stackflow infra {verb} --stage staging ")
+    assert "-c github_repo=acme/shop" in line
+    assert line.endswith("--allow-replace TableA --allow-replace ClusterB")
+    assert "aws-cdk@2" not in done
+
+
 def test_prod_deploys_only_after_approving_every_change() -> None:
     # GIVEN the deploy target for prod and for dev
-    prod = cdk_command(make_dry_run("deploy", "prod"), "deploy")
-    dev = cdk_command(make_dry_run("deploy", "dev"), "deploy")
+    prod = infra_command(make_dry_run("deploy", "prod"), "deploy")
+    dev = infra_command(make_dry_run("deploy", "dev"), "deploy")
     # THEN prod asks before any change; dev keeps the CLI's default
     assert "--require-approval any-change" in prod
     assert "--require-approval" not in dev
@@ -67,3 +87,30 @@ def test_synth_writes_every_stack_without_aws_credentials(tmp_path: Path) -> Non
     # AND the stacks are environment-agnostic (no account was needed to build them)
     assert {manifest["artifacts"][s]["environment"] for s in stacks} == {
         "aws://unknown-account/unknown-region"}
+
+
+def test_deploy_checks_the_repository_before_any_cdk_command() -> None:
+    # GIVEN the commands `make deploy` runs, without and with a repository named
+    plain = make_dry_run("deploy", "prod").splitlines()
+    named = subprocess.run(["make", "-n", "deploy", "STAGE=dev", "GITHUB_REPO=acme/shop"],
+                           cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    # THEN the preflight runs first, and the repository reaches both it and the CLI
+    preflight = next(i for i, line in enumerate(plain) if "-m infra.preflight" in line)
+    deploy = next(i for i, line in enumerate(plain) if "stackflow infra deploy " in line)
+    assert preflight < deploy
+    assert "-m infra.preflight -c github_repo=acme/shop" in named
+    assert "-c github_repo=acme/shop" in infra_command(named, "deploy")
+
+
+def test_deploy_refuses_until_a_repository_is_configured(tmp_path: Path) -> None:
+    # GIVEN cdk.json as shipped (no github_repo), an installed .venv taken as current
+    # (-o: no reinstall) and a CDK command that could do no harm if it were reached
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "deploy", "STAGE=dev",
+         f"CDK=touch {tmp_path / 'cdk-ran'}", f"INFRA=touch {tmp_path / 'infra-ran'}"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    # THEN make stops at the preflight with what to set, and the CDK never runs
+    assert done.returncode != 0
+    assert "refusing to deploy stage dev: no GitHub repository is configured" in done.stderr
+    assert not (tmp_path / "cdk-ran").exists()
+    assert not (tmp_path / "infra-ran").exists()

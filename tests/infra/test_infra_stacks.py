@@ -8,16 +8,18 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 from stackflow import env
+from stackflow.roles import MASTER_USER, MIGRATOR_ROLE, READER_ROLE
 
 from infra.components.artifacts import MIGRATIONS_PREFIX
 from infra.components.definition import PATCHER, DefinitionProps, build_definition
 from infra.components.deploy_steps import DEPLOY_STEPS, TARGET_LAMBDA_ACTIONS
 from infra.components.drift import STACK_DRIFT_ACTIONS
-from infra.config import STAGES
+from infra.config import STAGES, UNCONFIGURED_GITHUB_REPO
 from tests.infra.conftest import (
     Synthesized,
     arn_suffix,
     exported_ids,
+    functions_of,
     resources_of,
     state_machine_definition,
 )
@@ -94,11 +96,34 @@ def test_artifacts_bucket_is_versioned_private_encrypted_and_tls_only(
     for policy in policies.values():
         bucket_arn = {"Fn::GetAtt": [policy["Properties"]["Bucket"]["Ref"], "Arn"]}
         (deny,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
-                   if s["Effect"] == "Deny"]
+                   if s["Effect"] == "Deny" and "Sid" not in s]
         assert deny == {
             "Action": "s3:*", "Effect": "Deny", "Principal": {"AWS": "*"},
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             "Resource": [bucket_arn, {"Fn::Join": ["", [bucket_arn, "/*"]]}]}
+
+
+def test_released_migrations_can_be_created_but_never_replaced_or_deleted(
+        synthesized: Synthesized) -> None:
+    # GIVEN the artifacts bucket's policy
+    body = synthesized.template_json(DEV)
+    (bucket,) = [lid for lid in resources_of(body, "AWS::S3::Bucket")
+                 if lid.startswith("ArtifactsBucket")]
+    (policy,) = [p["Properties"]["PolicyDocument"]["Statement"]
+                 for p in resources_of(body, "AWS::S3::BucketPolicy").values()
+                 if p["Properties"]["Bucket"] == {"Ref": bucket}]
+    by_sid = {st["Sid"]: st for st in policy if "Sid" in st}
+    migrations = {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, f"/{MIGRATIONS_PREFIX}*"]]}
+    # THEN for everyone, a write under migrations/ without If-None-Match is denied, so S3
+    # refuses to replace an object that exists (CI's role included, whatever it holds)
+    assert by_sid["MigrationsAreCreatedNeverReplaced"] == {
+        "Sid": "MigrationsAreCreatedNeverReplaced", "Effect": "Deny",
+        "Principal": {"AWS": "*"}, "Action": "s3:PutObject", "Resource": migrations,
+        "Condition": {"Null": {"s3:if-none-match": "true"}}}
+    # AND no migration object or version may be deleted (and then written anew)
+    assert by_sid["MigrationsAreNeverDeleted"] == {
+        "Sid": "MigrationsAreNeverDeleted", "Effect": "Deny", "Principal": {"AWS": "*"},
+        "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"], "Resource": migrations}
 
 
 def test_table_has_keys_ttl_and_point_in_time_recovery(synthesized: Synthesized) -> None:
@@ -223,7 +248,7 @@ def test_ci_role_trusts_only_the_main_branch_of_the_repository(
             "Condition": {"StringEquals": {
                 "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
                 "token.actions.githubusercontent.com:sub":
-                    ["repo:ORG/REPO:ref:refs/heads/main"],
+                    [f"repo:{UNCONFIGURED_GITHUB_REPO}:ref:refs/heads/main"],
             }},
         }]},
     })
@@ -233,9 +258,13 @@ def test_ci_role_may_only_upload_and_start_or_watch_deployments(
         synthesized: Synthesized) -> None:
     body = synthesized.template_json(DEV)
     statements = {st["Sid"]: st for st in role_statements(body, "CiAccessRole")}
-    # THEN it may put and read artifacts, start this state machine and watch its executions
+    # THEN it may put and read artifacts, start this state machine and watch its
+    # executions, and read the target function's aliases (the honest traffic status)
     assert set(statements) == {"PutArtifacts", "FindArtifacts", "StartDeployments",
-                               "WatchDeployments"}
+                               "WatchDeployments", "ReadAliases"}
+    assert statements["ReadAliases"]["Action"] == "lambda:GetAlias"
+    assert [arn_suffix(r) for r in statements["ReadAliases"]["Resource"]] == [
+        ":function:StackFlowAPI", ":function:StackFlowAPI:*"]
     assert sorted(statements["PutArtifacts"]["Action"]) == [
         "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
     assert statements["FindArtifacts"]["Action"] == "s3:ListBucket"
@@ -247,9 +276,10 @@ def test_ci_role_may_only_upload_and_start_or_watch_deployments(
     assert sorted(watch["Action"]) == ["states:DescribeExecution",
                                        "states:GetExecutionHistory"]
     assert ":execution:stackflow-dev-deployment:*" in str(watch["Resource"])
-    # AND nothing touches Lambda, the table or IAM directly
+    # AND nothing else touches Lambda, the table or IAM
     actions = [a for st in statements.values() for a in as_list(st["Action"])]
-    assert all(a.split(":")[0] in ("s3", "states") for a in actions)
+    assert all(a.split(":")[0] in ("s3", "states") or a == "lambda:GetAlias"
+               for a in actions)
 
 
 @pytest.mark.parametrize("stack", [f"stackflow-{stage}{suffix}" for stage in STAGES
@@ -297,14 +327,29 @@ def test_state_machine_is_standard_logged_and_traced(synthesized: Synthesized) -
         "StateMachineName": "stackflow-dev-deployment",
         "StateMachineType": "STANDARD",
         "TracingConfiguration": {"Enabled": True},
-        "LoggingConfiguration": Match.object_like({"Level": "ALL"}),
+        "LoggingConfiguration": Match.object_like({"Level": "ALL",
+                                                   "IncludeExecutionData": False}),
     })
     # AND its role may invoke exactly the step functions and the patcher
     body = synthesized.template_json(DEV)
     invoke = [st for st in role_statements(body, "DeploymentStateMachineRole")
               if st["Action"] == "lambda:InvokeFunction"]
     assert len(invoke) == 1
-    assert len(invoke[0]["Resource"]) == len(DEPLOY_STEPS) + 1
+    # (every step but Reconcile, which EventBridge invokes, plus the patcher)
+    assert len(invoke[0]["Resource"]) == len(DEPLOY_STEPS)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_state_machine_logs_keep_task_tokens_and_documents_out(
+        synthesized: Synthesized, stage: str) -> None:
+    # GIVEN the stage's state machine
+    body = synthesized.template_json(f"stackflow-{stage}")
+    (machine,) = resources_of(body, "AWS::StepFunctions::StateMachine").values()
+    logging = machine["Properties"]["LoggingConfiguration"]
+    # THEN every event is logged (cdk-nag SF1) but none of its data: no approval task
+    # token, input, output or task parameters reaches CloudWatch Logs
+    assert logging["IncludeExecutionData"] is False
+    assert logging["Level"] == "ALL"
 
 
 # What docs/infra.md promises per stage: approval policy and timeouts (hours), and the
@@ -340,7 +385,7 @@ def test_failed_executions_and_alarms_reach_the_failures_topic(
     (failures,) = [lid for lid in topics if lid.startswith("NotificationsFailures")]
     (machine,) = resources_of(body, "AWS::StepFunctions::StateMachine")
     (rule_id, rule), = [(lid, r) for lid, r in resources_of(body, "AWS::Events::Rule").items()
-                        if "EventPattern" in r["Properties"]]
+                        if lid.startswith("DeploymentFailedExecutions")]
     # THEN an EventBridge rule matches this state machine's executions that did not succeed
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.states"],
@@ -371,6 +416,9 @@ def test_failed_executions_and_alarms_reach_the_failures_topic(
     assert sorted(services["Principal"]["Service"]) == [
         "cloudwatch.amazonaws.com", "events.amazonaws.com"]
     assert sorted(services["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    # AND only on behalf of this account's rules and alarms (no confused deputy)
+    assert services["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
 def test_drift_reports_reach_the_drift_topic(synthesized: Synthesized) -> None:
@@ -424,6 +472,70 @@ def test_database_stack_is_aurora_serverless_v2_with_a_generated_secret(
     # AND only the clients security group may reach the database port
     template.has_resource_properties("AWS::EC2::SecurityGroupIngress", {
         "IpProtocol": "tcp", "SourceSecurityGroupId": Match.any_value()})
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_database_role_has_its_own_rotated_secret(synthesized: Synthesized,
+                                                       stage: str) -> None:
+    # GIVEN the database stack
+    body = synthesized.template_json(f"stackflow-{stage}-database")
+    secrets = resources_of(body, "AWS::SecretsManager::Secret")
+    users = {json.loads(s["Properties"]["GenerateSecretString"]["SecretStringTemplate"])
+             ["username"]: lid for lid, s in secrets.items()}
+    # THEN three generated secrets: the master user's and one per role
+    assert set(users) == {MASTER_USER, MIGRATOR_ROLE, READER_ROLE}
+    # AND each is attached to the cluster and rotated every 30 days by AWS's
+    # single-user rotation application, running in the function subnets
+    attachments = {a["Properties"]["SecretId"]["Ref"]: lid for lid, a in
+                   resources_of(body, "AWS::SecretsManager::SecretTargetAttachment").items()}
+    assert set(attachments) == set(users.values())
+    schedules = resources_of(body, "AWS::SecretsManager::RotationSchedule").values()
+    rotated = {s["Properties"]["SecretId"]["Ref"] for s in schedules}
+    assert rotated == set(attachments.values())
+    assert {s["Properties"]["RotationRules"]["ScheduleExpression"] for s in schedules} == {
+        "rate(30 days)"}
+    apps = resources_of(body, "AWS::Serverless::Application")
+    assert len(apps) == 3
+    for app in apps.values():
+        subnets = json.dumps(app["Properties"]["Parameters"]["vpcSubnetIds"])
+        assert "VpcfunctionsSubnet" in subnets, subnets
+    # AND nothing acknowledges a secret without rotation any more (SMG4)
+    assert "AwsSolutions-SMG4" not in json.dumps(body)
+
+
+def test_the_roles_custom_resource_is_the_only_reader_of_the_master_secret(
+        synthesized: Synthesized) -> None:
+    # GIVEN both dev stacks
+    database = synthesized.template_json(f"{DEV}-database")
+    main = synthesized.template_json(DEV)
+    secrets = resources_of(database, "AWS::SecretsManager::Secret")
+    (master,) = [lid for lid, s in secrets.items() if MASTER_USER in json.dumps(
+        s["Properties"]["GenerateSecretString"]["SecretStringTemplate"])]
+    (master_attachment,) = [
+        lid for lid, a in resources_of(database, "AWS::SecretsManager::SecretTargetAttachment")
+        .items() if a["Properties"]["SecretId"] == {"Ref": master}]
+    # THEN the custom resource runs the roles function, which is told the master secret
+    # and the two role secrets, and which alone may read the master secret
+    (resource,) = resources_of(database, "Custom::StackFlowDatabaseRoles").values()
+    (function_id, function), = [
+        (lid, f) for lid, f in resources_of(database, "AWS::Lambda::Function").items()
+        if f["Properties"]["Handler"] == "database_roles.handler.handler"]
+    assert resource["Properties"]["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert len(resource["Properties"]["Revision"]) == 64
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables[env.DB_SECRET_ARN] == {"Ref": master_attachment}
+    assert {env.DB_MIGRATOR_SECRET_ARN, env.DB_READER_SECRET_ARN} <= set(variables)
+    assert set(resource["DependsOn"]) >= {lid for lid in resources_of(
+        database, "AWS::RDS::DBInstance")}
+    # AND no function of the main stack is told, or may read, the master secret
+    exported = {name for name, lid in exported_ids(database).items()
+                if lid in (master, master_attachment)}
+    for props in functions_of(main).values():
+        told = json.dumps(props.get("Environment", {}))
+        assert not any(name in told for name in exported), props["Handler"]
+    for st in role_statements(main, ""):
+        if "secretsmanager:GetSecretValue" in as_list(st["Action"]):
+            assert not any(name in json.dumps(st["Resource"]) for name in exported)
 
 
 def test_prod_is_stricter_than_dev(synthesized: Synthesized) -> None:

@@ -49,11 +49,14 @@ def test_history_lists_deployments_newest_first_with_status_and_versions(
     # AND the text form is a table: a header, one row per deployment (the rolled-back
     # one followed by its error), columns aligned under the header
     assert main(["history", FUNCTION]) == 0
-    header, newest, error, older = capsys.readouterr().out.splitlines()
+    now, header, newest, error, older = capsys.readouterr().out.splitlines()
+    # (first, where the alias routes traffic now, read from the alias itself)
+    assert now == "now  StackFlowAPI:PROD serves version 2 (100%)"
     assert header.split() == ["STARTED", "STATUS", "VERSION", "COMMIT", "DURATION",
                               "EXECUTION"]
+    # (the alarm fired at the first check of the bake: rolled back 30 s after the shift)
     assert newest.split() == [deployments[0]["started_at"], "ROLLED_BACK", "2", "->", "3",
-                              "abc123", "5m", "00s", "release-2"]
+                              "abc123", "30s", "release-2"]
     assert error.startswith("  CanaryUnhealthy: StackFlowAPI:PROD canary unhealthy")
     assert older.split() == [deployments[1]["started_at"], "SUCCEEDED", "1", "->", "2",
                              "abc123", "5m", "00s", "release-1"]
@@ -74,8 +77,10 @@ def test_history_says_running_for_a_deployment_in_progress_and_shows_aliases(
     capsys.readouterr()
     # WHEN the history of every alias is listed
     assert main(["history", FUNCTION, "--all-aliases"]) == 0
-    header, row = capsys.readouterr().out.splitlines()
-    # THEN the row names the alias, has no new version yet, and is "running"
+    now, header, row = capsys.readouterr().out.splitlines()
+    # THEN the alias's routing comes first, then the row names the alias, has no new
+    # version yet, and is "running"
+    assert now == "now  StackFlowAPI:PROD serves version 1 (100%)"
     assert header.split()[:2] == ["ALIAS", "STARTED"]
     assert row.split()[0] == ALIAS
     assert row.split()[2:7] == ["IN_PROGRESS", "1", "->", "-", "abc123"]
@@ -138,3 +143,28 @@ def test_rollback_alias_without_any_record_asks_for_a_version(
     assert main(["rollback-alias", FUNCTION]) == 1
     assert "ResourceNotFound" in capsys.readouterr().err
     assert world.alias() == ("1", {})
+
+
+def test_unlock_force_frees_a_dead_executions_lock_and_history_shows_who(
+        world: MotoWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a deployment that took its lock, then died (its execution is gone)
+    artifact = world.put_artifact("v2")
+    doc = {"input": world.steps.validate({"input": execution_input(artifact)}, FakeContext()),
+           "execution_id": EXECUTION}
+    world.steps.lock(doc, FakeContext())
+    assert world.lock_item() is not None
+    capsys.readouterr()
+    # WHEN an operator forces the lock without a reason / THEN argparse refuses
+    with pytest.raises(SystemExit):
+        main(["unlock", FUNCTION, "--force"])
+    capsys.readouterr()
+    # WHEN with one
+    assert main(["unlock", FUNCTION, "--force", "--reason", "CI job cancelled",
+                 "--by", "carol"]) == 0
+    # THEN the lock is gone, and the deployment's history line says who and why
+    assert world.lock_item() is None
+    assert "lock of" in capsys.readouterr().out
+    assert main(["history", FUNCTION]) == 0
+    history = capsys.readouterr().out
+    assert "unlock by carol at" in history
+    assert "CI job cancelled" in history

@@ -27,9 +27,10 @@ def test_migrate_status_rollback_print_readable_tables(
     out = capsys.readouterr().out.splitlines()
     # THEN a head line, a table of what was applied, and what is pending
     assert out[0] == "migrate: applied 2 migration(s); current version: 2"
-    assert out[1].split() == ["VERSION", "NAME", "MODE", "TIME"]
+    assert out[1].split() == ["VERSION", "FILE", "MODE", "TIME"]
     assert [line.split()[:3] for line in out[2:4]] == [
-        ["1", "create_t1", "transaction"], ["2", "create_t2", "transaction"]]
+        ["1", "0001_create_t1.up.sql", "transaction"],
+        ["2", "0002_create_t2.up.sql", "transaction"]]
     assert out[4] == "pending: 3"
     # WHEN status runs THEN it lists each version with its state
     assert main(args("status", database_url, folder)) == 0

@@ -20,20 +20,25 @@ from stackflow.errors import StackFlowError
 from stackflow.observability import tracing_active
 
 from tests.support.events import load_event
+from tests.support.migration_folders import golang_migrate_table
 from tests.support.patcher import (
     SAMPLE_MIGRATIONS,
     FakeLambdaContext,
     applied_versions,
     migration_lock_held,
+    query,
     table,
     tables,
     write_migrations,
 )
 
+SAMPLE_FILES = {int(p.name[:4]): p.name for p in SAMPLE_MIGRATIONS.glob("*.up.sql")}
+
 DOCUMENTED_ERRORS = {
     "InvalidRequest", "ConfigurationError", "SourceError", "ChecksumMismatch",
     "OutOfOrderMigration", "MigrationFailed", "MissingDownScript", "LockTimeout",
-    "DatabaseUnavailable",
+    "DatabaseUnavailable", "ForeignMigrationTable", "MigrationTableCorrupt",
+    "AdoptionRefused",
 }
 
 
@@ -167,11 +172,13 @@ json_values = st.recursive(
     max_leaves=6)
 events = st.dictionaries(
     st.sampled_from(["action", "dry_run", "target", "steps", "applied_by",
-                     "allow_out_of_order", "bogus"]) | any_text,
-    st.sampled_from(["migrate", "rollback", "status"]) | json_values, max_size=5) | json_values
+                     "allow_out_of_order", "from", "bogus"]) | any_text,
+    st.sampled_from(["migrate", "rollback", "status", "adopt", "golang-migrate"])
+    | json_values, max_size=5) | json_values
 # With a reachable database and well-formed migrations, a request can only be refused
-# as malformed or, for a rollback over migration 2, for its missing down script.
-EXPECTED_HERE = {"InvalidRequest", "MissingDownScript"}
+# as malformed, for a rollback over migration 2 for its missing down script, or an
+# adoption for want of a golang-migrate table.
+EXPECTED_HERE = {"InvalidRequest", "MissingDownScript", "AdoptionRefused"}
 
 
 @settings(max_examples=200, deadline=None,
@@ -186,6 +193,7 @@ EXPECTED_HERE = {"InvalidRequest", "MissingDownScript"}
 @example(event={"action": "rollback", "target": 0, "dry_run": True})
 @example(event={"action": "status", "bogus\ud800": 1})
 @example(event={"\n": "migrate"})
+@example(event={"action": "adopt", "from": "golang-migrate"})
 def test_any_json_event_gets_a_result_or_a_documented_error(
         monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path,
         event: Any) -> None:
@@ -207,7 +215,7 @@ def test_any_json_event_gets_a_result_or_a_documented_error(
         assert "\n" not in outcome.message
     else:
         assert outcome["ok"] is True
-        assert outcome["action"] in ("migrate", "rollback", "status")
+        assert outcome["action"] in ("migrate", "rollback", "status", "adopt")
     # AND whatever happened, the database is consistent: a prefix of 1-3 is applied,
     # each with its table, and no lock is left behind
     versions = applied_versions(database_url)
@@ -253,6 +261,30 @@ def test_failing_down_script_names_the_rollback_and_keeps_the_migration(
                                  'SQLSTATE 42P01: table "nope" does not exist')
     assert applied_versions(patcher_env) == [1]
     assert "t1" in tables(patcher_env)
+
+
+def test_adopt_event_takes_over_golang_migrate_and_counts_what_it_adopted(
+        patcher_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN migrations 1-2 applied by golang-migrate, its table at version 2
+    for version in (1, 2):
+        sql = (SAMPLE_MIGRATIONS / SAMPLE_FILES[version]).read_text()
+        query(patcher_env, sql)
+    golang_migrate_table(patcher_env, 2)
+    # WHEN migrate is invoked THEN it is refused, naming the adopt event
+    with pytest.raises(StackFlowError) as caught:
+        invoke(load_event("patcher-migrate"))
+    assert caught.value.error_type == "ForeignMigrationTable"
+    assert '{"action": "adopt", "from": "golang-migrate"}' in caught.value.message
+    capsys.readouterr()
+    # WHEN the sample adopt events are sent THEN 1-2 are recorded, and then 3-4 applied
+    dry = invoke(load_event("patcher-adopt-dry-run"))
+    done = invoke(load_event("patcher-adopt"), aws_request_id="req-9")
+    assert ([p["version"] for p in dry["planned"]], dry["adopted"]) == ([1, 2], [])
+    assert [a["version"] for a in done["adopted"]] == [1, 2]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+           if line.startswith('{"_aws"')]
+    assert [m["MigrationsAdopted"] for m in emf if "MigrationsAdopted" in m] == [[2.0]]
+    assert [a["version"] for a in invoke(load_event("patcher-migrate"))["applied"]] == [3, 4]
 
 
 def test_logs_carry_the_request_id_and_metrics_count_what_was_applied(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from stackflow.errors import PackageBuildFailed
 from stackflow_tools.release import package, wheels
 from stackflow_tools.release.zipbuild import FIXED_DATE_TIME
 
@@ -228,8 +229,8 @@ def test_wheels_are_cached_under_stackflow_wheels_and_reused_offline(
         default_zips: dict[str, Path], unreachable_index: None) -> None:
     # GIVEN `make package` has run once (the cache is filled), and the index is down now
     # WHEN the wheels are fetched again
-    fetched = wheels.fetch_wheels(DEFAULT_TARGET, package.RUNTIME_REQUIREMENTS,
-                                  package.CONSTRAINTS, package.WHEEL_CACHE)
+    fetched = wheels.fetch_locked_wheels(DEFAULT_TARGET, package.LAMBDA_LOCK,
+                                         package.WHEEL_CACHE)
 
     # THEN every one comes from .stackflow/wheels/<cpXY>-<arch>/, no download needed
     cache = package.REPO_ROOT / ".stackflow" / "wheels" / DEFAULT_TARGET.label
@@ -242,6 +243,22 @@ def test_wheels_are_cached_under_stackflow_wheels_and_reused_offline(
     cached = {"-".join(p.name.split("-")[:2]).lower() for p in fetched
               if not wheels.is_runtime_provided(p)}
     assert cached == shipped
+
+
+def test_a_tampered_cached_wheel_never_reaches_a_zip(
+        default_zips: dict[str, Path], unreachable_index: None, tmp_path: Path) -> None:
+    # GIVEN a copy of the filled wheel cache in which one wheel was swapped for other
+    # bytes under the same name, and no index to download a good one from
+    cache = tmp_path / "cache"
+    shutil.copytree(package.WHEEL_CACHE / DEFAULT_TARGET.label, cache / DEFAULT_TARGET.label)
+    (six,) = (cache / DEFAULT_TARGET.label).glob("six-*.whl")
+    six.write_bytes(six.read_bytes() + b"tampered")
+    # WHEN the locked wheels are fetched THEN pip's hash check refuses it, and the error
+    # says the cached wheels failed their hash check
+    with pytest.raises(PackageBuildFailed) as caught:
+        wheels.fetch_locked_wheels(DEFAULT_TARGET, package.LAMBDA_LOCK, cache)
+    assert "the cached wheels failed their hash check" in caught.value.message
+    assert "six" in caught.value.message
 
 
 def test_a_failed_download_is_a_package_build_failed_not_a_traceback(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -150,10 +151,13 @@ def test_start_wait_reports_each_state_and_the_traffic_split_then_exits_0(
     lines = run.out.splitlines()
     shown = [line.split("] ", 1)[1] for line in lines if line.startswith("[")]
     assert shown.index("Start ...") < shown.index("Shift ...") < shown.index("Promote ...")
-    traffic = [line for line in shown if line.startswith("Shift done")]
-    assert traffic == ["Shift done -- traffic 10% new / 90% previous",
-                       "Shift done -- traffic 50% new / 50% previous",
-                       "Shift done -- traffic 100% new / 0% previous"]
+    steps = [line for line in shown if line.startswith("Shift done")]
+    assert steps == ["Shift done -- plan step 1: 10% to the new version",
+                     "Shift done -- plan step 2: 50% to the new version",
+                     "Shift done -- plan step 3: 100% to the new version"]
+    # AND what it says of the alias is read from the alias (here: there is none)
+    assert any(line.strip().startswith("StackFlowAPI:PROD: routing unknown")
+               for line in lines)
     assert lines[-1].endswith("SUCCEEDED")
     # AND the execution input names the exact uploaded object version and its SHA-256
     [execution] = aws.executions(machine)
@@ -300,16 +304,40 @@ def test_status_shows_the_outcome_and_last_traffic_split(
     start(machine, artifact, migrations, "--wait")
     [execution] = aws.executions(machine)
 
+    # AND the alias as it is now: version 1 with 10 % still on version 2
+    alias_with_canary()
+
     # WHEN an operator asks for its status by name
     run = stackflow("pipeline", "status", execution["name"], "--state-machine-arn", machine,
                     "--json")
 
-    # THEN the summary names the status, the traffic split and the failure
+    # THEN the summary names the status, the last plan step, the traffic as the alias
+    # routes it now (read from Lambda, not from the plan) and the failure
     assert run.code == 0, run.err
     summary = json.loads(run.out)
     assert summary["status"] == "FAILED"
-    assert summary["traffic"] == "traffic 10% new / 90% previous"
+    assert summary["plan_step"] == "plan step 1: 10% to the new version"
+    assert summary["traffic"] == "StackFlowAPI:PROD serves version 1 (90%) and version 2 (10%)"
+    assert summary["alias"] == {"version": "1", "routing": {"2": 0.1}}
     assert summary["error"] == "CanaryUnhealthy"
+
+
+def alias_with_canary() -> None:
+    """StackFlowAPI:PROD on version 1 with 10 % routed to version 2 (moto)."""
+    iam, lam = boto3.client("iam"), boto3.client("lambda")
+    role = iam.create_role(RoleName="api", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    for source in ("v1", "v2"):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("app.py", source)
+        if source == "v1":
+            lam.create_function(FunctionName="StackFlowAPI", Runtime="python3.11", Role=role,
+                                Handler="app.handler", Code={"ZipFile": buffer.getvalue()})
+        else:
+            lam.update_function_code(FunctionName="StackFlowAPI", ZipFile=buffer.getvalue())
+        lam.publish_version(FunctionName="StackFlowAPI")
+    lam.create_alias(FunctionName="StackFlowAPI", Name="PROD", FunctionVersion="1",
+                     RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}})
 
 
 def test_start_without_a_state_machine_names_the_missing_setting(
@@ -323,3 +351,28 @@ def test_start_without_a_state_machine_names_the_missing_setting(
     assert run.code == 1
     assert "InvalidRequest: --state-machine-arn: is required (or set $STATE_MACHINE_ARN)" \
         in run.err
+
+
+def test_wait_stops_before_the_credentials_expire_and_status_follows_on(
+        aws: Aws, artifact: Path, migrations: Path) -> None:
+    # GIVEN a release that outlasts the time CI may follow it (its Wait is 3 s, the CI
+    # session's budget here 0.5 s)
+    machine = aws.state_machine("slow", SLOW)
+    name = release_name("StackFlowAPI", "PROD", release_key(
+        "StackFlowAPI", "PROD", code_sha256(artifact.read_bytes()),
+        migrations_digest(local_migrations(migrations))))
+    # WHEN CI starts it and waits with --timeout
+    run = start(machine, artifact, migrations, "--wait", "--timeout", "0.5")
+    # THEN it stops cleanly while the release runs on, exit 3, saying how to follow on
+    assert run.code == 3, run.err
+    assert f"release {name} is RUNNING" in run.out
+    assert f"Follow on with: stackflow pipeline status {name} --wait" in run.out
+    # WHEN the follow-on command runs (fresh credentials, a later job)
+    follow_on = stackflow("pipeline", "status", name, "--wait", "--state-machine-arn",
+                          machine, "--poll-seconds", "0.05")
+    # THEN it shows the release from its start and follows it to the end, exit 0
+    assert follow_on.code == 0, follow_on.err
+    lines = follow_on.out.splitlines()
+    assert any("Bake ..." in line for line in lines)
+    assert any("Shift done" in line for line in lines)
+    assert lines[-1] == f"release {name} SUCCEEDED"

@@ -17,7 +17,7 @@ import io
 import json
 import threading
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,9 +30,21 @@ from stackflow.adapters.dynamodb import DynamoDeployStore
 from stackflow.adapters.lambda_ import LambdaFunctions
 from stackflow.adapters.s3 import get_object_bytes
 from stackflow.deploy.deps import DeploySettings, Deps
-from stackflow.deploy.ports import ApprovalToken, DeployStore, InvokeResult, LockState
+from stackflow.deploy.policy import SafetyPolicy
+from stackflow.deploy.ports import (
+    AlarmsPort,
+    AlarmState,
+    AliasInfo,
+    ApprovalToken,
+    DeployStore,
+    ExecutionsPort,
+    FunctionConfig,
+    FunctionsPort,
+    InvokeResult,
+    LockState,
+)
 from stackflow.deploy.steps import STEP_NAMES
-from stackflow.errors import StackFlowError
+from stackflow.errors import AwsCallFailed, RevisionConflict, StackFlowError
 from stackflow.handlers import Handler
 
 if TYPE_CHECKING:
@@ -94,15 +106,24 @@ class ScriptedInvoker:
     latency_ms: dict[str, float] = field(default_factory=dict)
     clock: FakeClock | None = None
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
+    timeouts: list[float] = field(default_factory=list)
 
-    def __call__(self, function_name: str, qualifier: str, payload: bytes) -> InvokeResult:
+    def __call__(self, function_name: str, qualifier: str, payload: bytes, *,
+                 timeout_seconds: float) -> InvokeResult:
         event = json.loads(payload)
         self.calls.append((function_name, qualifier, event))
+        self.timeouts.append(timeout_seconds)
         name = str(event.get("case", "")) if isinstance(event, dict) else ""
+        latency = self.latency_ms.get(name, 5.0) / 1000
+        if latency > timeout_seconds:
+            # No answer within the caller's timeout: it gives up after that long.
+            if self.clock is not None:
+                self.clock.advance(timeout_seconds)
+            return InvokeResult(status_code=0, payload=b"", timed_out=True)
         body, error = self.responses.get(name, ({"statusCode": 200, "body": '{"status": "ok"}'},
                                                 None))
         if self.clock is not None:
-            self.clock.advance(self.latency_ms.get(name, 5.0) / 1000)
+            self.clock.advance(latency)
         return InvokeResult(status_code=200, payload=json.dumps(body).encode(),
                             function_error=error, executed_version=qualifier)
 
@@ -124,6 +145,15 @@ class InMemoryStore:
             return held
         self.locks[(function_name, alias)] = lock
         return None
+
+    def take_over_lock(self, function_name: str, alias: str, lock: LockState,
+                       *, from_holder: str) -> bool:
+        self.calls.append("take_over_lock")
+        held = self.locks.get((function_name, alias))
+        if held is None or held.holder != from_holder:
+            return False
+        self.locks[(function_name, alias)] = lock
+        return True
 
     def get_lock(self, function_name: str, alias: str) -> LockState | None:
         self.calls.append("get_lock")
@@ -154,6 +184,15 @@ class InMemoryStore:
         item.setdefault("steps", []).append(dict(step))
         return True
 
+    def append_intervention(self, function_name: str, execution_id: str,
+                            entry: Mapping[str, Any]) -> bool:
+        self.calls.append("append_intervention")
+        item = self.records.get((function_name, execution_id))
+        if item is None:
+            return False
+        item.setdefault("interventions", []).append(dict(entry))
+        return True
+
     def get_record(self, function_name: str, execution_id: str) -> dict[str, Any] | None:
         self.calls.append("get_record")
         item = self.records.get((function_name, execution_id))
@@ -171,6 +210,108 @@ class InMemoryStore:
 
 # Type-checked against the port, so the fake cannot drift from it.
 _store: type[DeployStore] = InMemoryStore
+
+
+@dataclass
+class FakeFunctions:
+    """The alias side of ``FunctionsPort`` in memory, with Lambda's RevisionId rules:
+    every write issues a new revision, and a write naming another one is refused."""
+
+    alias: AliasInfo = field(default_factory=lambda: AliasInfo("PROD", "1", {}, "rev-0"))
+    writes: list[AliasInfo] = field(default_factory=list)
+
+    def get_configuration(self, function_name: str,
+                          qualifier: str | None = None) -> FunctionConfig:
+        raise AssertionError("not used by these tests")
+
+    def update_code(self, function_name: str, *, bucket: str, key: str,
+                    object_version: str | None) -> FunctionConfig:
+        raise AssertionError("not used by these tests")
+
+    def publish_version(self, function_name: str, *, code_sha256: str,
+                        revision_id: str | None, description: str) -> FunctionConfig:
+        raise AssertionError("not used by these tests")
+
+    def latest_published_version(self, function_name: str) -> FunctionConfig | None:
+        raise AssertionError("not used by these tests")
+
+    def get_alias(self, function_name: str, alias: str) -> AliasInfo:
+        return self.alias
+
+    def update_alias(self, function_name: str, alias: str, *, version: str,
+                     weights: Mapping[str, float], revision_id: str | None) -> AliasInfo:
+        if revision_id is not None and revision_id != self.alias.revision_id:
+            raise RevisionConflict("The Revision Id provided does not match")
+        return self.set(version, dict(weights))
+
+    def set(self, version: str, routing: dict[str, float]) -> AliasInfo:
+        """Write the alias (as anyone would): a new RevisionId."""
+        self.alias = AliasInfo("PROD", version, routing, f"rev-{len(self.writes) + 1}")
+        self.writes.append(self.alias)
+        return self.alias
+
+
+@dataclass
+class FakeAlarms:
+    """``AlarmsPort``: alarms in a dict, the new version's errors as one number."""
+
+    states: dict[str, AlarmState] = field(default_factory=dict)
+    errors: float = 0.0
+
+    def alarm_states(self, names: Sequence[str]) -> Mapping[str, AlarmState]:
+        return {name: self.states[name] for name in names if name in self.states}
+
+    def error_sum(self, function_name: str, alias: str, version: str, *,
+                  start: datetime, end: datetime) -> float:
+        return self.errors
+
+
+@dataclass
+class FakeExecutions:
+    """``ExecutionsPort``: statuses by ARN; an ARN in ``unreadable`` cannot be looked up."""
+
+    statuses: dict[str, str] = field(default_factory=dict)
+    unreadable: set[str] = field(default_factory=set)
+
+    def status(self, execution_arn: str) -> str | None:
+        if execution_arn in self.unreadable:
+            raise AwsCallFailed(f"DescribeExecution {execution_arn}: AccessDenied")
+        return self.statuses.get(execution_arn)
+
+
+_functions: type[FunctionsPort] = FakeFunctions
+_alarms: type[AlarmsPort] = FakeAlarms
+_executions: type[ExecutionsPort] = FakeExecutions
+
+
+def fake_deps(*, functions: FakeFunctions | None = None, alarms: FakeAlarms | None = None,
+              executions: FakeExecutions | None = None, store: InMemoryStore | None = None,
+              clock: FakeClock | None = None, policy: SafetyPolicy | None = None,
+              time_left: Callable[[], float] | None = None,
+              invoker: ScriptedInvoker | None = None) -> Deps:
+    """Deps over in-memory fakes only (no moto): for the pure flows of the core."""
+    clock = clock or FakeClock()
+
+    def no_objects(bucket: str, key: str, version: str | None) -> bytes:
+        raise AssertionError(f"unexpected read of s3://{bucket}/{key}")
+
+    extra: dict[str, Any] = {} if time_left is None else {"time_left": time_left}
+    return Deps(settings=DeploySettings(table=TABLE, policy=policy or SafetyPolicy()),
+                functions=functions or FakeFunctions(),
+                invoker=invoker or ScriptedInvoker(clock=clock),
+                store=store or InMemoryStore(), alarms=alarms or FakeAlarms(),
+                read_object=no_objects, now=clock.now, monotonic=clock.monotonic,
+                sleep=clock.sleep, executions=executions or FakeExecutions(), **extra)
+
+
+def offline_deps(policy: SafetyPolicy | None = None) -> Deps:
+    """Deps for a step that makes no AWS call (Validate): lazy adapters, never built."""
+    def no_objects(bucket: str, key: str, version: str | None) -> bytes:
+        raise AssertionError(f"unexpected read of s3://{bucket}/{key}")
+
+    return Deps(settings=DeploySettings(table=TABLE, policy=policy or SafetyPolicy()),
+                functions=LambdaFunctions(), invoker=ScriptedInvoker(),
+                store=InMemoryStore(), alarms=CloudWatchAlarms(), read_object=no_objects)
 
 
 def zip_bytes(source: str) -> bytes:
@@ -436,11 +577,15 @@ def _forward(doc: dict[str, Any], world: MotoWorld,
         yield f"Shift@{doc['shift']['weight']}"
         if doc["shift"]["done"]:
             break
-        world.clock.advance(doc["shift"]["wait_seconds"])  # the Bake Wait state
-        if on_bake is not None:
-            on_bake(doc)
-        doc["health"] = steps.health(doc, ctx)
-        yield "HealthCheck"
+        # The bake: Wait (Bake) -> HealthCheck, until a check says the bake is done.
+        while True:
+            world.clock.advance(doc["shift"]["check_seconds"])  # the Bake Wait state
+            if on_bake is not None:
+                on_bake(doc)
+            doc["health"] = steps.health(doc, ctx)
+            yield "HealthCheck"
+            if doc["health"]["bake_done"]:
+                break
     doc["promote"] = steps.promote(doc, ctx)
     yield "Promote"
     doc["record"] = steps.record(doc, ctx)

@@ -94,7 +94,7 @@ def test_written_results_keep_the_contract_key_sets() -> None:
     # GIVEN the results of this release / THEN optional fields appear only when set
     assert set(SHIFT.to_dict()) == {
         "index", "weight", "wait_seconds", "done", "started_at", "shifted_at",
-        "preexisting_alarms", "preexisting_since", "steps_total", "version"}
+        "preexisting_alarms", "preexisting_since", "steps_total", "version", "checks"}
     assert NEVER_MOVED.to_dict() == {"version": None, "rolled_back": False, "alias": "PROD",
                                      "reason": "no lock"}
     assert ANSWER.to_dict() == {"approved": True, "by": "alice",

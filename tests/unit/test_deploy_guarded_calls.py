@@ -27,6 +27,7 @@ from stackflow.deploy.deps import DeploySettings, Deps
 from stackflow.deploy.steps import run
 from stackflow.deploy.traffic import routing_weights
 from stackflow.errors import (
+    AliasChangedExternally,
     ArtifactMismatch,
     AwsThrottled,
     CanaryUnhealthy,
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
 FN = "StackFlowAPI"
+# The RevisionIds the samples carry: the alias when Lock read it, after the first Shift.
+LOCK_REV = load_event("deploy-step-shift")["lock"]["revision_id"]
+SHIFT_REV = load_event("deploy-step-promote")["shift"]["revision_id"]
 
 
 @dataclass
@@ -250,20 +254,38 @@ def test_first_shift_reads_alarms_then_sends_one_guarded_weighted_update(
         {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]},
         {"AlarmNames": ["StackFlowAPI-dev-errors"],
          "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
-    stubbed.lam.add_response("get_alias", alias_response("6", "alias-rev-1"),
+    stubbed.lam.add_response("get_alias", alias_response("6", LOCK_REV),
                              {"FunctionName": FN, "Name": "PROD"})
     stubbed.lam.add_response("update_alias", alias_response("6", "alias-rev-2", {"7": 0.1}),
                              {"FunctionName": FN, "Name": "PROD", "FunctionVersion": "6",
                               "RoutingConfig": {"AdditionalVersionWeights": {"7": 0.1}},
-                              "RevisionId": "alias-rev-1"})
+                              "RevisionId": LOCK_REV})
     # WHEN Shift runs
     result = run("shift", doc, stubbed.deps)
-    # THEN 10 % goes to 7 with the alias's RevisionId, and the bake is 5 minutes
+    # THEN 10 % goes to 7 guarded by the RevisionId Lock read, and the 5-minute bake is
+    # ten checks 30 s apart
     assert result["index"] == 0
     assert result["weight"] == 0.1
     assert result["wait_seconds"] == 300
+    assert (result["checks"], result["check_seconds"]) == (10, 30)
     assert result["done"] is False
     assert result["preexisting_alarms"] == []
+    # AND the next write must find the revision this one returned
+    assert result["revision_id"] == "alias-rev-2"
+
+
+def test_shift_after_someone_else_changed_the_alias_stops_and_writes_nothing(
+        stubbed: Stubbed) -> None:
+    # GIVEN an operator pointed the alias at a hotfix (version 8) after Lock read it
+    doc = event("shift")
+    stubbed.cw.add_response("describe_alarms", {"MetricAlarms": [
+        {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]})
+    stubbed.lam.add_response("get_alias", alias_response("8", "operator-rev"))
+    # WHEN Shift runs (no update_alias is queued: a write would fail the stubber)
+    # THEN the deployment stops with the new verdict, naming what the alias serves now
+    with pytest.raises(AliasChangedExternally, match=r"version 8 \(100%\)") as info:
+        run("shift", doc, stubbed.deps)
+    assert info.value.details["expected_revision"] == LOCK_REV
 
 
 def test_shift_that_lost_the_alias_race_is_a_revision_conflict(stubbed: Stubbed) -> None:
@@ -271,12 +293,26 @@ def test_shift_that_lost_the_alias_race_is_a_revision_conflict(stubbed: Stubbed)
     doc = event("shift")
     stubbed.cw.add_response("describe_alarms", {"MetricAlarms": [
         {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]})
-    stubbed.lam.add_response("get_alias", alias_response("6", "alias-rev-1"))
+    stubbed.lam.add_response("get_alias", alias_response("6", LOCK_REV))
     stubbed.lam.add_client_error("update_alias", "PreconditionFailedException",
                                  "The Revision Id provided does not match", 412)
-    # WHEN Shift runs / THEN nobody's change is overwritten
-    with pytest.raises(RevisionConflict):
+    # WHEN Shift runs / THEN nobody's change is overwritten: someone else wrote it
+    with pytest.raises(AliasChangedExternally):
         run("shift", doc, stubbed.deps)
+
+
+def test_retried_shift_whose_write_went_through_adopts_it_instead_of_stopping(
+        stubbed: Stubbed) -> None:
+    # GIVEN the first attempt's UpdateAlias went through but its answer was lost: the
+    # alias holds exactly this step's weight, under a revision the document never saw
+    doc = event("shift")
+    stubbed.cw.add_response("describe_alarms", {"MetricAlarms": [
+        {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]})
+    stubbed.lam.add_response("get_alias", alias_response("6", "written-rev", {"7": 0.1}))
+    # WHEN Step Functions retries Shift (no write queued)
+    result = run("shift", doc, stubbed.deps)
+    # THEN it writes nothing and carries the revision its own write left
+    assert (result["weight"], result["revision_id"]) == (0.1, "written-rev")
 
 
 def test_missing_alarm_stops_the_first_shift_before_any_traffic_moves(
@@ -291,16 +327,27 @@ def test_missing_alarm_stops_the_first_shift_before_any_traffic_moves(
 def test_promote_is_one_guarded_update_with_an_empty_routing_config(stubbed: Stubbed) -> None:
     # GIVEN the canary at 10 % on version 7
     doc = event("promote")
-    stubbed.lam.add_response("get_alias", alias_response("6", "alias-rev-2", {"7": 0.1}))
+    stubbed.lam.add_response("get_alias", alias_response("6", SHIFT_REV, {"7": 0.1}))
     stubbed.lam.add_response("update_alias", alias_response("7", "alias-rev-3", {}),
                              {"FunctionName": FN, "Name": "PROD", "FunctionVersion": "7",
                               "RoutingConfig": {"AdditionalVersionWeights": {}},
-                              "RevisionId": "alias-rev-2"})
+                              "RevisionId": SHIFT_REV})
     # WHEN Promote runs
     result = run("promote", doc, stubbed.deps)
-    # THEN the alias points at 7 with no weights left
+    # THEN the alias points at 7 with no weights left, guarded by the last Shift's write
     assert result == {"version": "7", "alias": "PROD",
-                      "previous": {"version": "6", "routing": {"7": 0.1}}}
+                      "previous": {"version": "6", "routing": {"7": 0.1}},
+                      "revision_id": "alias-rev-3"}
+
+
+def test_promote_after_an_operator_rolled_back_stops_instead_of_undoing_it(
+        stubbed: Stubbed) -> None:
+    # GIVEN an operator's rollback-alias put 100 % back on version 6 during the bake
+    doc = event("promote")
+    stubbed.lam.add_response("get_alias", alias_response("6", "operator-rev"))
+    # WHEN Promote runs / THEN it stops and the alias stays on 6 (no write queued)
+    with pytest.raises(AliasChangedExternally):
+        run("promote", doc, stubbed.deps)
 
 
 @pytest.mark.parametrize(("percent", "weights"), [
@@ -314,6 +361,7 @@ def test_linear_odd_percentages_send_exact_weights_and_end_at_100_percent_via_pr
     # GIVEN a custom linear strategy whose steps do not divide 100, a minute apart
     doc = event("shift")
     doc["input"]["strategy"] = {"type": "linear", "percent": percent, "interval_seconds": 60}
+    doc["lock"]["revision_id"] = "rev-0"
     stubbed.cw.add_response("describe_alarms", {"MetricAlarms": [
         {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]})
     routing: dict[str, float] = {}
@@ -326,6 +374,9 @@ def test_linear_odd_percentages_send_exact_weights_and_end_at_100_percent_via_pr
                                   "RoutingConfig": {"AdditionalVersionWeights": routing},
                                   "RevisionId": f"rev-{n}"})
     last = f"rev-{len(weights)}"
+    # the last Shift (100 %) writes nothing but checks that the alias is as it left it
+    stubbed.lam.add_response("get_alias", alias_response("6", last, routing),
+                             {"FunctionName": FN, "Name": "PROD"})
     stubbed.lam.add_response("get_alias", alias_response("6", last, routing),
                              {"FunctionName": FN, "Name": "PROD"})
     stubbed.lam.add_response("update_alias", alias_response("7", "rev-final", {}),
@@ -372,28 +423,57 @@ def test_routing_weights_name_one_additional_version() -> None:
 
 
 # --- rollback ------------------------------------------------------------------------
-@pytest.mark.parametrize("drop", [[], ["shift", "health"], ["publish", "smoke", "shift",
-                                                             "health", "upload"]])
-def test_rollback_makes_exactly_one_write_call_update_alias(stubbed: Stubbed,
-                                                            drop: list[str]) -> None:
-    # GIVEN a failed deployment, caught mid-canary, before any shift, or before Publish
+@pytest.mark.parametrize(("drop", "revision"), [
+    # caught mid-canary: the alias is as the last Shift left it
+    ([], SHIFT_REV),
+    # the first Shift's write went through but its answer was lost: the alias holds
+    # exactly a state of this execution's plan, under a revision it never saw
+    (["shift", "health"], "lost-answer-rev"),
+])
+def test_rollback_makes_exactly_one_write_call_update_alias(
+        stubbed: Stubbed, drop: list[str], revision: str) -> None:
+    # GIVEN a failed deployment whose canary (10 % on 7) is still on the alias
     doc = event("rollback")
     for key in drop:
         doc.pop(key, None)
-    stubbed.lam.add_response("get_alias", alias_response("6", "alias-rev-2", {"7": 0.1}),
+    stubbed.lam.add_response("get_alias", alias_response("6", revision, {"7": 0.1}),
                              {"FunctionName": FN, "Name": "PROD"})
     stubbed.lam.add_response("update_alias", alias_response("6", "alias-rev-3", {}),
                              {"FunctionName": FN, "Name": "PROD", "FunctionVersion": "6",
-                              "RoutingConfig": {"AdditionalVersionWeights": {}}})
+                              "RoutingConfig": {"AdditionalVersionWeights": {}},
+                              "RevisionId": revision})
     # WHEN Rollback runs
     result = run("rollback", doc, stubbed.deps)
-    # THEN the only write anywhere is one unguarded UpdateAlias back to version 6:
-    # no RevisionId (it must win), and nothing written to the deploy table
-    assert result["version"] == "6"
-    assert result["rolled_back"] is True
+    # THEN the only write anywhere is one UpdateAlias back to version 6, guarded by the
+    # revision it found (nobody else's change can be overwritten), and nothing is
+    # written to the deploy table
+    assert (result["version"], result["rolled_back"], result["outcome"]) == \
+        ("6", True, "rolled_back")
+    assert result["revision_id"] == "alias-rev-3"
     assert stubbed.store.calls == []
     # AND it never waited or polled
     assert stubbed.clock.sleeps == []
+
+
+@pytest.mark.parametrize(("alias", "outcome"), [
+    # an operator's hotfix: the alias no longer carries this deployment's version
+    (alias_response("8", "operator-rev"), "left_alone"),
+    # an operator changed the canary's weight: someone else's alias now
+    (alias_response("6", "operator-rev", {"7": 0.5}), "left_alone"),
+    # an operator's rollback-alias (or an earlier attempt of this Rollback): back on 6
+    (alias_response("6", "operator-rev"), "already_previous"),
+])
+def test_rollback_leaves_an_alias_someone_else_changed_alone_and_says_why(
+        stubbed: Stubbed, alias: dict[str, Any], outcome: str) -> None:
+    # GIVEN a failed deployment whose alias someone else wrote since its last Shift
+    stubbed.lam.add_response("get_alias", alias, {"FunctionName": FN, "Name": "PROD"})
+    # WHEN Rollback runs (no update_alias is queued: a write would fail the stubber)
+    result = run("rollback", event("rollback"), stubbed.deps)
+    # THEN it writes nothing and records what it found
+    assert (result["rolled_back"], result["outcome"]) == (False, outcome)
+    assert "someone else" in result["reason"]
+    # AND a record of it tells the alias went back only when it is on version 6 again
+    assert result["moved"] is True
 
 
 def test_rollback_without_a_lock_before_any_shift_makes_no_call_at_all(
@@ -450,6 +530,7 @@ def test_health_reads_the_new_versions_errors_through_the_alias_over_the_bake(
     if shifted_at is not None:
         doc["shift"]["shifted_at"] = f"2025-06-01T{shifted_at}Z"
     stubbed.clock.current = at(now)
+    stubbed.lam.add_response("get_alias", alias_response("6", SHIFT_REV, {"7": 0.1}))
     stubbed.cw.add_response("describe_alarms", {"MetricAlarms": [
         {"AlarmName": "StackFlowAPI-dev-errors", "StateValue": "OK"}]},
         {"AlarmNames": ["StackFlowAPI-dev-errors"],

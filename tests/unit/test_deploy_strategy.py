@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 from stackflow.deploy.strategy import (
+    MAX_HEALTH_CHECKS,
+    MAX_INTERVAL_SECONDS,
     PRESETS,
     PlanStep,
     StrategySpec,
@@ -35,8 +37,9 @@ def test_canary_presets_send_ten_percent_then_bake_then_everything(preset: str,
                                                                    bake: int) -> None:
     # GIVEN a CodeDeploy canary preset / WHEN planned
     steps = plan(PRESETS[preset])
-    # THEN 10 % bakes for the named minutes, then 100 %
-    assert steps == (PlanStep(0.1, bake), PlanStep(1.0, 0))
+    # THEN 10 % bakes for the named minutes, checked every 30 s, then 100 %
+    assert steps == (PlanStep(0.1, bake, checks=bake // 30, check_seconds=30),
+                     PlanStep(1.0, 0))
 
 
 @pytest.mark.parametrize(("preset", "interval"), [
@@ -56,8 +59,8 @@ def test_linear_in_four_steps_and_linear_by_25_percent_are_the_same_plan() -> No
     by_steps = plan(StrategySpec("linear", None, 60, steps=4))
     by_percent = plan(StrategySpec("linear", 25, 60))
     # THEN both are 25/50/75 % with a bake between, then 100 %
-    assert by_steps == by_percent == (PlanStep(0.25, 60), PlanStep(0.5, 60),
-                                      PlanStep(0.75, 60), PlanStep(1.0, 0))
+    assert by_steps == by_percent == (PlanStep(0.25, 60, 2, 30), PlanStep(0.5, 60, 2, 30),
+                                      PlanStep(0.75, 60, 2, 30), PlanStep(1.0, 0))
 
 
 def test_linear_percentage_that_does_not_divide_100_ends_with_the_remainder() -> None:
@@ -170,3 +173,32 @@ def test_linear_one_percent_is_the_longest_plan_accepted() -> None:
     # GIVEN 1 % steps / WHEN parsed and planned / THEN 99 weighted steps and Promote's
     _, spec = parse_strategy({"type": "linear", "percent": 1, "interval_seconds": 0})
     assert len(plan(spec)) == 100
+
+
+@pytest.mark.parametrize(("wait", "interval", "checks", "every"), [
+    (300, 30, 10, 30), (600, 30, 20, 30), (45, 30, 2, 23), (20, 30, 1, 20), (0, 30, 1, 0),
+    (300, 300, 1, 300), (300, 7, 43, 7)])
+def test_a_bake_is_split_into_checks_at_most_one_interval_apart(
+        wait: int, interval: int, checks: int, every: int) -> None:
+    # GIVEN a canary bake of `wait` seconds and a check interval
+    (step, _) = plan(StrategySpec("canary", 10, wait), interval)
+    # THEN it is `checks` waits of `every` seconds, each followed by a health check:
+    # never further apart than the interval, and together at least the whole bake
+    assert (step.checks, step.check_seconds) == (checks, every)
+    assert every <= interval
+    assert checks * every >= wait
+
+
+def test_a_very_long_plan_checks_less_often_rather_than_overflowing_the_history() -> None:
+    # GIVEN a hundred linear steps of two days each, checked every 30 s
+    steps = plan(StrategySpec("linear", 1, MAX_INTERVAL_SECONDS), 30)
+    # THEN all its checks together stay within the bound, and still span every bake
+    assert sum(step.checks for step in steps) <= MAX_HEALTH_CHECKS
+    assert all(s.checks * s.check_seconds >= s.wait_seconds for s in steps)
+    assert total_wait_seconds(steps) >= 99 * MAX_INTERVAL_SECONDS
+
+
+def test_the_promote_step_has_no_bake_and_no_check() -> None:
+    # GIVEN any plan / THEN its last step (100 %) waits for nothing and checks nothing
+    for preset in PRESETS.values():
+        assert plan(preset)[-1] == PlanStep(1.0, 0, 0, 0)

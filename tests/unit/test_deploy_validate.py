@@ -10,7 +10,7 @@ from stackflow.deploy.model import parse_input
 from stackflow.deploy.steps import run
 from stackflow.errors import InvalidRequest
 
-from tests.support.deploy_fakes import sha256_b64
+from tests.support.deploy_fakes import offline_deps, sha256_b64
 from tests.support.events import load_event
 
 SHA = sha256_b64(b"build")
@@ -28,18 +28,20 @@ def test_sample_execution_input_normalizes_with_its_canary_plan() -> None:
     normalized = parse_input(execution).to_dict()
     # THEN everything given is kept and the preset is resolved to its plan
     assert normalized["artifact"] == execution["artifact"]
-    assert normalized["smoke"] == execution["smoke"]
+    assert normalized["smoke"] == {"cases": [{**case, "timeout_seconds": 30}
+                                             for case in execution["smoke"]["cases"]]}
     assert normalized["alarms"] == ["StackFlowAPI-dev-errors"]
     assert normalized["strategy"] == {
         "preset": "Canary10Percent5Minutes",
-        "plan": {"type": "canary", "steps": [{"weight": 0.1, "wait_seconds": 300},
-                                             {"weight": 1.0, "wait_seconds": 0}]}}
+        "plan": {"type": "canary", "steps": [
+            {"weight": 0.1, "wait_seconds": 300, "checks": 10, "check_seconds": 30},
+            {"weight": 1.0, "wait_seconds": 0, "checks": 0, "check_seconds": 0}]}}
 
 
 def test_every_optional_field_is_present_after_validate() -> None:
     # GIVEN only the required fields
     # WHEN the Validate step runs
-    normalized = run("validate", {"input": minimal(), "execution_id": "arn:x"}, deps=None)  # type: ignore[arg-type]
+    normalized = run("validate", {"input": minimal(), "execution_id": "arn:x"}, deps=offline_deps())
     # THEN later states can read every field without a default of their own
     assert normalized == {
         "function_name": "StackFlowAPI", "alias": "PROD",
@@ -48,8 +50,10 @@ def test_every_optional_field_is_present_after_validate() -> None:
         "smoke": {"cases": []},
         "strategy": {"preset": "AllAtOnce",
                      "plan": {"type": "all_at_once",
-                              "steps": [{"weight": 1.0, "wait_seconds": 0}]}},
-        "alarms": [], "health": {"error_threshold": 0, "block_on_preexisting_alarm": False},
+                              "steps": [{"weight": 1.0, "wait_seconds": 0, "checks": 0,
+                                         "check_seconds": 0}]}},
+        "alarms": [], "health": {"error_threshold": 0, "block_on_preexisting_alarm": False,
+                                 "check_interval_seconds": 30},
         "approval": {"required": False}, "ci": {},
     }
 
@@ -128,5 +132,5 @@ def test_validate_without_an_input_names_it() -> None:
     # GIVEN a Validate payload without the wrapped execution input
     # WHEN run / THEN the missing field is "input"
     with pytest.raises(InvalidRequest) as info:
-        run("validate", {"execution_id": "arn:x"}, deps=None)  # type: ignore[arg-type]
+        run("validate", {"execution_id": "arn:x"}, deps=offline_deps())
     assert info.value.field == "input"

@@ -65,3 +65,32 @@ def test_missing_cdk_out_says_to_synthesize(tmp_path: Path) -> None:
     # GIVEN an empty cdk.out WHEN the template is looked up THEN the error says what to run
     with pytest.raises(ConfigurationError, match=r"python -m infra.app"):
         find_state_machine_template(tmp_path / "cdk.out")
+
+
+def test_exported_database_secrets_are_known_by_the_user_they_are_for(tmp_path: Path) -> None:
+    # GIVEN a database stack exporting a role's secret attachment and the master secret,
+    # and a main stack that imports them
+    database = {"Resources": {
+        "RoleSecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {
+            "GenerateSecretString": {"SecretStringTemplate":
+                                     '{"username":"stackflow_reader","dbname":"stackflow"}'}}},
+        "RoleAttachment": {"Type": "AWS::SecretsManager::SecretTargetAttachment",
+                           "Properties": {"SecretId": {"Ref": "RoleSecret"}}},
+        "Master": {"Type": "AWS::SecretsManager::Secret", "Properties": {
+            "GenerateSecretString": {"SecretStringTemplate": '{"username":"admin"}'}}},
+        "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+    }, "Outputs": {
+        "A": {"Value": {"Ref": "RoleAttachment"}, "Export": {"Name": "db:reader"}},
+        "B": {"Value": {"Ref": "Master"}, "Export": {"Name": "db:master"}},
+        "C": {"Value": {"Ref": "Queue"}, "Export": {"Name": "db:queue"}},
+    }}
+    main = {"Resources": {"Machine": {"Type": "AWS::StepFunctions::StateMachine",
+                                      "Properties": {}}}}
+    (tmp_path / "db.template.json").write_text(json.dumps(database))
+    (tmp_path / "main.template.json").write_text(json.dumps(main))
+    # WHEN local mode reads the cloud assembly
+    template = find_state_machine_template(tmp_path)
+    # THEN each exported secret names its user (through the attachment too), so local
+    # mode can give each its own role's local login
+    assert template.secret_users == {"db:reader": "stackflow_reader", "db:master": "admin"}
+    assert template.exports["db:reader"] == "AWS::SecretsManager::SecretTargetAttachment"

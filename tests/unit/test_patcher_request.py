@@ -14,7 +14,8 @@ from tests.support.events import load_event
 
 
 @pytest.mark.parametrize("name", ["patcher-migrate-dry-run", "patcher-migrate",
-                                  "patcher-rollback", "patcher-status"])
+                                  "patcher-rollback", "patcher-status",
+                                  "patcher-adopt-dry-run", "patcher-adopt"])
 def test_sample_events_parse(name: str) -> None:
     assert isinstance(parse_request(load_event(name)), PatcherRequest)
 
@@ -23,6 +24,14 @@ def test_defaults() -> None:
     request = parse_request({"action": "migrate"})
     assert request == PatcherRequest("migrate", dry_run=False, target=None, steps=None,
                                      applied_by=None, allow_out_of_order=False)
+
+
+def test_adopt_names_the_tool_it_takes_over_from() -> None:
+    # GIVEN the adopt event the README shows
+    request = parse_request({"action": "adopt", "from": "golang-migrate", "dry_run": True})
+    # THEN the request carries the tool and the dry-run flag
+    assert (request.action, request.adopt_from, request.dry_run) == (
+        "adopt", "golang-migrate", True)
 
 
 def test_null_target_means_no_target() -> None:
@@ -54,6 +63,14 @@ def test_null_target_means_no_target() -> None:
     ({"action": "migrate", "applied_by": "line\nbreak"}, "applied_by"),
     ({"action": "migrate", "applied_by": "\ud800"}, "applied_by"),
     ({"action": "migrate", "new\nline": 1}, "'new\\nline'"),
+    # adopt: the tool is required, known, and only for adopt; no migrate/rollback fields.
+    ({"action": "adopt"}, "from"),
+    ({"action": "adopt", "from": "flyway"}, "from"),
+    ({"action": "adopt", "from": 1}, "from"),
+    ({"action": "migrate", "from": "golang-migrate"}, "from"),
+    ({"action": "adopt", "from": "golang-migrate", "target": 3}, "target"),
+    ({"action": "adopt", "from": "golang-migrate", "allow_out_of_order": True},
+     "allow_out_of_order"),
 ])
 def test_bad_field_is_invalid_request_naming_it(event: Any, field: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
@@ -72,8 +89,9 @@ json_values = st.recursive(
 
 @given(st.dictionaries(
     st.sampled_from(["action", "dry_run", "target", "steps", "applied_by",
-                     "allow_out_of_order", "other"]),
-    json_values | st.sampled_from(["migrate", "rollback", "status"]), max_size=6)
+                     "allow_out_of_order", "from", "other"]),
+    json_values | st.sampled_from(["migrate", "rollback", "status", "adopt",
+                                   "golang-migrate"]), max_size=6)
     | json_values)
 def test_any_json_is_a_request_or_invalid_request(event: Any) -> None:
     # GIVEN any JSON value at all
@@ -89,6 +107,7 @@ def test_any_json_is_a_request_or_invalid_request(event: Any) -> None:
     assert request.target is None or 0 <= request.target < 2**63
     assert request.steps is None or 1 <= request.steps < 2**31
     assert request.applied_by is None or request.applied_by.isprintable()
+    assert (request.adopt_from is not None) == (request.action == "adopt")
 
 
 def parse_or_error(event: Any) -> PatcherRequest | InvalidRequest:

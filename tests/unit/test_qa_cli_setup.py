@@ -70,6 +70,7 @@ def assert_one_line_error(err: str, error_type: str, *words: str) -> None:
     (["pipeline", "status", "release-1"], "InvalidRequest", "STATE_MACHINE_ARN"),
     (["approve", "release-1"], "InvalidRequest", "STATE_MACHINE_ARN"),
     (["reject", "release-1", "--reason", "no"], "InvalidRequest", "STATE_MACHINE_ARN"),
+    (["report", "release-1"], "InvalidRequest", "STATE_MACHINE_ARN"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else v)
 def test_a_command_without_its_settings_names_the_missing_one(
         bare: Path, capsys: pytest.CaptureFixture[str], argv: list[str], error_type: str,
@@ -158,7 +159,7 @@ HELP = [["--help"], ["migrate", "--help"], ["rollback", "--help"], ["status", "-
         ["pipeline", "status", "--help"], ["approve", "--help"], ["reject", "--help"],
         ["rollback-alias", "--help"], ["history", "--help"], ["drift", "--help"],
         ["local", "--help"], ["local", "up", "--help"], ["local", "deploy", "--help"],
-        ["local", "demo", "--help"]]
+        ["local", "demo", "--help"], ["report", "--help"]]
 
 
 @pytest.mark.parametrize("argv", HELP, ids=" ".join)

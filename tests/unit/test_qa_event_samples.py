@@ -28,6 +28,7 @@ from stackflow.deploy.document import (
     read_execution_id,
     read_input,
 )
+from stackflow.deploy.reconcile import read_status_change
 from stackflow.deploy.record import final_fields
 from stackflow.deploy.smoke_cases import SmokeCase, check, parse_case, parse_cases
 from stackflow.deploy.steps import run
@@ -35,6 +36,7 @@ from stackflow.drift.model import fingerprint_of
 from stackflow.drift.request import parse_event
 from stackflow.migrations.request import parse_request
 
+from tests.support.deploy_fakes import offline_deps
 from tests.support.events import EVENTS_DIR, load_event
 
 Reader = Callable[[str, Any], None]
@@ -75,7 +77,7 @@ def samples() -> list[str]:
 
 def read_execution_input(name: str, sample: Any) -> None:
     # Validate is the state that reads the execution input.
-    normalized = run("validate", {"input": sample, "execution_id": "arn:x"}, deps=None)  # type: ignore[arg-type]
+    normalized = run("validate", {"input": sample, "execution_id": "arn:x"}, deps=offline_deps())
     assert normalized["function_name"] == sample["function_name"]
 
 
@@ -102,6 +104,12 @@ def read_step_document(name: str, sample: Any) -> None:
         final_fields(doc, "StackFlowPatcher")
 
 
+def read_status_event(name: str, sample: Any) -> None:
+    # Reconcile's event is EventBridge's, not a document; its input the execution's.
+    change = read_status_change(sample)
+    read_execution_input(name, json.loads(change.input or ""))
+
+
 def read_patcher_event(name: str, sample: Any) -> None:
     parse_request(sample)
 
@@ -126,6 +134,8 @@ def reader_for(name: str) -> Reader | None:
         return read_execution_input
     if name == "drift-report.json":
         return read_drift_report
+    if name == "deploy-step-reconcile.json":
+        return read_status_event
     prefixes: list[tuple[str, Reader]] = [
         ("deploy-step-", read_step_document), ("patcher-", read_patcher_event),
         ("drift-", read_drift_event), ("smoke/", read_smoke_case)]
@@ -138,7 +148,7 @@ def test_every_sample_has_a_reader() -> None:
     # and the deploy-step samples cover every state of the contract
     steps = {n.removeprefix("deploy-step-").removesuffix(".json") for n in samples()
              if n.startswith("deploy-step-")}
-    assert steps == {"validate", *NEEDS}
+    assert steps == {"validate", "reconcile", *NEEDS}
 
 
 @pytest.mark.parametrize("name", samples())

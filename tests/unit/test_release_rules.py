@@ -21,9 +21,9 @@ from stackflow_tools.release.pipeline import (
     current_state,
     describe_event,
     failure_text,
+    plan_step,
     release_key,
     release_name,
-    traffic_split,
 )
 
 SHA = "Dg6dnGC9+ltB8tVHEp7E/i7264QhiK9hUCXILvAqncQ="
@@ -137,6 +137,38 @@ def test_a_failed_download_is_package_build_failed_naming_target_and_cause(
     assert not list((tmp_path / "cache").rglob("*.whl"))
 
 
+def test_locked_wheels_are_hash_checked_offline_and_online(tmp_path: Path) -> None:
+    # GIVEN an empty cache: offline fails, the download succeeds
+    pip = FakePip(1, 0)
+    lock = tmp_path / "lambda-requirements.txt"
+    # WHEN the locked wheels are fetched
+    fetched = wheels.fetch_locked_wheels(TARGET, lock, tmp_path / "cache", run=pip)
+    # THEN both pip calls require hashes and read the lock, and nothing else
+    for args in pip.calls:
+        assert "--require-hashes" in args
+        assert args[args.index("--requirement") + 1] == str(lock)
+        assert "--constraint" not in args
+    # AND the download comes from the index only: a cached file that failed its hash
+    # check is not offered to pip again
+    offline, online = pip.calls
+    assert "--find-links" in offline
+    assert "--find-links" not in online
+    assert fetched[0].read_bytes() == b"wheel"
+
+
+def test_a_downloaded_wheel_replaces_a_different_cached_one(tmp_path: Path) -> None:
+    # GIVEN a cached file under the wheel's name with other bytes (it failed the check)
+    cached = tmp_path / "cache" / "cp313-x86_64" / "psycopg-3.3.9-py3-none-any.whl"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"tampered")
+    # WHEN the wheels are fetched again (offline fails, the download succeeds)
+    wheels.fetch_locked_wheels(TARGET, tmp_path / "lock.txt", tmp_path / "cache",
+                               run=FakePip(1, 0, stderr="THESE PACKAGES DO NOT MATCH THE "
+                                                        "HASHES"))
+    # THEN the cache holds the checked download
+    assert cached.read_bytes() == b"wheel"
+
+
 # --- imports the zip must satisfy -------------------------------------------------------
 def test_a_module_imported_but_not_shipped_fails_the_build_naming_it() -> None:
     # GIVEN a handler importing yaml, which neither the zip nor the runtime has
@@ -228,10 +260,12 @@ def test_outside_ci_there_is_no_ci_context() -> None:
 
 
 # --- following an execution on the terminal -----------------------------------------------
-def test_traffic_split_reads_the_weight_as_a_fraction() -> None:
-    assert traffic_split(0.1) == "traffic 10% new / 90% previous"
-    assert traffic_split(1.0) == "traffic 100% new / 0% previous"
-    assert traffic_split(1 / 3) == "traffic 33.33% new / 66.67% previous"
+def test_a_shift_is_shown_as_its_plan_step_never_as_the_traffic() -> None:
+    # GIVEN Shift results / THEN each reads as the step of the plan it reached; the last
+    # one does not claim 100 % (Promote moves the alias; only the alias tells routing)
+    assert plan_step(0.1, 0, 2, False) == "plan step 1/2: 10% to the new version"
+    assert plan_step(1 / 3, 0, None, False) == "plan step 1: 33.33% to the new version"
+    assert plan_step(1.0, 1, 2, True) == "plan step 2/2: done, Promote moves the alias next"
 
 
 def test_a_lambda_failure_cause_is_shown_as_its_message() -> None:
@@ -245,11 +279,11 @@ def test_a_lambda_failure_cause_is_shown_as_its_message() -> None:
 def test_events_become_lines_with_the_elapsed_time() -> None:
     # GIVEN a Shift that finished 75 s into the execution
     event = HistoryEvent(7, "TaskStateExited", T0 + timedelta(seconds=75), state="Shift",
-                         output='{"shift": {"weight": 0.25}}')
+                         output='{"shift": {"weight": 0.25, "index": 0, "steps_total": 4}}')
 
-    # THEN its line shows the elapsed time, the state and the traffic split
-    assert describe_event(event, T0) == ("[  1:15] Shift done -- traffic 25% new / "
-                                         "75% previous")
+    # THEN its line shows the elapsed time, the state and the plan step it reached
+    assert describe_event(event, T0) == ("[  1:15] Shift done -- plan step 1/4: 25% to the "
+                                         "new version")
     # AND events nobody follows a release by are not shown
     assert describe_event(HistoryEvent(8, "TaskScheduled", T0), T0) is None
 

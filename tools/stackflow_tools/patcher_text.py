@@ -10,6 +10,10 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
+from stackflow.migrations.sqltext import first_line
+
+NO_PROBLEMS = "no problems found"
+
 
 def cli_user() -> str:
     """``user@host``: who applied a migration from a terminal."""
@@ -20,33 +24,90 @@ def cli_user() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def format_result(result: dict[str, Any]) -> str:
-    """A patcher result as the table a person reads."""
+def format_result(result: dict[str, Any], *, with_sql: bool = False) -> str:
+    """A patcher result as the table a person reads; ``with_sql`` adds a dry run's
+    scripts after it."""
     if result["action"] == "status":
         return _format_status(result)
+    if result["action"] == "adopt":
+        return _format_adopt(result)
+    if result["dry_run"]:
+        return _format_plan(result, with_sql=with_sql)
     return _format_run(result)
 
 
 def _format_run(result: dict[str, Any]) -> str:
-    action, dry = result["action"], result["dry_run"]
-    verb = "roll back" if action == "rollback" else "apply"
-    steps = result["planned"] if dry else result["applied"]
-    head = (f"{action} (dry run): would {verb} {len(steps)} migration(s)" if dry else
-            f"{action}: {'rolled back' if action == 'rollback' else 'applied'} "
-            f"{len(steps)} migration(s)")
-    lines = [f"{head}; current version: {_version_text(result['current_version'])}"]
-    lines += _table(["VERSION", "NAME", "MODE", "TIME"], [
-        [str(s["version"]), s["name"],
-         "no-transaction" if s.get("no_transaction") else "transaction",
-         f"{s['execution_ms']} ms" if "execution_ms" in s else "-"] for s in steps])
+    action, steps = result["action"], result["applied"]
+    done = "rolled back" if action == "rollback" else "applied"
+    lines = [f"{action}: {done} {len(steps)} migration(s); current version: "
+             f"{_version_text(result['current_version'])}"]
+    lines += _table(["VERSION", "FILE", "MODE", "TIME"], [
+        [str(s["version"]), _file(s), _mode(s), f"{s.get('execution_ms', 0)} ms"]
+        for s in steps])
     if not result["complete"]:
         lines.append(f"stopped before the Lambda deadline; remaining: "
                      f"{_versions(result.get('remaining', []))} (call again to continue)")
     lines.append(f"pending: {_versions(result['pending'])}")
-    if dry:
-        lines += [f"\n-- {s['version']} {s['name']} ({s['direction']})\n{s['sql'].rstrip()}"
-                  for s in steps]
     return "\n".join(lines)
+
+
+def _format_plan(result: dict[str, Any], *, with_sql: bool) -> str:
+    """A dry run: the headline first, one line per script, then the totals; a plan of
+    150 scripts fits on one screen page of 160 lines or fewer."""
+    steps = result["planned"]
+    outside = sum(1 for s in steps if s.get("no_transaction"))
+    verb = "roll back" if result["action"] == "rollback" else "apply"
+    lines = [f"{result['action']} (dry run): {len(result['pending'])} pending, "
+             f"{result.get('applied_count', 0)} applied, {outside} outside a transaction; "
+             f"would {verb} {len(steps)} (current version: "
+             f"{_version_text(result['current_version'])})"]
+    lines += _table(["VERSION", "FILE", "MODE", "STATEMENTS", "FIRST LINE"], [
+        [str(s["version"]), _file(s), _mode(s), str(s.get("statements", "?")),
+         first_line(s.get("sql", ""))] for s in steps])
+    statements = sum(int(s.get("statements", 0)) for s in steps)
+    lines.append(f"total: {len(steps)} to {verb}, {statements} statement(s), {outside} "
+                 "outside a transaction" + ("" if with_sql else "; --sql prints the scripts"))
+    planned = {s["version"] for s in steps}
+    left = [p for p in result["pending"] if p["version"] not in planned]
+    if left and result["action"] == "migrate":
+        lines.append(f"left pending: {_versions(left)}")
+    lines += [note for note in _problems(result) if note != NO_PROBLEMS]
+    if with_sql:
+        lines += [f"\n-- {s['version']} {_file(s)} ({s['direction']}, {_mode(s)})\n"
+                  f"{s.get('sql', '').rstrip()}" for s in steps]
+    return "\n".join(lines)
+
+
+def _format_adopt(result: dict[str, Any]) -> str:
+    steps, dry = result["planned"], result["dry_run"]
+    foreign = (f"{result['from']}'s {result['foreign_table']} at version "
+               f"{_version_text(result['foreign_version'])}")
+    head = (f"adopt (dry run): would record {len(steps)} migration(s) as applied from "
+            f"{foreign}; no migration SQL would run" if dry else
+            f"adopt: recorded {len(steps)} migration(s) as applied from {foreign}; no "
+            f"migration SQL ran; current version: {_version_text(result['current_version'])}")
+    lines = [head]
+    lines += _table(["VERSION", "FILE", "MODE"],
+                    [[str(s["version"]), _file(s), _mode(s)] for s in steps])
+    kept = result["foreign_table_kept_as"]
+    fate = ("kept as it is" if kept == result["foreign_table"] else f"renamed to {kept}")
+    lines.append(f"{result['from']}'s table {result['foreign_table']}: "
+                 f"{'would be ' if dry else ''}{fate}")
+    recorded = {s["version"] for s in steps}
+    lines.append("pending after adoption: "
+                 + _versions([p for p in result["pending"] if p["version"] not in recorded]))
+    return "\n".join(lines)
+
+
+def _mode(step: dict[str, Any]) -> str:
+    if not step.get("no_transaction"):
+        return "transaction"
+    reason = step.get("no_transaction_reason")
+    return f"outside: {reason}" if reason else "outside"
+
+
+def _file(step: dict[str, Any]) -> str:
+    return str(step.get("file") or step["name"])
 
 
 def _format_status(result: dict[str, Any]) -> str:
@@ -63,6 +124,8 @@ def _format_status(result: dict[str, Any]) -> str:
     lines = [f"status: current version {_version_text(result['current_version'])}"]
     lines += _table(["VERSION", "NAME", "STATE", "APPLIED AT", "BY"], rows)
     lines += _problems(result)
+    if result.get("ignored"):
+        lines.append("ignored (not .sql): " + ", ".join(result["ignored"]))
     return "\n".join(lines)
 
 
@@ -76,7 +139,7 @@ def _problems(result: dict[str, Any]) -> list[str]:
                      + _versions(result["out_of_order"]))
     if result["missing"]:
         notes.append("applied but no longer in the source: " + _versions(result["missing"]))
-    return notes or ["no problems found"]
+    return notes or [NO_PROBLEMS]
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -88,7 +151,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _versions(items: Sequence[dict[str, Any]]) -> str:
-    return ", ".join(str(i["version"]) for i in items) or "none"
+    """Versions as runs: ``1-3, 7, 9-12`` (one line, however many there are)."""
+    runs: list[list[int]] = []
+    for version in sorted(int(i["version"]) for i in items):
+        if runs and version == runs[-1][1] + 1:
+            runs[-1][1] = version
+        else:
+            runs.append([version, version])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs) or "none"
 
 
 def _version_text(version: int | None) -> str:

@@ -69,7 +69,10 @@ def aws_error(e: Exception, what: str) -> StackFlowError:
     if setup is not None:
         return setup
     code = error_code(e)
-    message = str(getattr(e, "response", {}).get("Error", {}).get("Message", "")) or str(e)
+    # botocore's network errors (ReadTimeoutError...) carry ``response = None``.
+    response = getattr(e, "response", None)
+    error = response.get("Error", {}) if isinstance(response, dict) else {}
+    message = str(error.get("Message", "")) or str(e)
     text = f"{what}: {code + ': ' if code else ''}{message}"
     if code in _THROTTLING_CODES or (not code and _is_connection_error(e)):
         return AwsThrottled(text, code=code)

@@ -1,6 +1,8 @@
 """Amazon CloudWatch: alarm states and the Lambda ``Errors`` metric of a canary.
 
-:class:`CloudWatchAlarms` implements ``stackflow.deploy.ports.AlarmsPort``.
+:class:`CloudWatchAlarms` implements ``stackflow.deploy.ports.AlarmsPort``; its
+:meth:`~CloudWatchAlarms.version_series` also reads a release's per-version series for
+``stackflow report``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ if TYPE_CHECKING:
 # DescribeAlarms accepts at most 100 names per call.
 NAMES_PER_CALL = 100
 PERIOD_SECONDS = 60
+# GetMetricData accepts at most 500 queries per call.
+QUERIES_PER_CALL = 500
+
+# ``(timestamp, value)`` pairs of one metric, oldest first.
+Series = list[tuple[datetime, float]]
 
 
 def _aws_errors() -> tuple[type[Exception], ...]:
@@ -65,14 +72,9 @@ class CloudWatchAlarms:
         Lambda publishes this series with the dimensions ``FunctionName``,
         ``Resource`` (``function:alias``) and ``ExecutedVersion`` for weighted aliases.
         """
-        metric: dict[str, Any] = {"Namespace": "AWS/Lambda", "MetricName": "Errors",
-                                  "Dimensions": [
-            {"Name": "FunctionName", "Value": function_name},
-            {"Name": "Resource", "Value": f"{function_name}:{alias}"},
-            {"Name": "ExecutedVersion", "Value": version},
-        ]}
-        query: Any = {"Id": "errors", "ReturnData": True,
-                      "MetricStat": {"Metric": metric, "Period": PERIOD_SECONDS, "Stat": "Sum"}}
+        query: Any = {"Id": "errors", "ReturnData": True, "MetricStat": {
+            "Metric": executed_version_metric("Errors", function_name, alias, version),
+            "Period": PERIOD_SECONDS, "Stat": "Sum"}}
         total = 0.0
         try:
             pages = self.client.get_paginator("get_metric_data").paginate(
@@ -83,6 +85,51 @@ class CloudWatchAlarms:
         except _aws_errors() as e:
             raise aws_error(e, f"reading the Errors metric of {function_name}:{version}") from e
         return total
+
+
+    def version_series(self, function_name: str, alias: str, versions: Sequence[str],
+                       metric_names: Sequence[str], *, start: datetime, end: datetime,
+                       period: int = PERIOD_SECONDS) -> dict[tuple[str, str], Series]:
+        """``{(version, metric): [(timestamp, sum), ...]}`` of ``AWS/Lambda`` metrics
+        per ``ExecutedVersion`` invoked through ``alias``, each period's ``Sum``.
+
+        A period without data has no pair (CloudWatch returns none for it).
+        """
+        keys = [(version, name) for version in versions for name in metric_names]
+        found: dict[tuple[str, str], Series] = {key: [] for key in keys}
+        for first in range(0, len(keys), QUERIES_PER_CALL):
+            chunk = keys[first:first + QUERIES_PER_CALL]
+            queries: Any = [{"Id": f"m{first + i}", "ReturnData": True, "MetricStat": {
+                "Metric": executed_version_metric(name, function_name, alias, version),
+                "Period": period, "Stat": "Sum"}} for i, (version, name) in enumerate(chunk)]
+            for query_id, pairs in self._metric_data(queries, start, end, function_name):
+                found[keys[int(query_id[1:])]].extend(pairs)
+        return {key: sorted(pairs) for key, pairs in found.items()}
+
+    def _metric_data(self, queries: Any, start: datetime, end: datetime,
+                     what: str) -> list[tuple[str, Series]]:
+        results: list[tuple[str, Series]] = []
+        try:
+            pages = self.client.get_paginator("get_metric_data").paginate(
+                MetricDataQueries=queries, StartTime=start, EndTime=end,
+                ScanBy="TimestampAscending")
+            for page in pages:
+                results.extend((str(r["Id"]), [(_utc(t), float(v)) for t, v in zip(
+                    r.get("Timestamps", []), r.get("Values", []), strict=False)])
+                    for r in page.get("MetricDataResults", []))
+        except _aws_errors() as e:
+            raise aws_error(e, f"reading the Lambda metrics of {what}") from e
+        return results
+
+
+def executed_version_metric(name: str, function_name: str, alias: str,
+                            version: str) -> dict[str, Any]:
+    """The ``AWS/Lambda`` metric ``name`` of ``version`` invoked through ``alias``."""
+    return {"Namespace": "AWS/Lambda", "MetricName": name, "Dimensions": [
+        {"Name": "FunctionName", "Value": function_name},
+        {"Name": "Resource", "Value": f"{function_name}:{alias}"},
+        {"Name": "ExecutedVersion", "Value": version},
+    ]}
 
 
 def alarm_state(raw: Mapping[str, Any]) -> AlarmState:
@@ -98,6 +145,10 @@ def alarm_state(raw: Mapping[str, Any]) -> AlarmState:
 def _iso(moment: Any) -> str | None:
     if not isinstance(moment, datetime):
         return None
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     # Microseconds kept: a re-fired alarm may change state within the same second.
-    return aware.astimezone(UTC).isoformat()
+    return _utc(moment).isoformat()
+
+
+def _utc(moment: datetime) -> datetime:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC)

@@ -7,19 +7,24 @@ Every item of the table is keyed and laid out here and nowhere else
 item             pk                           sk                attributes
 ===============  ===========================  ================  ===========================
 lock             ``LOCK#<function>#<alias>``  ``LOCK``          holder, expires_at, ttl, ...
-record           ``DEPLOY#<function>``        ``EXEC#<id>``     function, alias, steps, ...
+record           ``DEPLOY#<function>``        ``EXEC#<id>``     function, alias, steps,
+                                                                interventions, ...
 approval token   ``APPROVAL#<execution id>``  ``TOKEN``         task_token, requested_at...
 drift state      ``DRIFT#STATE``              ``STATE``         data (JSON), updated_at
 schema baseline  ``DRIFT#SCHEMA``             ``BASELINE``      data (JSON), updated_at
+infra deploy     ``INFRA#<stack>``            ``DEPLOY#...``    outcome, status, backups, ...
 ===============  ===========================  ================  ===========================
+
+(an infra deploy's sort key is ``DEPLOY#<started_at>#<change set name>``)
 
 :class:`DynamoDeployStore` implements ``stackflow.deploy.ports.DeployStore`` and reads
 approval tokens back for ``stackflow approve``; :class:`DriftStateTable` implements
-``stackflow.drift.ports.StateStore``. The drift check's two items are here, not in a
-module of their own, because they live in the same table: a second module that builds
-keys of this table would be a second truth about its key schema. They are two classes
-only because the deploy steps and the drift check reach the table through different
-ports.
+``stackflow.drift.ports.StateStore``; :class:`InfraDeployRecords` keeps the outcomes
+of ``stackflow infra deploy`` (the tooling writes them; no function does). The drift
+check's two items and the infra outcomes are here, not in modules of their own, because
+they live in the same table: a second module that builds keys of this table would be a
+second truth about its key schema. They are separate classes only because each user
+reaches the table through its own port.
 
 Numbers go in as ``Decimal`` and come back as ``int``/``float``, so callers see plain
 JSON values.
@@ -81,6 +86,16 @@ def drift_state_key() -> dict[str, Any]:
 
 def schema_baseline_key() -> dict[str, Any]:
     return _key("DRIFT#SCHEMA", "BASELINE")
+
+
+def infra_partition(stack: str) -> str:
+    """The partition holding every ``stackflow infra deploy`` outcome of ``stack``."""
+    return f"INFRA#{stack}"
+
+
+def infra_deploy_key(stack: str, started_at: str, change_set: str) -> dict[str, Any]:
+    # started_at (UTC, ISO 8601) first in the sort key: the newest deploy sorts last.
+    return _key(infra_partition(stack), f"DEPLOY#{started_at}#{change_set}")
 
 
 class _DeployTable:
@@ -154,6 +169,17 @@ class DynamoDeployStore(_DeployTable):
             return self.get_lock(function_name, alias) or LockState("unknown", "unknown", 0)
         return None
 
+    def take_over_lock(self, function_name: str, alias: str, lock: LockState,
+                       *, from_holder: str) -> bool:
+        try:
+            self._put(lock_key(function_name, alias), _lock_fields(lock),
+                      f"taking over the lock of {function_name}:{alias}",
+                      ConditionExpression="holder = :old",
+                      ExpressionAttributeValues={":old": {"S": from_holder}})
+        except _ConditionFailed:
+            return False
+        return True
+
     def get_lock(self, function_name: str, alias: str) -> LockState | None:
         raw = self._get(lock_key(function_name, alias), f"reading the lock of "
                                                         f"{function_name}:{alias}")
@@ -163,7 +189,8 @@ class DynamoDeployStore(_DeployTable):
                          expires_at=str(raw.get("expires_at", "")),
                          ttl=int(raw.get("ttl", 0)),
                          previous_version=raw.get("previous_version"),
-                         started_at=raw.get("started_at"))
+                         started_at=raw.get("started_at"),
+                         revision_id=raw.get("revision_id"))
 
     def release_lock(self, function_name: str, alias: str, holder: str) -> bool:
         try:
@@ -198,6 +225,20 @@ class DynamoDeployStore(_DeployTable):
         try:
             self._update(record_key(function_name, execution_id), expression, None,
                          serialize(values), condition, f"recording step {step.get('name')}")
+        except _ConditionFailed:
+            return False
+        return True
+
+    def append_intervention(self, function_name: str, execution_id: str,
+                            entry: Mapping[str, Any]) -> bool:
+        try:
+            # Only on an existing record: a lock of something that kept none gets none.
+            self._update(record_key(function_name, execution_id),
+                         "SET interventions = list_append(if_not_exists(interventions, "
+                         ":empty), :entry)", None,
+                         serialize({":empty": [], ":entry": [dict(entry)]}),
+                         "attribute_exists(pk)",
+                         f"recording {entry.get('action')} on deployment {execution_id}")
         except _ConditionFailed:
             return False
         return True
@@ -300,6 +341,30 @@ class DriftStateTable(_DeployTable):
                   f"writing {key['pk']['S']} to {self.table}")
 
 
+class InfraDeployRecords(_DeployTable):
+    """Outcomes of ``stackflow infra deploy``: one item per executed change set."""
+
+    def put_outcome(self, stack: str, started_at: str, change_set: str,
+                    fields: Mapping[str, Any]) -> None:
+        self._put(infra_deploy_key(stack, started_at, change_set),
+                  {**fields, "stack": stack, "started_at": started_at,
+                   "change_set": change_set},
+                  f"recording the infrastructure deploy of {stack}")
+
+    def latest(self, stack: str) -> dict[str, Any] | None:
+        """The newest outcome recorded for ``stack``; None before its first deploy."""
+        try:
+            page = self.client.query(
+                TableName=self.table, ScanIndexForward=False, Limit=1,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :deploy)",
+                ExpressionAttributeValues={":pk": {"S": infra_partition(stack)},
+                                           ":deploy": {"S": "DEPLOY#"}})
+        except _aws_errors() as e:
+            raise aws_error(e, f"reading the last infrastructure deploy of {stack}") from e
+        items = page.get("Items", [])
+        return _public(deserialize(items[0])) if items else None
+
+
 def _lock_fields(lock: LockState) -> dict[str, Any]:
     fields: dict[str, Any] = {"holder": lock.holder, "expires_at": lock.expires_at,
                               "ttl": lock.ttl}
@@ -307,6 +372,8 @@ def _lock_fields(lock: LockState) -> dict[str, Any]:
         fields["previous_version"] = lock.previous_version
     if lock.started_at is not None:
         fields["started_at"] = lock.started_at
+    if lock.revision_id is not None:
+        fields["revision_id"] = lock.revision_id
     return fields
 
 

@@ -139,35 +139,48 @@ class LambdaFunctions:
                             executed_version=raw.get("ExecutedVersion"))
 
 
-# Lambda runs a function for up to 900 s; the SDK's 60 s default would cut a slow case.
-INVOKE_READ_TIMEOUT_SECONDS = 905
-
-
 class LambdaInvoker:
-    """The smoke-test ``Invoker``: synchronous invocations over a client of its own.
+    """The smoke-test ``Invoker``: synchronous invocations, each with its own deadline.
 
-    Its client is built on the first call, for this invoker only: a read timeout as long
-    as Lambda's, and no SDK retries (a retried invocation would run a case twice and
-    report the second latency; throttling surfaces as ``AwsThrottled`` instead, which
-    the state machine retries). A fresh client also picks up any botocore hooks set
-    since the process started (local mode answers ``Invoke`` in process that way).
+    Each call waits at most ``timeout_seconds`` for the answer (the client's read
+    timeout; one client per timeout, built on first use, for this invoker only) and
+    reports a call that got none as ``timed_out`` instead of raising. No SDK retries: a
+    retried invocation would run a case twice and report the second latency;
+    throttling surfaces as ``AwsThrottled`` instead, which the state machine retries.
+    A fresh client also picks up any botocore hooks set since the process started.
     """
 
     def __init__(self, client: LambdaClient | None = None) -> None:
         self._client = client
+        self._clients: dict[float, LambdaClient] = {}
 
-    def __call__(self, function_name: str, qualifier: str, payload: bytes) -> InvokeResult:
-        if self._client is None:
-            self._client = _invoke_client()
-        return LambdaFunctions(self._client).invoke(function_name, qualifier, payload)
+    def __call__(self, function_name: str, qualifier: str, payload: bytes, *,
+                 timeout_seconds: float) -> InvokeResult:
+        client = self._client or self._for_timeout(timeout_seconds)
+        try:
+            return LambdaFunctions(client).invoke(function_name, qualifier, payload)
+        except StackFlowError as e:
+            if _read_timed_out(e):
+                return InvokeResult(status_code=0, payload=b"", timed_out=True)
+            raise
+
+    def _for_timeout(self, timeout_seconds: float) -> LambdaClient:
+        key = round(timeout_seconds, 1)
+        if key not in self._clients:
+            self._clients[key] = _invoke_client(key)
+        return self._clients[key]
 
 
-def _invoke_client() -> LambdaClient:
+def _read_timed_out(error: StackFlowError) -> bool:
+    # The adapter keeps botocore's error as the cause (raise ... from e).
+    return type(error.__cause__).__name__ == "ReadTimeoutError"
+
+
+def _invoke_client(read_timeout: float) -> LambdaClient:
     import boto3
     from botocore.config import Config
 
-    config = Config(read_timeout=INVOKE_READ_TIMEOUT_SECONDS,
-                    retries={"total_max_attempts": 1})
+    config = Config(read_timeout=read_timeout, retries={"total_max_attempts": 1})
     return boto3.client("lambda", config=config)
 
 

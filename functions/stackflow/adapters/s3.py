@@ -98,11 +98,13 @@ def put_object_bytes(bucket: str, key: str, body: bytes, *,
                      content_type: str | None = None,
                      metadata: Mapping[str, str] | None = None,
                      checksum_sha256: str | None = None,
+                     create_only: bool = False,
                      client: S3Client | None = None) -> str | None:
     """Write ``body`` to ``s3://bucket/key``; return the new VersionId (None when the
-    bucket is not versioned). ``checksum_sha256`` (base64) makes S3 verify the bytes."""
+    bucket is not versioned). ``checksum_sha256`` (base64) makes S3 verify the bytes;
+    ``create_only`` (``If-None-Match: *``) makes S3 refuse to replace an existing key."""
     s3 = _client(client)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"IfNoneMatch": "*"} if create_only else {}
     if content_type:
         extra["ContentType"] = content_type
     if metadata:

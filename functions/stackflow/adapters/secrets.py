@@ -3,6 +3,12 @@
 The secret is kept for the life of the process (warm Lambda invocations reuse it);
 ``refresh=True`` re-reads it, which a caller does once after an authentication
 failure, so a rotated password is picked up without a cold start.
+
+The URI requires TLS (``sslmode=require``): without it libpq's default, ``prefer``,
+silently falls back to plain text. libpq ignores ``sslmode`` on a Unix socket, which
+is how local mode reaches its embedded server (a socket directory as the host), so the
+same URI serves both. (``verify-full`` needs the RDS CA bundle in the zip; see
+docs/infra.md, "Security model".)
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 _REQUIRED = ("host", "username", "password")
+# Encrypt, or refuse to connect. (Certificate checks need the RDS CA bundle shipped.)
+SSLMODE = "require"
 _cache: dict[str, str] = {}
 
 
@@ -66,7 +74,18 @@ def url_from_secret(secret_string: str, secret_id: str = "the database secret") 
     host = quote(host, safe="") if host.startswith("/") else host
     port = _port(fields.get("port"), secret_id)
     dbname = quote(str(fields.get("dbname") or "postgres"), safe="")
-    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}"
+    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}?sslmode={SSLMODE}"
+
+
+def secret_password(secret_id: str, *, client: SecretsManagerClient | None = None) -> str:
+    """The ``password`` field of an RDS-format secret (a role's login, set by the
+    database-roles custom resource)."""
+    fields = _parse(get_secret_string(secret_id, client=client), secret_id)
+    password = fields.get("password")
+    if not isinstance(password, str) or not password:
+        raise ConfigurationError(f"{secret_id} has no password (expected the RDS secret "
+                                 "format)", variable=env.DB_SECRET_ARN)
+    return password
 
 
 def _port(value: Any, secret_id: str) -> int:

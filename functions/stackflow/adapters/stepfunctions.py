@@ -175,6 +175,17 @@ class StepFunctions:
             raise _translate_token(e, "SendTaskFailure") from e
 
 
+class ExecutionStatuses:
+    """``stackflow.deploy.ports.ExecutionsPort`` over DescribeExecution."""
+
+    def __init__(self, client: SFNClient | None = None) -> None:
+        self._sfn = StepFunctions(client)
+
+    def status(self, execution_arn: str) -> str | None:
+        found = self._sfn.find_execution(execution_arn)
+        return None if found is None else found.status
+
+
 def history_event(raw: Mapping[str, Any]) -> HistoryEvent:
     """Flatten one raw GetExecutionHistory event; details sit under ``<type>EventDetails``."""
     details = next((value for key, value in raw.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -9,20 +10,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stackflow import env
+from stackflow.deploy.policy import SafetyPolicy, load_policy
 from stackflow.deploy.ports import (
     AlarmsPort,
     Clock,
     DeployStore,
+    ExecutionsPort,
     FunctionsPort,
     Invoker,
     Monotonic,
     ObjectReader,
     Sleep,
+    TimeLeft,
 )
 from stackflow.settings import env_int, env_required, env_str
 
 DEFAULT_LOCK_TTL_SECONDS = 3600
 DEFAULT_PATCHER_FUNCTION = "StackFlowPatcher"
+# A step's own waiting stops this long before the Lambda's timeout, leaving time to
+# record the outcome and raise the typed (retryable) error the state machine expects.
+DEADLINE_MARGIN_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class DeploySettings:
     # Relative ``smoke.dir`` paths resolve against this directory (default: the cwd).
     smoke_root: Path | None = None
     patcher_function: str = DEFAULT_PATCHER_FUNCTION
+    policy: SafetyPolicy = field(default_factory=SafetyPolicy)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> DeploySettings:
@@ -42,11 +50,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DeploySettings:
         lock_ttl_seconds=env_int(env.DEPLOY_LOCK_TTL_SECONDS, DEFAULT_LOCK_TTL_SECONDS, environ),
         smoke_root=Path(smoke) if smoke else None,
         patcher_function=env_str(env.PATCHER_FUNCTION, environ) or DEFAULT_PATCHER_FUNCTION,
+        policy=load_policy(environ),
     )
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def unlimited() -> float:
+    """No deadline: outside Lambda (tests, the CLI) nothing cuts a step short."""
+    return math.inf
+
+
+class NoExecutions:
+    """An ``ExecutionsPort`` that can tell nothing (every lookup fails as unknown)."""
+
+    def status(self, execution_arn: str) -> str | None:
+        from stackflow.errors import ConfigurationError
+
+        raise ConfigurationError(f"no Step Functions access to look up {execution_arn}")
 
 
 @dataclass(frozen=True)
@@ -62,3 +85,10 @@ class Deps:
     now: Clock = field(default=utc_now)
     monotonic: Monotonic = field(default=time.monotonic)
     sleep: Sleep = field(default=time.sleep)
+    # The handler sets the Lambda context's remaining time here.
+    time_left: TimeLeft = field(default=unlimited)
+    executions: ExecutionsPort = field(default_factory=NoExecutions)
+
+    def seconds_to_spare(self) -> float:
+        """Time this step may still spend waiting before it must give up."""
+        return self.time_left() - DEADLINE_MARGIN_SECONDS

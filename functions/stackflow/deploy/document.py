@@ -64,17 +64,29 @@ class LockResult:
     expires_at: str
     previous_version: str
     started_at: str
+    # The alias's RevisionId when the lock was taken: the first alias guard.
+    revision_id: str | None = None
+    # The lock this one replaced: its holder had stopped running (``{holder, status}``).
+    took_over: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"holder": self.holder, "expires_at": self.expires_at,
-                "previous_version": self.previous_version, "started_at": self.started_at}
+        result: dict[str, Any] = {
+            "holder": self.holder, "expires_at": self.expires_at,
+            "previous_version": self.previous_version, "started_at": self.started_at,
+            "revision_id": self.revision_id,
+            "took_over": dict(self.took_over) if self.took_over is not None else None}
+        return _without_none(result, "revision_id", "took_over")
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Self:
         lock, p = _part(doc, cls.KEY)
+        took_over = lock.get("took_over")
         return cls(holder=req_str(lock, "holder", p), expires_at=req_str(lock, "expires_at", p),
                    previous_version=version_number(lock, "previous_version", p),
-                   started_at=req_str(lock, "started_at", p))
+                   started_at=req_str(lock, "started_at", p),
+                   revision_id=opt_str(lock, "revision_id", prefix=p),
+                   took_over=None if took_over is None else as_object(took_over,
+                                                                      p + "took_over"))
 
 
 @dataclass(frozen=True)
@@ -179,6 +191,12 @@ class ShiftResult:
     preexisting_since: Mapping[str, str | None] = field(default_factory=dict)
     steps_total: int | None = None
     version: str | None = None
+    # The alias's RevisionId after this step (the one it wrote, or the one it found
+    # unchanged): what the next alias write must still see.
+    revision_id: str | None = None
+    # The bake: ``checks`` health checks, each after a Wait of ``check_seconds``.
+    checks: int = 1
+    check_seconds: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -186,8 +204,11 @@ class ShiftResult:
             "done": self.done, "started_at": self.started_at, "shifted_at": self.shifted_at,
             "preexisting_alarms": list(self.preexisting_alarms),
             "preexisting_since": dict(self.preexisting_since),
-            "steps_total": self.steps_total, "version": self.version}
-        return _without_none(result, "shifted_at", "steps_total", "version")
+            "steps_total": self.steps_total, "version": self.version,
+            "revision_id": self.revision_id, "checks": self.checks,
+            "check_seconds": self.check_seconds}
+        return _without_none(result, "shifted_at", "steps_total", "version", "revision_id",
+                             "check_seconds")
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Self:
@@ -203,7 +224,10 @@ class ShiftResult:
                    else None,
                    preexisting_since=_since(shift, p),
                    steps_total=opt_int(shift, "steps_total", minimum=1, prefix=p),
-                   version=_opt_version(shift, "version", p))
+                   version=_opt_version(shift, "version", p),
+                   revision_id=opt_str(shift, "revision_id", prefix=p),
+                   checks=_checks(shift, p),
+                   check_seconds=opt_int(shift, "check_seconds", minimum=0, prefix=p))
 
 
 @dataclass(frozen=True)
@@ -240,6 +264,13 @@ class HealthResult:
     # Both absent in documents of older releases.
     refired: tuple[str, ...] = ()
     window: BakeWindow | None = None
+    # Which check of the bake this was (0-based) of how many; the last one ends it.
+    check: int = 0
+    checks: int = 1
+
+    @property
+    def bake_done(self) -> bool:
+        return self.check + 1 >= self.checks
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -249,7 +280,8 @@ class HealthResult:
             "error_threshold": json_number(self.error_threshold),
             "window_seconds": self.window_seconds,
             "window": self.window.to_dict() if self.window is not None else None,
-            "index": self.index, "weight": self.weight, "version": self.version}
+            "index": self.index, "weight": self.weight, "version": self.version,
+            "check": self.check, "checks": self.checks, "bake_done": self.bake_done}
         return _without_none(result, "window")
 
     @classmethod
@@ -267,7 +299,9 @@ class HealthResult:
             weight=opt_number(health, "weight", 0.0, minimum=0, maximum=1, prefix=p) or 0.0,
             version=version_number(health, "version", p),
             refired=_alarm_names(health, "refired", p),
-            window=None if window is None else BakeWindow.from_object(window, p + "window"))
+            window=None if window is None else BakeWindow.from_object(window, p + "window"),
+            check=opt_int(health, "check", 0, minimum=0, prefix=p) or 0,
+            checks=opt_int(health, "checks", 1, minimum=1, prefix=p) or 1)
 
 
 @dataclass(frozen=True)
@@ -319,22 +353,39 @@ class PromoteResult:
     version: str
     alias: str
     previous: AliasSnapshot
+    revision_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "alias": self.alias,
-                "previous": self.previous.to_dict()}
+        result = {"version": self.version, "alias": self.alias,
+                  "previous": self.previous.to_dict(), "revision_id": self.revision_id}
+        return _without_none(result, "revision_id")
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Self:
         promote, p = _part(doc, cls.KEY)
         return cls(version=version_number(promote, "version", p),
                    alias=req_str(promote, "alias", p),
-                   previous=AliasSnapshot.from_object(promote.get("previous"), p + "previous"))
+                   previous=AliasSnapshot.from_object(promote.get("previous"), p + "previous"),
+                   revision_id=opt_str(promote, "revision_id", prefix=p))
+
+
+# What a rollback found and did (``RollbackResult.outcome``).
+ROLLED_BACK_NOW = "rolled_back"  # it wrote: the alias is back on the previous version
+UNTOUCHED = "untouched"  # the alias is where the lock found it, unchanged since
+ALREADY_PREVIOUS = "already_previous"  # back on the previous version, by an earlier
+#                                        attempt of this rollback or by someone else
+LEFT_ALONE = "left_alone"  # someone else changed the alias: not this execution's to undo
+NO_LOCK = "no_lock"  # never locked, so never moved the alias
+OUTCOMES = (ROLLED_BACK_NOW, UNTOUCHED, ALREADY_PREVIOUS, LEFT_ALONE, NO_LOCK)
 
 
 @dataclass(frozen=True)
 class RollbackResult:
-    """``$.rollback``: whether the alias went back to ``version`` (None: never moved)."""
+    """``$.rollback``: whether the alias went back to ``version`` (None: never moved).
+
+    ``rolled_back`` is true when this call wrote the alias; ``outcome`` says what it
+    found; ``moved`` whether this execution had written the alias before.
+    """
 
     KEY: ClassVar[str] = "rollback"
     version: str | None
@@ -342,24 +393,39 @@ class RollbackResult:
     alias: str | None = None
     before: AliasSnapshot | None = None
     reason: str | None = None
+    outcome: str | None = None
+    moved: bool = False
+    revision_id: str | None = None
+
+    @property
+    def back_on_previous(self) -> bool:
+        """The alias is on the previous version after this execution had moved it."""
+        return self.rolled_back or (self.moved and self.outcome == ALREADY_PREVIOUS)
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {
             "version": self.version, "rolled_back": self.rolled_back, "alias": self.alias,
             "before": self.before.to_dict() if self.before is not None else None,
-            "reason": self.reason}
-        return _without_none(result, "alias", "before", "reason")
+            "reason": self.reason, "outcome": self.outcome, "moved": self.moved or None,
+            "revision_id": self.revision_id}
+        return _without_none(result, "alias", "before", "reason", "outcome", "moved",
+                             "revision_id")
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Self:
         rollback, p = _part(doc, cls.KEY)
         before = rollback.get("before")
+        outcome = opt_str(rollback, "outcome", prefix=p)
+        if outcome is not None and outcome not in OUTCOMES:
+            raise InvalidRequest(p + "outcome", f"must be one of {list(OUTCOMES)}")
         return cls(version=_opt_version(rollback, "version", p),
                    rolled_back=opt_bool(rollback, "rolled_back", False, p),
                    alias=opt_str(rollback, "alias", prefix=p),
                    before=None if before is None else AliasSnapshot.from_object(
                        before, p + "before"),
-                   reason=opt_str(rollback, "reason", prefix=p))
+                   reason=opt_str(rollback, "reason", prefix=p), outcome=outcome,
+                   moved=opt_bool(rollback, "moved", False, p),
+                   revision_id=opt_str(rollback, "revision_id", prefix=p))
 
 
 @dataclass(frozen=True)
@@ -436,6 +502,12 @@ def _since(shift: Mapping[str, Any], prefix: str) -> dict[str, str | None]:
             raise InvalidRequest(f"{prefix}preexisting_since.{name}",
                                  "must be a timestamp string or null")
     return dict(obj)
+
+
+def _checks(shift: Mapping[str, Any], prefix: str) -> int:
+    # Absent in documents of older releases: their bake was one wait and one check.
+    checks = opt_int(shift, "checks", minimum=0, prefix=prefix)
+    return 1 if checks is None else checks
 
 
 def _alarm_names(obj: Mapping[str, Any], key: str, prefix: str) -> tuple[str, ...]:

@@ -1,4 +1,9 @@
-"""Health check between shifts: alarms and the new version's Errors over the bake.
+"""Health checks during a bake: alarms and the new version's Errors so far.
+
+A bake is ``shift.checks`` checks, each after a short Wait, so a bad version is rolled
+back within one check interval of its first error rather than at the end of the bake.
+Each check first makes sure the alias is as this deployment left it (an operator may
+have rolled it back meanwhile: ``AliasChangedExternally`` stops the deployment).
 
 Any given alarm in ALARM fails the step, except one that was already in ALARM before
 the first shift (a deployment may be the fix for it) unless
@@ -14,6 +19,7 @@ from datetime import datetime, timedelta
 
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import BakeWindow, HealthResult, ShiftResult, iso, parse_iso
+from stackflow.deploy.guard import AliasGuard, as_left, changed_externally
 from stackflow.deploy.model import DeployInput
 from stackflow.deploy.ports import AlarmState
 from stackflow.deploy.smoke_cases import json_number
@@ -25,8 +31,15 @@ MIN_WINDOW_SECONDS = 60
 PERIOD = timedelta(seconds=60)
 
 
-def health(inp: DeployInput, version: str, shift: ShiftResult, deps: Deps) -> HealthResult:
-    """Check alarms and errors for the bake that just ended; raise CanaryUnhealthy."""
+def health(inp: DeployInput, version: str, shift: ShiftResult, previous: HealthResult | None,
+           deps: Deps) -> HealthResult:
+    """One check of the bake so far; raise CanaryUnhealthy (or AliasChangedExternally).
+
+    ``previous`` is the last check's result: a check of the same plan step counts on
+    from it, so the bake ends after ``shift.checks`` checks.
+    """
+    check = previous.check + 1 if previous is not None and previous.index == shift.index else 0
+    _alias_as_left(inp, shift, deps)
     firing = firing_alarms(inp.alarms, deps)
     refired = tuple(name for name, state in firing.items() if _refired(name, state, shift))
     blocking = tuple(name for name in firing
@@ -40,11 +53,21 @@ def health(inp: DeployInput, version: str, shift: ShiftResult, deps: Deps) -> He
         errors=errors, error_threshold=inp.error_threshold,
         window_seconds=int((end - start).total_seconds()),
         window=BakeWindow(start=iso(start), end=iso(end)),
-        index=shift.index, weight=shift.weight, version=version)
+        index=shift.index, weight=shift.weight, version=version,
+        check=check, checks=max(shift.checks, 1))
     if not result.healthy:
         raise CanaryUnhealthy(_reason(inp, version, blocking, errors, start, end),
                               **result.to_dict())
     return result
+
+
+def _alias_as_left(inp: DeployInput, shift: ShiftResult, deps: Deps) -> None:
+    if shift.revision_id is None:
+        return  # a document of an earlier release: no revision to compare
+    guard = AliasGuard(shift.revision_id)
+    current = deps.functions.get_alias(inp.function_name, inp.alias)
+    if not as_left(current, guard):
+        raise changed_externally(inp.function_name, current, guard, "its next health check")
 
 
 def bake_window(now: datetime, shift: ShiftResult) -> tuple[datetime, datetime]:

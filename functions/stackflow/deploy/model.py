@@ -16,6 +16,8 @@ from typing import Any
 
 from stackflow.deploy.smoke_cases import SmokeCase, json_number, parse_cases
 from stackflow.deploy.strategy import (
+    DEFAULT_CHECK_INTERVAL_SECONDS,
+    MAX_CHECK_INTERVAL_SECONDS,
     PlanStep,
     StrategySpec,
     parse_strategy,
@@ -38,6 +40,7 @@ from stackflow.validation import (
 DEFAULT_ALIAS = "PROD"
 INPUT_FIELDS = {"function_name", "alias", "artifact", "migrations", "smoke", "strategy",
                 "alarms", "health", "approval", "ci"}
+HEALTH_FIELDS = {"error_threshold", "block_on_preexisting_alarm", "check_interval_seconds"}
 
 
 @dataclass(frozen=True)
@@ -93,10 +96,11 @@ class DeployInput:
     block_on_preexisting_alarm: bool = False
     approval_required: bool = False
     ci: Mapping[str, Any] = field(default_factory=dict)
+    check_interval_seconds: int = DEFAULT_CHECK_INTERVAL_SECONDS
 
     @property
     def plan(self) -> tuple[PlanStep, ...]:
-        return plan(self.strategy)
+        return plan(self.strategy, self.check_interval_seconds)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,10 +109,12 @@ class DeployInput:
             "artifact": self.artifact.to_dict(),
             "migrations": {"enabled": self.migrations_enabled, "target": self.migrations_target},
             "smoke": self.smoke.to_dict(),
-            "strategy": spec_to_dict(self.preset, self.strategy),
+            "strategy": spec_to_dict(self.preset, self.strategy,
+                                     self.check_interval_seconds),
             "alarms": list(self.alarms),
             "health": {"error_threshold": json_number(self.error_threshold),
-                       "block_on_preexisting_alarm": self.block_on_preexisting_alarm},
+                       "block_on_preexisting_alarm": self.block_on_preexisting_alarm,
+                       "check_interval_seconds": self.check_interval_seconds},
             "approval": {"required": self.approval_required},
             "ci": dict(self.ci),
         }
@@ -120,7 +126,7 @@ def parse_input(value: Any, prefix: str = "input.") -> DeployInput:
     reject_unknown(obj, INPUT_FIELDS, prefix)
     preset, spec = parse_strategy(obj.get("strategy"), prefix + "strategy")
     health = opt_object(obj, "health", prefix)
-    reject_unknown(health, {"error_threshold", "block_on_preexisting_alarm"}, prefix + "health.")
+    reject_unknown(health, HEALTH_FIELDS, prefix + "health.")
     migrations = _migrations(obj, prefix)
     return DeployInput(
         function_name=req_str(obj, "function_name", prefix),
@@ -138,7 +144,17 @@ def parse_input(value: Any, prefix: str = "input.") -> DeployInput:
                                             prefix + "health."),
         approval_required=_approval(obj, prefix),
         ci=opt_object(obj, "ci", prefix),
+        check_interval_seconds=_check_interval(health, prefix + "health."),
     )
+
+
+def _check_interval(health: Mapping[str, Any], prefix: str) -> int:
+    seconds = opt_int(health, "check_interval_seconds", minimum=1,
+                      prefix=prefix) or DEFAULT_CHECK_INTERVAL_SECONDS
+    if seconds > MAX_CHECK_INTERVAL_SECONDS:
+        raise InvalidRequest(prefix + "check_interval_seconds",
+                             f"must be <= {MAX_CHECK_INTERVAL_SECONDS}, got {seconds}")
+    return seconds
 
 
 def _alias(obj: Mapping[str, Any], prefix: str) -> str:

@@ -42,12 +42,16 @@ class AliasInfo:
 
 @dataclass(frozen=True)
 class InvokeResult:
-    """A synchronous invocation: Lambda's status, ``FunctionError`` and the payload."""
+    """A synchronous invocation: Lambda's status, ``FunctionError`` and the payload.
+
+    ``timed_out``: no answer came within the caller's timeout (nothing else is set).
+    """
 
     status_code: int
     payload: bytes
     function_error: str | None = None
     executed_version: str | None = None
+    timed_out: bool = False
 
 
 class FunctionsPort(Protocol):
@@ -70,7 +74,17 @@ class FunctionsPort(Protocol):
 
 
 class Invoker(Protocol):
-    def __call__(self, function_name: str, qualifier: str, payload: bytes) -> InvokeResult: ...
+    def __call__(self, function_name: str, qualifier: str, payload: bytes, *,
+                 timeout_seconds: float) -> InvokeResult:
+        """Invoke and wait at most ``timeout_seconds`` for the answer."""
+        ...
+
+
+class ExecutionsPort(Protocol):
+    def status(self, execution_arn: str) -> str | None:
+        """DescribeExecution's status (``RUNNING``, ``ABORTED``...); None when no such
+        execution exists. Raises a StackFlow error when it cannot tell."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,8 @@ class LockState:
     ttl: int
     previous_version: str | None = None
     started_at: str | None = None
+    # The alias's RevisionId when the lock was taken (the first alias guard).
+    revision_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,11 @@ class DeployStore(Protocol):
         """Write ``lock`` unless a live lock of another holder exists; return that one."""
         ...
 
+    def take_over_lock(self, function_name: str, alias: str, lock: LockState,
+                       *, from_holder: str) -> bool:
+        """Replace the lock only while ``from_holder`` still holds it."""
+        ...
+
     def get_lock(self, function_name: str, alias: str) -> LockState | None: ...
 
     def release_lock(self, function_name: str, alias: str, holder: str) -> bool:
@@ -138,6 +159,12 @@ class DeployStore(Protocol):
         """Append a step outcome; with ``key``, only once (False if already there)."""
         ...
 
+    def append_intervention(self, function_name: str, execution_id: str,
+                            entry: Mapping[str, Any]) -> bool:
+        """Note on a record what someone did to its deployment (``interventions``);
+        False (and nothing written) when the execution has no record."""
+        ...
+
     def get_record(self, function_name: str, execution_id: str) -> dict[str, Any] | None: ...
 
     def list_records(self, function_name: str) -> list[dict[str, Any]]: ...
@@ -148,6 +175,8 @@ class DeployStore(Protocol):
 
 
 ObjectReader = Callable[[str, str, str | None], bytes]
+# Seconds left before the Lambda's own timeout (the context's remaining time).
+TimeLeft = Callable[[], float]
 Clock = Callable[[], datetime]
 Monotonic = Callable[[], float]
 Sleep = Callable[[float], None]

@@ -54,7 +54,8 @@ def describe(inp: DeployInput, execution_id: str) -> str:
 def wait_active(function_name: str, version: str, deps: Deps) -> FunctionConfig:
     """Poll the version's ``State`` until ``Active``; ``Failed`` raises with the reason."""
     state, waited = "Pending", 0.0
-    for waited in poll_times(deps.sleep, POLL_LIMIT_SECONDS):  # noqa: B007 (read after)
+    for waited in poll_times(deps.sleep, POLL_LIMIT_SECONDS,  # noqa: B007 (read after)
+                             deps.seconds_to_spare):
         config = deps.functions.get_configuration(function_name, version)
         state = config.state or "Active"
         if state == "Active":

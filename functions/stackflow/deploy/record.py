@@ -26,6 +26,9 @@ from stackflow.errors import InvalidRequest
 from stackflow.validation import as_object, opt_list
 
 IN_PROGRESS, SUCCEEDED, FAILED, ROLLED_BACK = "IN_PROGRESS", "SUCCEEDED", "FAILED", "ROLLED_BACK"
+# Set by Reconcile for an execution stopped (StopExecution) or timed out mid-way.
+ABORTED, TIMED_OUT = "ABORTED", "TIMED_OUT"
+FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, ROLLED_BACK, ABORTED, TIMED_OUT})
 
 
 def start(inp: DeployInput, execution_id: str, lock: LockResult, deps: Deps) -> None:
@@ -86,7 +89,10 @@ def final_fields(doc: Mapping[str, Any], patcher_function: str) -> dict[str, Any
         fields["status"] = SUCCEEDED
         return fields
     rollback = read_optional(doc, RollbackResult)
-    fields["status"] = ROLLED_BACK if rollback is not None and rollback.rolled_back else FAILED
+    # ROLLED_BACK: this execution had moved the alias and it is back where it was
+    # (written now, or already back: see RollbackResult.back_on_previous).
+    fields["status"] = ROLLED_BACK if rollback is not None and rollback.back_on_previous \
+        else FAILED
     fields["error"] = describe_error(error)
     fields["migration_rollback"] = migration_rollback(doc, patcher_function)
     return fields

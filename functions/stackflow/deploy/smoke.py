@@ -2,7 +2,9 @@
 
 The alias still sends all traffic to the old version here, so invoking the version
 number directly tests the new code without any user reaching it. Every case runs even
-after one fails: the failure reports each case's outcome.
+after one fails: the failure reports each case's outcome. Each case waits at most its
+``timeout_seconds`` (and never past the step's own deadline): a case without an answer
+fails with ``timeout``; the step goes on with the next.
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ from typing import Any
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import SmokeCaseResult, SmokeResult
 from stackflow.deploy.model import DeployInput, SmokeSource
-from stackflow.deploy.smoke_cases import SmokeCase, check, parse_case, parse_cases
+from stackflow.deploy.policy import check_case_count
+from stackflow.deploy.smoke_cases import SmokeCase, check, parse_case, parse_cases, timed_out
 from stackflow.errors import InvalidRequest, SmokeTestFailed
 
 FIELD = "input.smoke"
+# A case needs at least this long to mean anything; with less left it is not run.
+MIN_CASE_SECONDS = 1.0
 
 
 def smoke(inp: DeployInput, version: str, deps: Deps) -> SmokeResult:
     """Run every case against ``function:version``; raise SmokeTestFailed listing all."""
     cases = load_cases(inp.smoke, deps)
+    check_case_count(len(cases), deps.settings.policy)
     results = [run_case(inp.function_name, version, case, deps) for case in cases]
     failed = [r for r in results if not r.passed]
     if failed:
@@ -35,11 +41,16 @@ def smoke(inp: DeployInput, version: str, deps: Deps) -> SmokeResult:
 
 def run_case(function_name: str, version: str, case: SmokeCase,
              deps: Deps) -> SmokeCaseResult:
+    timeout = min(case.timeout_seconds, deps.seconds_to_spare())
+    if timeout < MIN_CASE_SECONDS:
+        return SmokeCaseResult(name=case.name, passed=False, latency_ms=0.0, failures=(
+            "not run: the step's time ran out before this case (Lambda timeout)",))
     payload = json.dumps(case.payload).encode()
     started = deps.monotonic()
-    response = deps.invoker(function_name, version, payload)
+    response = deps.invoker(function_name, version, payload, timeout_seconds=timeout)
     latency_ms = (deps.monotonic() - started) * 1000
-    failures = check(case, response.payload, response.function_error, latency_ms)
+    failures = timed_out(case, timeout) if response.timed_out else \
+        check(case, response.payload, response.function_error, latency_ms)
     return SmokeCaseResult(name=case.name, passed=not failures, failures=tuple(failures),
                            latency_ms=round(latency_ms, 1),
                            function_error=response.function_error)

@@ -1,7 +1,9 @@
 """Smoke cases and their expectations, as pure data and pure checks.
 
 A case is ``{"name", "payload", "expect": {"status_code", "json_subset",
-"max_latency_ms"}}``. Every case also expects no ``FunctionError``. ``status_code`` is
+"max_latency_ms"}, "timeout_seconds"}``. Every case also expects no ``FunctionError``,
+and an answer within ``timeout_seconds`` (default 30): a case that gets none fails
+with ``timeout``. ``status_code`` is
 the ``statusCode`` the function returned (an HTTP API response), not Lambda's invoke
 status. ``json_subset`` must be contained in the decoded response; a string ``body``
 that holds JSON (API Gateway responses) is decoded first, so
@@ -20,6 +22,9 @@ from stackflow.errors import InvalidRequest
 from stackflow.validation import as_object, opt_number, opt_str, reject_unknown
 
 _ABSENT: Any = object()
+DEFAULT_CASE_TIMEOUT_SECONDS = 30.0
+# Lambda runs a function for at most 900 s: no answer can take longer.
+MAX_CASE_TIMEOUT_SECONDS = 900.0
 
 
 @dataclass(frozen=True)
@@ -44,9 +49,11 @@ class SmokeCase:
     name: str
     payload: Any
     expect: Expect
+    timeout_seconds: float = DEFAULT_CASE_TIMEOUT_SECONDS
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "payload": self.payload, "expect": self.expect.to_dict()}
+        return {"name": self.name, "payload": self.payload, "expect": self.expect.to_dict(),
+                "timeout_seconds": json_number(self.timeout_seconds)}
 
 
 def json_number(value: float) -> float | int:
@@ -75,12 +82,17 @@ def _unique_names(cases: tuple[SmokeCase, ...], field: str) -> None:
 
 def parse_case(value: Any, field: str, default_name: str | None = None) -> SmokeCase:
     obj = as_object(value, field)
-    reject_unknown(obj, {"name", "payload", "expect"}, field + ".")
+    reject_unknown(obj, {"name", "payload", "expect", "timeout_seconds"}, field + ".")
     name = opt_str(obj, "name", default_name, prefix=field + ".")
     if name is None:
         raise InvalidRequest(field + ".name", "is required")
+    timeout = opt_number(obj, "timeout_seconds", DEFAULT_CASE_TIMEOUT_SECONDS,
+                         maximum=MAX_CASE_TIMEOUT_SECONDS, prefix=field + ".")
+    if timeout is None or timeout <= 0:
+        raise InvalidRequest(field + ".timeout_seconds", f"must be above 0, got {timeout!r}")
     return SmokeCase(name=name, payload=obj.get("payload", {}),
-                     expect=_expect(obj.get("expect"), field + ".expect"))
+                     expect=_expect(obj.get("expect"), field + ".expect"),
+                     timeout_seconds=timeout)
 
 
 def _expect(value: Any, field: str) -> Expect:
@@ -93,6 +105,12 @@ def _expect(value: Any, field: str) -> Expect:
         raise InvalidRequest(p + "status_code", f"must be an HTTP status (100-599), got {status!r}")
     return Expect(status_code=status, json_subset=obj.get("json_subset", _ABSENT),
                   max_latency_ms=opt_number(obj, "max_latency_ms", minimum=0, prefix=p))
+
+
+def timed_out(case: SmokeCase, waited_seconds: float) -> list[str]:
+    """The one failure of a case that got no answer in time."""
+    return [f"timeout: no answer within {waited_seconds:g} s "
+            f"(timeout_seconds {case.timeout_seconds:g})"]
 
 
 def check(case: SmokeCase, payload: bytes, function_error: str | None,

@@ -2,9 +2,12 @@
 
 ``run(name, event, deps)`` is the one entry point the handlers call. It reads the whole
 document, runs the step, and appends the step's outcome to the deployment record
-before returning the result (a failure is recorded too, then re-raised). Two steps
+before returning the result (a failure is recorded too, then re-raised). Some steps
 record differently: Rollback makes at most one write (the alias), so RecordFailure
-records its outcome from ``$.rollback``; Record writes the final record itself.
+records its outcome from ``$.rollback``; Record writes the final record itself; a
+HealthCheck is recorded once per bake (its last check, or the one that failed), the
+checks in between are in the execution history; Reconcile, which EventBridge invokes
+with a status-change event rather than the document, writes what it changed itself.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from stackflow.deploy import approval, lock, publish, record, smoke, traffic, upload
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import (
+    HealthResult,
     LockResult,
     PublishResult,
     ShiftResult,
@@ -25,8 +29,11 @@ from stackflow.deploy.document import (
     read_input,
     read_optional,
 )
+from stackflow.deploy.guard import AliasGuard
 from stackflow.deploy.health import health
 from stackflow.deploy.model import DeployInput
+from stackflow.deploy.policy import check_input
+from stackflow.deploy.reconcile import read_status_change, reconcile
 from stackflow.errors import InvalidRequest, StackFlowError
 from stackflow.validation import as_object
 
@@ -75,7 +82,8 @@ def _health(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
     shift = read_optional(doc, ShiftResult)
     if shift is None:
         raise InvalidRequest("shift", "is required (HealthCheck follows a Shift)")
-    return health(inp, _published(doc), shift, deps).to_dict()
+    return health(inp, _published(doc), shift, read_optional(doc, HealthResult),
+                  deps).to_dict()
 
 
 def _approval(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
@@ -87,7 +95,7 @@ def _approval(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
 
 def _promote(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
              deps: Deps) -> dict[str, Any]:
-    return traffic.promote(inp, _published(doc), deps).to_dict()
+    return traffic.promote(inp, _published(doc), _guard(doc), deps).to_dict()
 
 
 def _rollback(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
@@ -99,7 +107,9 @@ def _rollback(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
         raise InvalidRequest("lock", f"is required: this deployment moved the alias "
                                      f"({', '.join(moved)}) and only lock.previous_version "
                                      "says where it was")
-    return traffic.rollback(inp, held, deps).to_dict()
+    published = read_optional(doc, PublishResult)
+    return traffic.rollback(inp, held, published.version if published else None,
+                            AliasGuard.of_document(doc), deps).to_dict()
 
 
 def _record(doc: Mapping[str, Any], inp: DeployInput, execution_id: str,
@@ -116,6 +126,13 @@ def _published(doc: Mapping[str, Any]) -> str:
     return PublishResult.from_document(doc).version
 
 
+def _guard(doc: Mapping[str, Any]) -> AliasGuard:
+    guard = AliasGuard.of_document(doc)
+    if guard is None:
+        raise InvalidRequest("lock", "is required (only a locked deployment moves the alias)")
+    return guard
+
+
 STEPS: Mapping[str, StepFn] = {
     "lock": _lock, "upload": _upload, "publish": _publish, "smoke": _smoke,
     "shift": _shift, "health": _health, "approval_request": _approval,
@@ -123,14 +140,18 @@ STEPS: Mapping[str, StepFn] = {
 }
 # Steps whose outcome is not appended by ``run`` (see the module docstring).
 SELF_RECORDING = frozenset({"rollback", "record"})
-STEP_NAMES = ("validate", *STEPS)
+STEP_NAMES = ("validate", *STEPS, "reconcile")
 
 
 def run(name: str, event: Any, deps: Deps) -> dict[str, Any]:
     """Run step ``name`` on the state machine's document and record its outcome."""
+    if name == "reconcile":
+        return reconcile(read_status_change(event), deps).to_dict()
     doc = _document(name, event)
     if name == "validate":
-        return read_input(doc).to_dict()
+        inp = read_input(doc)
+        check_input(inp, deps.settings.policy)
+        return inp.to_dict()
     inp, execution_id = read_input(doc), read_execution_id(doc)
     started = iso(deps.now())
     try:
@@ -138,7 +159,7 @@ def run(name: str, event: Any, deps: Deps) -> dict[str, Any]:
     except StackFlowError as e:
         _record_failure(name, inp, execution_id, started, e, deps)
         raise
-    if name not in SELF_RECORDING:
+    if name not in SELF_RECORDING and result.get("bake_done", True):
         # The record begins when the lock is taken, so its first step starts then too.
         began = str(result.get("started_at", started)) if name == "lock" else started
         step = record.outcome(name, "succeeded", began, iso(deps.now()), result)

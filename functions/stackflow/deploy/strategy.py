@@ -1,14 +1,18 @@
 """Traffic-shifting strategies as a pure plan of (weight, wait) steps.
 
 A plan is the list of weights the new version receives, in order, each followed by a
-bake of ``wait_seconds`` before the health check. The last step is always weight 1.0
-with no wait: reaching it means "promote". Presets carry the names AWS CodeDeploy uses.
+bake of ``wait_seconds``. A bake is watched, not just waited out: it is ``checks``
+waits of ``check_seconds``, each followed by a health check, so a bad version is
+caught within one check interval instead of at the end of the bake. The last step is
+always weight 1.0 with no wait: reaching it means "promote". Presets carry the names
+AWS CodeDeploy uses.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stackflow.errors import InvalidRequest
@@ -22,6 +26,13 @@ WEIGHT_DIGITS = 4
 # Each step is a Shift, a Bake and a HealthCheck in the execution history, which holds
 # at most 25,000 events: a hundred steps stay far below it.
 MAX_PLAN_STEPS = 100
+# Health is checked this often during a bake unless the input says otherwise.
+DEFAULT_CHECK_INTERVAL_SECONDS = 30
+MAX_CHECK_INTERVAL_SECONDS = 3600
+# Each check is a Wait, a HealthCheck and a Choice (about ten history events); a plan's
+# checks stay far below the 25,000 events an execution history holds, so a very long
+# plan checks less often than asked rather than failing half way.
+MAX_HEALTH_CHECKS = 1000
 
 
 @dataclass(frozen=True)
@@ -36,11 +47,16 @@ class StrategySpec:
 
 @dataclass(frozen=True)
 class PlanStep:
+    """One weight and its bake: ``checks`` health checks, ``check_seconds`` apart."""
+
     weight: float
     wait_seconds: int
+    checks: int = 0
+    check_seconds: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"weight": self.weight, "wait_seconds": self.wait_seconds}
+        return {"weight": self.weight, "wait_seconds": self.wait_seconds,
+                "checks": self.checks, "check_seconds": self.check_seconds}
 
 
 PRESETS: Mapping[str, StrategySpec] = {
@@ -56,14 +72,38 @@ PRESETS: Mapping[str, StrategySpec] = {
 }
 
 
-def plan(spec: StrategySpec) -> tuple[PlanStep, ...]:
-    """The weights and bakes of ``spec``; always ends with ``PlanStep(1.0, 0)``."""
+def plan(spec: StrategySpec,
+         check_interval: int = DEFAULT_CHECK_INTERVAL_SECONDS) -> tuple[PlanStep, ...]:
+    """The weights, bakes and health checks of ``spec``; ends with ``PlanStep(1.0, 0)``."""
     if spec.type == "canary":
         assert spec.percent is not None
-        return (PlanStep(_weight(spec.percent), spec.interval_seconds), PlanStep(1.0, 0))
-    if spec.type == "linear":
-        return _linear(spec)
-    return (PlanStep(1.0, 0),)
+        steps: tuple[PlanStep, ...] = (PlanStep(_weight(spec.percent), spec.interval_seconds),
+                                       PlanStep(1.0, 0))
+    elif spec.type == "linear":
+        steps = _linear(spec)
+    else:
+        steps = (PlanStep(1.0, 0),)
+    return with_checks(steps, check_interval)
+
+
+def with_checks(steps: tuple[PlanStep, ...], check_interval: int) -> tuple[PlanStep, ...]:
+    """Each bake split into health checks at most ``check_interval`` seconds apart.
+
+    A bake of W seconds gets ``n = ceil(W / interval)`` checks, each after
+    ``ceil(W / n)`` seconds, so it lasts at least W and never much more. A bake of 0
+    seconds still gets its one check. The interval grows for a plan so long that it
+    would need more than :data:`MAX_HEALTH_CHECKS` checks.
+    """
+    total = sum(step.wait_seconds for step in steps)
+    # Rounding up can add one check per step: keep room for it under the bound.
+    budget = MAX_HEALTH_CHECKS - len(steps)
+    interval = max(check_interval, 1, math.ceil(total / budget))
+    return tuple(step if step.weight >= 1.0 else _checked(step, interval) for step in steps)
+
+
+def _checked(step: PlanStep, interval: int) -> PlanStep:
+    checks = max(1, math.ceil(step.wait_seconds / interval))
+    return replace(step, checks=checks, check_seconds=math.ceil(step.wait_seconds / checks))
 
 
 def _linear(spec: StrategySpec) -> tuple[PlanStep, ...]:
@@ -86,7 +126,8 @@ def _weight(percent: float) -> float:
 
 
 def total_wait_seconds(steps: tuple[PlanStep, ...]) -> int:
-    return sum(step.wait_seconds for step in steps)
+    """The plan's bakes end to end (rounding each check up can add a few seconds)."""
+    return sum(max(step.wait_seconds, step.checks * step.check_seconds) for step in steps)
 
 
 def parse_strategy(value: Any, field: str = "strategy") -> tuple[str | None, StrategySpec]:
@@ -157,14 +198,16 @@ def _interval(obj: Mapping[str, Any], prefix: str) -> int:
     return seconds
 
 
-def spec_to_dict(preset: str | None, spec: StrategySpec) -> dict[str, Any]:
+def spec_to_dict(preset: str | None, spec: StrategySpec,
+                 check_interval: int = DEFAULT_CHECK_INTERVAL_SECONDS) -> dict[str, Any]:
     """The normalized ``strategy`` of the document, with its plan under ``plan``.
 
     A preset stays ``{"preset", "plan"}`` and a custom strategy keeps its fields, so
     normalizing a normalized document changes nothing.
     """
     out: dict[str, Any] = {"preset": preset} if preset else _custom_fields(spec)
-    out["plan"] = {"type": spec.type, "steps": [s.to_dict() for s in plan(spec)]}
+    out["plan"] = {"type": spec.type,
+                   "steps": [s.to_dict() for s in plan(spec, check_interval)]}
     return out
 
 

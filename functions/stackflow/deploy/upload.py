@@ -3,7 +3,9 @@
 ``UpdateFunctionCode`` from the S3 object version CI wrote; a conflicting update in
 progress (``ResourceConflictException``) or throttling is retried here with backoff.
 Then ``LastUpdateStatus`` is polled until ``Successful``, and the function's
-``CodeSha256`` must equal the artifact's: what CI tested is exactly what runs.
+``CodeSha256`` must equal the artifact's: what CI tested is exactly what runs. All of
+this waiting stops before the Lambda's own timeout (``Deps.seconds_to_spare``) with
+the retryable ``AwsThrottled``, so the state machine retries instead of timing out.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def _update_code(inp: DeployInput, deps: Deps) -> FunctionConfig:
                                               key=art.key, object_version=art.version_id)
         except AwsThrottled:
             # An update still in progress (or throttling) clears by itself; after the
-            # last delay the error goes to the state machine, which retries it too.
-            if delay is None:
+            # last delay, or when the next would pass the deadline, the error goes to
+            # the state machine, which retries it too.
+            if delay is None or delay > deps.seconds_to_spare():
                 raise
             deps.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -51,7 +54,8 @@ def _update_code(inp: DeployInput, deps: Deps) -> FunctionConfig:
 def wait_for_update(function_name: str, deps: Deps) -> FunctionConfig:
     """Poll ``LastUpdateStatus`` until ``Successful``; ``Failed`` raises with the reason."""
     waited = 0.0
-    for waited in poll_times(deps.sleep, POLL_LIMIT_SECONDS):  # noqa: B007 (read after)
+    for waited in poll_times(deps.sleep, POLL_LIMIT_SECONDS,  # noqa: B007 (read after)
+                             deps.seconds_to_spare):
         config = deps.functions.get_configuration(function_name)
         status = config.last_update_status or "Successful"
         if status == "Successful":

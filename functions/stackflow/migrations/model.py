@@ -12,15 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from stackflow.errors import SourceError
+from stackflow.migrations.txmode import MARKERS, TransactionMode, analyse, marker_of
 
-NO_TRANSACTION_MARKER = "-- stackflow:no-transaction"
+NO_TRANSACTION_MARKER = MARKERS[0]
 # schema_migrations.version is a bigint: a larger number could be planned but never
 # recorded, so it is refused with the file name rather than failing mid-run.
 MAX_VERSION = 2**63 - 1
 
-# NNNN_description.up.sql / NNNN_description.down.sql; the version is any width.
-_FILE_NAME = re.compile(
-    r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9][A-Za-z0-9_\-]*)\.(?P<dir>up|down)\.sql$")
+# NNNN_description.up.sql / NNNN_description.down.sql; the version is any width, the
+# description anything a file name holds (dots, mixed case, unicode) but "/".
+_FILE_NAME = re.compile(r"(?P<version>\d+)_(?P<name>[^/]+)\.(?P<dir>up|down)\.sql")
+EXPECTED_NAME = "expected NNNN_description.up.sql or NNNN_description.down.sql"
+UNPRINTABLE = "the description holds control characters or undecodable bytes"
+TOO_LARGE = f"the version is above the largest allowed ({MAX_VERSION})"
 
 Direction = Literal["up", "down"]
 
@@ -44,7 +48,8 @@ class Script:
 
     @property
     def no_transaction(self) -> bool:
-        return is_no_transaction(self.sql)
+        """Marked, or holding statements that cannot run in a transaction block."""
+        return analyse(self.sql).outside
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ class Migration:
         return checksum(self.up.sql)
 
     def summary(self) -> dict[str, Any]:
-        return {"version": self.version, "name": self.name, "checksum": self.checksum}
+        return {"version": self.version, "name": self.name, "file": self.up.file_name,
+                "checksum": self.checksum}
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,8 @@ class Step:
     """One planned unit of work: run ``sql`` in ``direction`` for ``version``.
 
     An ``up`` step inserts the version's ``schema_migrations`` row, a ``down`` step
-    deletes it, in the same transaction as ``sql`` unless ``no_transaction``.
+    deletes it, in the same transaction as ``sql`` unless ``no_transaction``; ``mode``
+    (decided by the planner) says which, and why.
     """
 
     direction: Direction
@@ -96,15 +103,19 @@ class Step:
     checksum: str
     sql: str
     file_name: str
+    mode: TransactionMode = field(default_factory=TransactionMode)
 
     @property
     def no_transaction(self) -> bool:
-        return is_no_transaction(self.sql)
+        return self.mode.outside
 
     def summary(self, *, with_sql: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"version": self.version, "name": self.name,
-                               "checksum": self.checksum, "direction": self.direction,
-                               "no_transaction": self.no_transaction}
+                               "file": self.file_name, "checksum": self.checksum,
+                               "direction": self.direction,
+                               "no_transaction": self.no_transaction,
+                               "no_transaction_reason": self.mode.reason,
+                               "statements": self.mode.statements}
         if with_sql:
             out["sql"] = self.sql
         return out
@@ -144,29 +155,32 @@ def checksum(sql: str) -> str:
 
 
 def is_no_transaction(sql: str) -> bool:
-    """True when the script's first line is the no-transaction marker."""
-    first_line = normalize(sql).lstrip("\ufeff").split("\n", 1)[0]
-    return first_line.strip().lower() == NO_TRANSACTION_MARKER
+    """True when the script's first line is a no-transaction marker (``MARKERS``)."""
+    return marker_of(sql) is not None
 
 
 def parse_file_name(file_name: str) -> MigrationFile | None:
     """Parse ``NNNN_description.(up|down).sql``; ``None`` for files that are not SQL.
 
-    A ``.sql`` file that does not follow the pattern is an error, not something to
-    skip: a typo would otherwise silently drop a migration.
+    A ``.sql`` file (in any case) that does not follow the pattern is an error, not
+    something to skip: a typo would otherwise silently drop a migration. So is a
+    description that is not printable text: it is stored in ``schema_migrations.name``
+    and shown in one-line messages.
     """
-    if not file_name.endswith(".sql"):
+    if not file_name.lower().endswith(".sql"):
         return None
-    match = _FILE_NAME.match(file_name)
+    match = _FILE_NAME.fullmatch(file_name)
     if match is None:
-        raise SourceError(
-            f"bad migration file name {file_name!r}: expected NNNN_description.up.sql "
-            "or NNNN_description.down.sql", file=file_name)
+        raise SourceError(f"bad migration file name {file_name!r}: {EXPECTED_NAME}",
+                          file=file_name, reason=EXPECTED_NAME)
+    if not match["name"].isprintable():
+        raise SourceError(f"bad migration file name {file_name!r}: {UNPRINTABLE}",
+                          file=file_name, reason=UNPRINTABLE)
     # Compared as text first: int() refuses strings of thousands of digits outright.
     digits = match["version"].lstrip("0") or "0"
     if len(digits) > len(str(MAX_VERSION)) or int(digits) > MAX_VERSION:
-        raise SourceError(f"bad migration file name {file_name!r}: the version is above "
-                          f"the largest allowed ({MAX_VERSION})", file=file_name)
+        raise SourceError(f"bad migration file name {file_name!r}: {TOO_LARGE}",
+                          file=file_name, reason=TOO_LARGE)
     version = int(digits)
     direction: Direction = "up" if match["dir"] == "up" else "down"
     return MigrationFile(version, match["name"], direction, file_name)

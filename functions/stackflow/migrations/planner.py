@@ -1,7 +1,10 @@
 """The pure planner: source migrations + applied rows + a request -> a ``Plan``.
 
 No I/O here. Every refusal (edited migration, out-of-order, missing down script, bad
-target) is decided before a single statement runs, so a refused call changes nothing.
+target, a script that mixes statements that cannot run in a transaction with ones that
+must) is decided before a single statement runs, so a refused call changes nothing.
+``server_version`` (``server_version_num``; ``None``: a current server) decides the
+few statements whose transaction rules changed between PostgreSQL versions.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from stackflow.errors import (
     InvalidRequest,
     MissingDownScript,
     OutOfOrderMigration,
-    SourceError,
 )
 from stackflow.migrations.model import (
     AppliedMigration,
@@ -21,9 +23,8 @@ from stackflow.migrations.model import (
     Migration,
     Plan,
     Step,
-    is_no_transaction,
 )
-from stackflow.migrations.sqltext import transaction_control
+from stackflow.migrations.txmode import script_mode
 
 
 def current_version(applied: Sequence[AppliedMigration]) -> int | None:
@@ -54,7 +55,8 @@ def find_problems(migrations: Sequence[Migration],
 
 
 def plan_migrate(migrations: Sequence[Migration], applied: Sequence[AppliedMigration], *,
-                 target: int | None = None, allow_out_of_order: bool = False) -> Plan:
+                 target: int | None = None, allow_out_of_order: bool = False,
+                 server_version: int | None = None) -> Plan:
     """Apply every pending migration (up to and including ``target``), in order."""
     findings = find_problems(migrations, applied)
     _refuse_mismatches(findings.checksum_mismatches, migrations)
@@ -68,12 +70,13 @@ def plan_migrate(migrations: Sequence[Migration], applied: Sequence[AppliedMigra
             f"migration {_versions(late)} is numbered below the newest applied version "
             f"{current_version(applied)}; set allow_out_of_order to apply it",
             versions=late)
-    steps = tuple(_up_step(m) for m in todo)
+    steps = tuple(_up_step(m, server_version) for m in todo)
     return Plan("migrate", steps, current_version(applied), findings)
 
 
 def plan_rollback(migrations: Sequence[Migration], applied: Sequence[AppliedMigration], *,
-                  steps: int | None = None, target: int | None = None) -> Plan:
+                  steps: int | None = None, target: int | None = None,
+                  server_version: int | None = None) -> Plan:
     """Roll back the newest ``steps`` applied migrations, or all above ``target``."""
     newest_first = sorted(applied, key=lambda a: a.version, reverse=True)
     chosen = (_above_target(newest_first, target) if target is not None
@@ -82,7 +85,7 @@ def plan_rollback(migrations: Sequence[Migration], applied: Sequence[AppliedMigr
     _refuse_missing_down(chosen, by_version)
     _refuse_mismatches(tuple(a.version for a in chosen
                              if by_version[a.version].checksum != a.checksum), migrations)
-    plan_steps = tuple(_down_step(by_version[a.version], a) for a in chosen)
+    plan_steps = tuple(_down_step(by_version[a.version], a, server_version) for a in chosen)
     return Plan("rollback", plan_steps, current_version(applied),
                 find_problems(migrations, applied))
 
@@ -123,26 +126,16 @@ def _refuse_mismatches(versions: Sequence[int], migrations: Sequence[Migration])
         versions=list(versions))
 
 
-def _up_step(m: Migration) -> Step:
-    _refuse_transaction_control(m.up.sql, m.up.file_name)
-    return Step("up", m.version, m.name, m.checksum, m.up.sql, m.up.file_name)
+def _up_step(m: Migration, server_version: int | None) -> Step:
+    mode = script_mode(m.up.sql, m.up.file_name, server_version=server_version)
+    return Step("up", m.version, m.name, m.checksum, m.up.sql, m.up.file_name, mode)
 
 
-def _down_step(m: Migration, applied: AppliedMigration) -> Step:
+def _down_step(m: Migration, applied: AppliedMigration, server_version: int | None) -> Step:
     assert m.down is not None  # guaranteed by _refuse_missing_down
-    _refuse_transaction_control(m.down.sql, m.down.file_name)
-    return Step("down", m.version, m.name, applied.checksum, m.down.sql, m.down.file_name)
-
-
-def _refuse_transaction_control(sql: str, file_name: str) -> None:
-    if is_no_transaction(sql):
-        return
-    statement = transaction_control(sql)
-    if statement is not None:
-        raise SourceError(
-            f"{file_name}: contains {statement!r}; StackFlow wraps each migration in its "
-            "own transaction (remove it, or start the file with "
-            "'-- stackflow:no-transaction')", file=file_name)
+    mode = script_mode(m.down.sql, m.down.file_name, server_version=server_version)
+    return Step("down", m.version, m.name, applied.checksum, m.down.sql, m.down.file_name,
+                mode)
 
 
 def _versions(versions: Sequence[int]) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from stackflow.errors import StackFlowError
+from stackflow.migrations.adopt import AdoptPlan
 from stackflow.migrations.model import AppliedMigration, Step
 
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE lock_not_available: lock_timeout expired
@@ -18,10 +19,15 @@ LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE lock_not_available: lock_timeout expire
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-migration PostgreSQL timeouts in milliseconds (0 = no limit)."""
+    """Per-migration PostgreSQL timeouts in milliseconds (0 = no limit).
+
+    ``transaction_timeout_ms`` bounds a transactional migration as a whole (the Lambda
+    deadline); servers without ``transaction_timeout`` (before 17) ignore it.
+    """
 
     lock_timeout_ms: int
     statement_timeout_ms: int
+    transaction_timeout_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -35,18 +41,41 @@ class RunStart:
 
 
 class MigrationDatabase(Protocol):
-    """One session on the target database; the advisory lock belongs to it."""
+    """One session on the target database; the advisory lock belongs to it.
+
+    StackFlow's tables are the ``Tables`` the session was opened with. Every method
+    that reads or creates them first checks their layout (``tables.check_tables``):
+    another tool's table is ``ForeignMigrationTable``, a wrong layout
+    ``MigrationTableCorrupt``, and nothing is created then.
+    """
+
+    def server_version(self) -> int:
+        """The server's ``server_version_num`` (``170004`` for 17.4)."""
+        ...
 
     def has_tables(self) -> bool:
-        """True when ``schema_migrations`` exists."""
+        """True when StackFlow's migrations table exists."""
         ...
 
     def ensure_tables(self) -> None:
-        """Create ``schema_migrations`` and the run-history table if missing."""
+        """Create StackFlow's migrations and run-history tables if missing."""
         ...
 
     def applied(self) -> list[AppliedMigration]:
-        """Every ``schema_migrations`` row, by version (empty if the table is missing)."""
+        """Every migrations-table row, by version (empty if the table is missing)."""
+        ...
+
+    def describe_tables(self, names: Sequence[str]) -> dict[str, dict[str, str] | None]:
+        """Each table's columns (name -> type as ``format_type`` spells it), or None."""
+        ...
+
+    def foreign_rows(self, table: str) -> list[tuple[int, bool]]:
+        """golang-migrate's ``(version, dirty)`` rows in ``table``."""
+        ...
+
+    def adopt(self, plan: AdoptPlan, applied_by: str, limits: Limits) -> None:
+        """In one transaction: keep the foreign table as ``plan.kept_as``, create
+        StackFlow's tables, record ``plan.records`` and a run-history row."""
         ...
 
     def try_lock(self) -> bool:

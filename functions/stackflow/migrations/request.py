@@ -19,9 +19,11 @@ from stackflow.validation import (
     req_str,
 )
 
-Action = Literal["migrate", "rollback", "status"]
-ACTIONS: tuple[Action, ...] = ("migrate", "rollback", "status")
-FIELDS = {"action", "dry_run", "target", "steps", "applied_by", "allow_out_of_order"}
+Action = Literal["migrate", "rollback", "status", "adopt"]
+ACTIONS: tuple[Action, ...] = ("migrate", "rollback", "status", "adopt")
+FIELDS = {"action", "dry_run", "target", "steps", "applied_by", "allow_out_of_order", "from"}
+# The tools whose history ``adopt`` can take over.
+ADOPT_FROM: tuple[str, ...] = ("golang-migrate",)
 MAX_APPLIED_BY = 200
 # The run history stores target as bigint and steps as integer; larger values are
 # refused here, naming the field, instead of failing as SQL when the run is recorded.
@@ -31,7 +33,8 @@ MAX_STEPS = 2**31 - 1
 
 @dataclass(frozen=True)
 class PatcherRequest:
-    """What to do. ``steps`` is rollback-only; ``target`` and ``steps`` exclude each other."""
+    """What to do. ``steps`` is rollback-only; ``target`` and ``steps`` exclude each other;
+    ``adopt_from`` (the event's ``from``) is the tool ``adopt`` takes over from."""
 
     action: Action
     dry_run: bool = False
@@ -39,11 +42,13 @@ class PatcherRequest:
     steps: int | None = None
     applied_by: str | None = None
     allow_out_of_order: bool = False
+    adopt_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise InvalidRequest("action", f"must be one of {list(ACTIONS)}, "
                                  f"got {self.action!r}")
+        _check_adopt(self)
         if self.steps is not None and self.action != "rollback":
             raise InvalidRequest("steps", "is only valid with action 'rollback'")
         if self.steps is not None and self.target is not None:
@@ -52,6 +57,21 @@ class PatcherRequest:
         _check_range("steps", self.steps, MAX_STEPS)
         if self.applied_by is not None:
             _check_applied_by(self.applied_by)
+
+
+def _check_adopt(request: PatcherRequest) -> None:
+    if request.action != "adopt":
+        if request.adopt_from is not None:
+            raise InvalidRequest("from", "is only valid with action 'adopt'")
+        return
+    if request.adopt_from not in ADOPT_FROM:
+        raise InvalidRequest("from", f"must be one of {list(ADOPT_FROM)}, "
+                             f"got {request.adopt_from!r}")
+    for field, value in (("target", request.target), ("steps", request.steps)):
+        if value is not None:
+            raise InvalidRequest(field, "is not valid with action 'adopt'")
+    if request.allow_out_of_order:
+        raise InvalidRequest("allow_out_of_order", "is not valid with action 'adopt'")
 
 
 def _check_range(field: str, value: int | None, maximum: int) -> None:
@@ -92,4 +112,5 @@ def parse_request(event: Any) -> PatcherRequest:
         steps=opt_int(obj, "steps", minimum=1),
         applied_by=opt_str(obj, "applied_by"),
         allow_out_of_order=opt_bool(obj, "allow_out_of_order", False),
+        adopt_from=opt_str(obj, "from"),
     )

@@ -1,7 +1,8 @@
 """The one core call behind the Lambda handler, the CLI and the local demo.
 
 ``run(request, deps)`` loads the source, plans, executes (or displays) and returns the
-JSON-able result. Only ``stackflow.errors`` classes leave it.
+JSON-able result. Only ``stackflow.errors`` classes leave it. ``adopt`` (taking over
+golang-migrate's history) plans in ``adopt`` and writes in one adapter call.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stackflow.errors import StackFlowError
+from stackflow.migrations.adopt import AdoptPlan, ForeignState, names_to_read, plan_adopt
 from stackflow.migrations.executor import (
     Deadline,
     DisplayOnlyExecutor,
@@ -30,10 +32,11 @@ from stackflow.migrations.planner import (
     plan_migrate,
     plan_rollback,
 )
-from stackflow.migrations.ports import MigrationDatabase, RunStart
+from stackflow.migrations.ports import Limits, MigrationDatabase, RunStart
 from stackflow.migrations.request import PatcherRequest
 from stackflow.migrations.settings import PatcherSettings
-from stackflow.migrations.source import MigrationSource, load_migrations
+from stackflow.migrations.source import MigrationSource, SourceContents, load_source
+from stackflow.migrations.tables import GOLANG_MIGRATE, GOLANG_MIGRATE_TABLE, layout
 
 
 class Connect(Protocol):
@@ -61,28 +64,33 @@ class PatcherDeps:
 
 def run(request: PatcherRequest, deps: PatcherDeps) -> dict[str, Any]:
     """Carry out ``request``; return the result document (see docs/patcher.md)."""
-    migrations = load_migrations(deps.source)
+    contents = load_source(deps.source)
     if request.action == "status":
-        return _status(migrations, deps)
+        return _status(contents, deps)
+    if request.action == "adopt":
+        return _adopt(request, contents.migrations, deps)
     if request.dry_run:
-        return _dry_run(request, migrations, deps)
-    return _execute(request, migrations, deps)
+        return _dry_run(request, contents.migrations, deps)
+    return _execute(request, contents.migrations, deps)
 
 
 def make_plan(request: PatcherRequest, migrations: Sequence[Migration],
-              applied: Sequence[AppliedMigration]) -> Plan:
+              applied: Sequence[AppliedMigration], server_version: int | None = None) -> Plan:
     if request.action == "rollback":
-        return plan_rollback(migrations, applied, steps=request.steps, target=request.target)
+        return plan_rollback(migrations, applied, steps=request.steps, target=request.target,
+                             server_version=server_version)
     return plan_migrate(migrations, applied, target=request.target,
-                        allow_out_of_order=request.allow_out_of_order)
+                        allow_out_of_order=request.allow_out_of_order,
+                        server_version=server_version)
 
 
-def _status(migrations: Sequence[Migration], deps: PatcherDeps) -> dict[str, Any]:
+def _status(contents: SourceContents, deps: PatcherDeps) -> dict[str, Any]:
     with _session(deps, "status", read_only=True) as db:
         applied = db.applied()
-    findings = find_problems(migrations, applied)
-    result = _result("status", False, migrations, applied, findings)
+    findings = find_problems(contents.migrations, applied)
+    result = _result("status", False, contents.migrations, applied, findings)
     result["applied"] = [a.summary() for a in applied]
+    result["ignored"] = list(contents.ignored)
     return result
 
 
@@ -91,7 +99,8 @@ def _dry_run(request: PatcherRequest, migrations: Sequence[Migration],
     # A read-only session, no lock, no table creation: a dry run changes nothing at all.
     with _session(deps, f"{request.action} dry run", read_only=True) as db:
         applied = db.applied()
-    plan = make_plan(request, migrations, applied)
+        server_version = db.server_version()
+    plan = make_plan(request, migrations, applied, server_version)
     report = run_plan(plan, DisplayOnlyExecutor(), Deadline())
     result = _result(request.action, True, migrations, applied, plan.findings)
     result["planned"] = [r.summary() for r in report.done]
@@ -102,12 +111,9 @@ def _execute(request: PatcherRequest, migrations: Sequence[Migration],
              deps: PatcherDeps) -> dict[str, Any]:
     applied_by = request.applied_by or deps.applied_by
     with _session(deps, f"{request.action} by {applied_by}", read_only=False) as db:
-        wait = deps.settings.lock_wait_seconds
-        left = deps.deadline.seconds_left()
-        acquire_lock(db, wait_seconds=wait if left is None else min(wait, left),
-                     clock=deps.clock, sleep=deps.sleep)
+        _acquire(db, deps)
         try:
-            db.ensure_tables()
+            _prepare_tables(db, request, migrations)
             plan, report = _plan_and_run(db, request, migrations, applied_by, deps)
             applied = db.applied()
         finally:
@@ -123,6 +129,15 @@ def _execute(request: PatcherRequest, migrations: Sequence[Migration],
     return result
 
 
+def _prepare_tables(db: MigrationDatabase, request: PatcherRequest,
+                    migrations: Sequence[Migration]) -> None:
+    """Create StackFlow's tables, unless the run would be refused: on a fresh database a
+    refused run leaves nothing behind (with tables, the refusal is kept in the history)."""
+    if not db.has_tables():
+        make_plan(request, migrations, [], db.server_version())
+    db.ensure_tables()
+
+
 def _plan_and_run(db: MigrationDatabase, request: PatcherRequest,
                   migrations: Sequence[Migration], applied_by: str,
                   deps: PatcherDeps) -> tuple[Plan, RunReport]:
@@ -130,7 +145,7 @@ def _plan_and_run(db: MigrationDatabase, request: PatcherRequest,
     it is recorded."""
     run_id = db.start_run(RunStart(request.action, applied_by, request.target, request.steps))
     try:
-        plan = make_plan(request, migrations, db.applied())
+        plan = make_plan(request, migrations, db.applied(), db.server_version())
     except StackFlowError as e:
         db.finish_run(run_id, "refused", [], e)
         raise
@@ -147,6 +162,63 @@ def _plan_and_run(db: MigrationDatabase, request: PatcherRequest,
     if report.error is not None:
         raise report.error
     return plan, report
+
+
+def _adopt(request: PatcherRequest, migrations: Sequence[Migration],
+           deps: PatcherDeps) -> dict[str, Any]:
+    """Record golang-migrate's applied migrations as StackFlow's; run none of them."""
+    adopt = _adopt_dry_run if request.dry_run else _adopt_for_real
+    plan, applied = adopt(request, migrations, deps)
+    result = _result("adopt", request.dry_run, migrations, applied,
+                     find_problems(migrations, applied))
+    result.update(plan.summary())
+    result["planned"] = [s.summary() for s in plan.records]
+    result["adopted"] = [] if request.dry_run else result["planned"]
+    return result
+
+
+def _adopt_dry_run(request: PatcherRequest, migrations: Sequence[Migration],
+                   deps: PatcherDeps) -> tuple[AdoptPlan, list[AppliedMigration]]:
+    with _session(deps, "adopt dry run", read_only=True) as db:
+        plan = _plan_adopt(db, migrations, deps)
+        # StackFlow's table is either golang-migrate's (to be renamed) or holds no rows.
+        return plan, []
+
+
+def _adopt_for_real(request: PatcherRequest, migrations: Sequence[Migration],
+                    deps: PatcherDeps) -> tuple[AdoptPlan, list[AppliedMigration]]:
+    applied_by = request.applied_by or deps.applied_by
+    with _session(deps, f"adopt by {applied_by}", read_only=False) as db:
+        _acquire(db, deps)
+        try:
+            plan = _plan_adopt(db, migrations, deps)
+            s = deps.settings
+            db.adopt(plan, applied_by, Limits(s.lock_timeout_ms, s.statement_timeout_ms))
+            return plan, db.applied()
+        finally:
+            with suppress(StackFlowError):
+                db.unlock()
+
+
+def _plan_adopt(db: MigrationDatabase, migrations: Sequence[Migration],
+                deps: PatcherDeps) -> AdoptPlan:
+    """Read the catalog, golang-migrate's rows and StackFlow's, and plan from them."""
+    tables = deps.settings.tables
+    found = db.describe_tables(names_to_read(tables))
+    is_golang = layout(found.get(GOLANG_MIGRATE_TABLE)) == GOLANG_MIGRATE
+    rows = db.foreign_rows(GOLANG_MIGRATE_TABLE) if is_golang else []
+    own_is_separate = tables.migrations != GOLANG_MIGRATE_TABLE
+    own = len(db.applied()) if own_is_separate and found.get(tables.migrations) else 0
+    return plan_adopt(migrations, ForeignState(found, tuple(rows), own), tables,
+                      source=deps.source.describe())
+
+
+def _acquire(db: MigrationDatabase, deps: PatcherDeps) -> None:
+    """Take the migration lock, waiting no longer than the Lambda deadline allows."""
+    wait = deps.settings.lock_wait_seconds
+    left = deps.deadline.seconds_left()
+    acquire_lock(db, wait_seconds=wait if left is None else min(wait, left),
+                 clock=deps.clock, sleep=deps.sleep)
 
 
 def _executor(db: MigrationDatabase, applied_by: str, deps: PatcherDeps) -> StepExecutor:
@@ -176,6 +248,7 @@ def _result(action: str, dry_run: bool, migrations: Sequence[Migration],
         "dry_run": dry_run,
         "complete": True,
         "current_version": current_version(applied),
+        "applied_count": len(applied),
         "planned": [],
         "applied": [],
         "pending": [m.summary() for m in pending(migrations, applied)],

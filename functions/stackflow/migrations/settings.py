@@ -8,6 +8,7 @@ from typing import Any
 
 from stackflow import env
 from stackflow.errors import ConfigurationError
+from stackflow.migrations.tables import DEFAULT_TABLE, Tables, valid_table_name
 from stackflow.settings import env_float, env_int, env_str
 
 
@@ -21,6 +22,8 @@ class PatcherSettings:
     ``lock_retries``: how often a migration that hit ``lock_timeout`` is retried.
     ``statement_timeout_ms``: PostgreSQL ``statement_timeout`` per migration (0 = none).
     ``deadline_margin_ms``: in Lambda, no migration starts with less time left than this.
+    ``migrations_table``: StackFlow's table (its run history is ``<name>_runs``), for a
+    database that keeps another tool's ``schema_migrations`` beside StackFlow's.
     """
 
     database_url: str | None = None
@@ -33,6 +36,7 @@ class PatcherSettings:
     lock_retries: int = 3
     statement_timeout_ms: int = 0
     deadline_margin_ms: int = 10_000
+    migrations_table: str = DEFAULT_TABLE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None,
@@ -49,13 +53,24 @@ class PatcherSettings:
             lock_retries=env_int(env.MIGRATION_LOCK_RETRIES, 3, environ),
             statement_timeout_ms=env_int(env.MIGRATION_STATEMENT_TIMEOUT_MS, 0, environ),
             deadline_margin_ms=env_int(env.MIGRATION_DEADLINE_MARGIN_MS, 10_000, environ),
+            migrations_table=env_str(env.MIGRATIONS_TABLE, environ) or DEFAULT_TABLE,
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         settings.check()
         return settings
 
+    @property
+    def tables(self) -> Tables:
+        return Tables(self.migrations_table)
+
     def check(self) -> None:
-        """Fail fast, naming the variable, on a negative guard-rail value."""
+        """Fail fast, naming the variable, on a negative guard-rail value or a table
+        name that is not a plain lower-case identifier."""
+        if not valid_table_name(self.migrations_table):
+            raise ConfigurationError(
+                f"environment variable {env.MIGRATIONS_TABLE} must be a lower-case name "
+                f"(letters, digits, _; optionally schema.name; at most 58 characters), got "
+                f"{self.migrations_table!r}", variable=env.MIGRATIONS_TABLE)
         for name, value in (
             (env.MIGRATION_LOCK_WAIT_SECONDS, self.lock_wait_seconds),
             (env.MIGRATION_LOCK_TIMEOUT_MS, self.lock_timeout_ms),

@@ -48,6 +48,8 @@ def _skip_token(sql: str, i: int) -> int:
         return len(sql) if end < 0 else end + 1
     if pair == "/*":
         return _skip_block_comment(sql, i)
+    if ch == "'" and _escape_string_prefix(sql, i):
+        return _skip_escape_string(sql, i)
     if ch in ("'", '"'):
         return _skip_quoted(sql, i, ch)
     if ch == "$" and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
@@ -68,6 +70,27 @@ def _skip_quoted(sql: str, i: int, quote: str) -> int:
         if sql[end + 1:end + 2] != quote:
             return end + 1
         j = end + 2  # a doubled quote is an escaped quote
+
+
+def _escape_string_prefix(sql: str, i: int) -> bool:
+    """True when the quote at ``i`` opens an ``E'...'`` string (backslash escapes)."""
+    if i == 0 or sql[i - 1] not in "eE":
+        return False
+    return i == 1 or not (sql[i - 2].isalnum() or sql[i - 2] in "_$")
+
+
+def _skip_escape_string(sql: str, i: int) -> int:
+    # In E'...' a backslash escapes the next character, so E'it\'s' is one string.
+    j = i + 1
+    while j < len(sql):
+        ch = sql[j]
+        if ch == "\\" or (ch == "'" and sql[j + 1:j + 2] == "'"):
+            j += 2
+        elif ch == "'":
+            return j + 1
+        else:
+            j += 1
+    return len(sql)
 
 
 def _skip_block_comment(sql: str, i: int) -> int:
@@ -101,11 +124,51 @@ def transaction_control(sql: str) -> str | None:
     """
     for statement in split_statements(sql):
         text = " ".join(strip_comments(statement).split())
-        if _TRANSACTION_CONTROL.match(text):
+        if is_transaction_control(text):
             return text
     return None
+
+
+def is_transaction_control(text: str) -> bool:
+    """Whether a statement (comments removed) starts or ends a transaction."""
+    return _TRANSACTION_CONTROL.match(text) is not None
 
 
 def concurrent_index_names(sql: str) -> list[str]:
     """Names given to ``CREATE INDEX CONCURRENTLY`` in ``sql``, as written."""
     return [m["name"] for m in _CONCURRENT_INDEX.finditer(strip_comments(sql))]
+
+
+def keyword_text(statement: str) -> str:
+    """``statement`` as upper-case words for keyword matching: comments removed, every
+    string, dollar-quoted body and quoted identifier blanked (``''``, ``""``), so no
+    literal can look like a keyword, and whitespace collapsed to single spaces."""
+    out: list[str] = []
+    i = 0
+    while i < len(statement):
+        nxt = _skip_token(statement, i)
+        out.append(_blank(statement, i, nxt))
+        i = nxt
+    return " ".join("".join(out).split()).upper()
+
+
+def _blank(statement: str, start: int, end: int) -> str:
+    token = statement[start:end]
+    if token.startswith(("--", "/*")):
+        return " "
+    if token[0] == '"':
+        return '""'
+    if token[0] == "'" or (token[0] == "$" and end - start > 1 and _DOLLAR_TAG.match(token)):
+        return "''"
+    return token
+
+
+def first_line(sql: str, width: int = 60) -> str:
+    """The first line of the first statement, comments removed, at most ``width``
+    characters: what a plan shows to say what a script does."""
+    statements = split_statements(sql)
+    if not statements:
+        return ""
+    line = next((ln.strip() for ln in strip_comments(statements[0]).splitlines()
+                 if ln.strip()), "")
+    return line if len(line) <= width else line[:width - 3] + "..."

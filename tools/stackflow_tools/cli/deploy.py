@@ -1,10 +1,12 @@
-"""``stackflow rollback-alias | history``: the deployer from a terminal.
+"""``stackflow rollback-alias | history | unlock``: the deployer from a terminal.
 
 ``rollback-alias`` points an alias back at a version in one ``UpdateAlias`` call (empty
 routing config): by default the version the newest successful (or still running)
-deployment of that alias started from. Stop a running deployment execution first, or
-its next Shift moves the alias again. ``history`` lists the deployment records, newest
-first, as a table.
+deployment of that alias started from, and notes who did it on that deployment's
+record. A running deployment does not undo it: its next alias write stops with
+``AliasChangedExternally``. ``history`` shows where the alias points now (read from the
+alias), then the deployment records, newest first, with what operators and Reconcile
+did to each. ``unlock --force`` frees a lock whose execution no longer runs.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackflow import env
 from stackflow.deploy.model import DEFAULT_ALIAS
 from stackflow.deploy.record import FAILED, IN_PROGRESS, ROLLED_BACK
 from stackflow.errors import InvalidRequest, ResourceNotFound
 from stackflow.settings import env_str
+
+if TYPE_CHECKING:
+    from stackflow.adapters.dynamodb import DynamoDeployStore
 
 DEFAULT_LIMIT = 20
 
@@ -29,7 +34,21 @@ def register(subparsers: Any) -> None:
     rollback.add_argument("--to", dest="version", type=_version, metavar="VERSION",
                           help="version to point at (default: the one the newest successful "
                                "or running deployment of this alias replaced)")
+    rollback.add_argument("--by", help=f"who rolls back, for the record (default "
+                                       f"${env.GITHUB_ACTOR} or ${env.USER})")
     rollback.set_defaults(func=rollback_alias_command)
+
+    unlock = _command(subparsers, "unlock",
+                      "free a deployment lock whose execution no longer runs (recorded)")
+    unlock.add_argument("--force", action="store_true", required=True,
+                        help="required: this deletes another execution's lock")
+    unlock.add_argument("--reason", required=True, help="why, for the record")
+    unlock.add_argument("--even-if-running", action="store_true",
+                        help="unlock even while the holder execution is RUNNING (it would "
+                             "go on moving the alias without the lock)")
+    unlock.add_argument("--by", help=f"who unlocks (default ${env.GITHUB_ACTOR} or "
+                                     f"${env.USER})")
+    unlock.set_defaults(func=unlock_command)
 
     history = _command(subparsers, "history", "list a function's deployments, newest first")
     history.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
@@ -59,21 +78,55 @@ def _version(text: str) -> str:
 def rollback_alias_command(args: argparse.Namespace) -> int:
     from stackflow.adapters import default_client
     from stackflow.adapters.lambda_ import LambdaFunctions
+    from stackflow.deploy.operator import note_rollback
     from stackflow.deploy.traffic import rollback_alias
 
     from stackflow_tools.cli.main import print_json
 
-    version = args.version or previous_version(_records(args), args.function, args.alias)
+    store, records = _store(args), _records(args)
+    version = args.version or previous_version(records, args.function, args.alias)
     # An operator's one-off call: the SDK's own retries help here (UpdateAlias to a
     # fixed version is idempotent), unlike inside the state machine. Nothing polls or
     # waits otherwise: one GetAlias (to say what changed), one UpdateAlias.
     functions = LambdaFunctions(default_client("lambda"))
     result = rollback_alias(args.function, args.alias, version, functions)
+    noted = note_rollback(store, args.function, args.alias, records, result,
+                          by=operator_name(args.by), at=datetime.now(UTC))
     if args.json:
-        print_json({"ok": True, **result})
+        print_json({"ok": True, **result, "recorded_on": noted})
     else:
         print(rollback_text(result))
+        if noted:
+            print(f"recorded on deployment {noted.rsplit(':', 1)[-1]}")
     return 0
+
+
+def unlock_command(args: argparse.Namespace) -> int:
+    from stackflow.deploy.compose import build_deps
+    from stackflow.deploy.deps import DeploySettings
+    from stackflow.deploy.operator import force_unlock
+
+    from stackflow_tools.cli.main import print_json
+
+    deps = build_deps(DeploySettings(table=_table(args)))
+    done = force_unlock(args.function, args.alias, by=operator_name(args.by),
+                        reason=args.reason, even_if_running=args.even_if_running,
+                        deps=deps)
+    if args.json:
+        print_json({"ok": True, **done.to_dict()})
+    elif done.holder is None:
+        print(f"{args.function}:{args.alias} is not locked")
+    else:
+        what = "released" if done.released else "was released meanwhile by its holder"
+        note = "; recorded on its deployment" if done.recorded else ""
+        print(f"{args.function}:{args.alias}: lock of {done.holder} "
+              f"({done.holder_status or 'status unknown'}) {what}{note}")
+    return 0
+
+
+def operator_name(given: str | None) -> str:
+    """Who acts, for the record: ``--by``, else the CI actor or the login."""
+    return str(given or env_str(env.GITHUB_ACTOR) or env_str(env.USER) or "unknown")
 
 
 def rollback_text(result: Mapping[str, Any]) -> str:
@@ -103,15 +156,22 @@ def previous_version(records: Sequence[Mapping[str, Any]], function: str, alias:
 
 
 def history_command(args: argparse.Namespace) -> int:
+    from stackflow_tools.cli.aliases import alias_line, alias_now
     from stackflow_tools.cli.main import print_json
 
     records = newest_first(_records(args))
     if not args.all_aliases:
         records = [r for r in records if r.get("alias") == args.alias]
     records = records[: max(args.limit, 0)]
+    aliases = sorted({str(r["alias"]) for r in records if r.get("alias")}) \
+        if args.all_aliases else [args.alias]
+    now = {alias: alias_now(args.function, alias) for alias in aliases}
     if args.json:
-        print_json({"ok": True, "function": args.function, "deployments": records})
+        print_json({"ok": True, "function": args.function, "aliases": now,
+                    "deployments": records})
         return 0
+    for alias, state in now.items():
+        print("now  " + alias_line(args.function, alias, state))
     if not records:
         print(f"no deployments of {args.function} recorded")
     for line in history_lines(records, with_alias=args.all_aliases):
@@ -141,6 +201,25 @@ def history_lines(records: Sequence[Mapping[str, Any]], *,
         error = record.get("error")
         if isinstance(error, Mapping):
             lines.append(f"  {error.get('type')}: {error.get('message')}")
+        lines.extend(f"  {line}" for line in aftermath_lines(record))
+    return lines
+
+
+def aftermath_lines(record: Mapping[str, Any]) -> list[str]:
+    """What happened to a deployment besides its steps: operators, Reconcile."""
+    lines = []
+    for entry in record.get("interventions") or []:
+        if isinstance(entry, Mapping):
+            lines.append(f"{entry.get('action')} by {entry.get('by')} at {entry.get('at')}"
+                         f": {entry.get('detail') or entry.get('reason') or ''}".rstrip(": "))
+    reconciled = record.get("reconciled")
+    if isinstance(reconciled, Mapping):
+        rollback = reconciled.get("rollback") or {}
+        alias = rollback.get("outcome", "not touched") if isinstance(rollback, Mapping) \
+            else "not touched"
+        lock = "lock released" if reconciled.get("lock_released") else "lock not held"
+        lines.append(f"reconciled at {reconciled.get('at')} after the execution ended "
+                     f"{reconciled.get('execution_status')}: alias {alias}, {lock}")
     return lines
 
 
@@ -183,13 +262,21 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
-def _records(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from stackflow.adapters.dynamodb import DynamoDeployStore
-
+def _table(args: argparse.Namespace) -> str:
     table = args.table or env_str(env.DEPLOY_TABLE)
     if not table:
         raise InvalidRequest("--table", f"is required (or set {env.DEPLOY_TABLE})")
-    return DynamoDeployStore(table).list_records(args.function)
+    return str(table)
+
+
+def _store(args: argparse.Namespace) -> DynamoDeployStore:
+    from stackflow.adapters.dynamodb import DynamoDeployStore
+
+    return DynamoDeployStore(_table(args))
+
+
+def _records(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return _store(args).list_records(args.function)
 
 
 def _routing_text(routing: Mapping[str, float]) -> str:

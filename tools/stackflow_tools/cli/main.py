@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline",
     "deploy",
     "drift",
+    "infra",
+    "report",
     "local",
 )
 
@@ -32,12 +34,16 @@ COMMAND_OWNERS: dict[str, str] = {
     "migrate": "patcher",
     "rollback": "patcher",
     "status": "patcher",
+    "adopt": "patcher",
     "pipeline": "pipeline",
     "approve": "pipeline",
     "reject": "pipeline",
     "rollback-alias": "deploy",
     "history": "deploy",
+    "unlock": "deploy",
     "drift": "drift",
+    "infra": "infra",
+    "report": "report",
     "local": "local",
 }
 

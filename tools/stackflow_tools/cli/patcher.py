@@ -1,4 +1,4 @@
-"""``stackflow migrate | rollback | status``: the patcher from a terminal.
+"""``stackflow migrate | rollback | status | adopt``: the patcher from a terminal.
 
 Same settings (``--database-url``, ``--migrations-dir`` or the environment) and the same
 core call as the Lambda handler; a readable table, or ``--json`` for machines.
@@ -12,6 +12,7 @@ from typing import Any
 
 from stackflow import env
 from stackflow.errors import InvalidRequest
+from stackflow.migrations.request import ADOPT_FROM
 from stackflow.settings import env_str
 
 from stackflow_tools.patcher_text import cli_user, format_result
@@ -23,9 +24,10 @@ COMMON_EPILOG = f"""\
 settings:
   Options beat the environment: ${env.DATABASE_URL} (or ${env.DB_SECRET_ARN}, a Secrets Manager
   secret in the RDS format) and ${env.MIGRATIONS_DIR} (or ${env.MIGRATIONS_BUCKET} with
-  ${env.MIGRATIONS_PREFIX}); with neither, ./{DEFAULT_MIGRATIONS_DIR}. Guard rails come from the
-  environment: ${env.MIGRATION_LOCK_TIMEOUT_MS} (default 3000), ${env.MIGRATION_LOCK_RETRIES} (3),
-  ${env.MIGRATION_STATEMENT_TIMEOUT_MS} (0 = none).
+  ${env.MIGRATIONS_PREFIX}); with neither, ./{DEFAULT_MIGRATIONS_DIR}. --table or
+  ${env.MIGRATIONS_TABLE} names StackFlow's table (default schema_migrations). Guard
+  rails come from the environment: ${env.MIGRATION_LOCK_TIMEOUT_MS} (default 3000),
+  ${env.MIGRATION_LOCK_RETRIES} (3), ${env.MIGRATION_STATEMENT_TIMEOUT_MS} (0 = none).
 
 exit status:
   0 done; 1 failed, with "error: <ErrorType>: <message>" on stderr (and
@@ -36,12 +38,16 @@ exit status:
 MIGRATE_HELP = """\
 Apply pending migrations (NNNN_name.up.sql) in version order. Each runs in its own
 transaction together with its schema_migrations row, so a failure keeps nothing of
-that migration; a script starting with '-- stackflow:no-transaction' runs outside one
-(CREATE INDEX CONCURRENTLY). One runner at a time: a PostgreSQL advisory lock.
-An applied migration whose file changed blocks the run (ChecksumMismatch)."""
+that migration. A script of statements PostgreSQL refuses inside a transaction
+(CREATE INDEX CONCURRENTLY, VACUUM, ...), or one whose first line is a marker
+('-- stackflow:no-transaction', '-- morph:nontransactional',
+'-- migrate:up transaction:false'), runs outside one, statement by statement.
+One runner at a time: a PostgreSQL advisory lock. An applied migration whose file
+changed blocks the run (ChecksumMismatch)."""
 MIGRATE_EXAMPLES = """\
 examples:
-  stackflow migrate --dry-run          show what would run, with its SQL; change nothing
+  stackflow migrate --dry-run          show what would run, one line per script
+  stackflow migrate --dry-run --sql    ... and every script's SQL; change nothing
   stackflow migrate --target 3         apply up to and including version 3
   stackflow migrate --json             print the result document for scripts
 """
@@ -58,14 +64,31 @@ examples:
 STATUS_HELP = """\
 Show applied and pending migrations, and what is wrong: applied migrations whose file
 changed, pending ones numbered below the newest applied, applied ones missing from
-the source. Read-only."""
+the source; and the files in the source that are not .sql (ignored). Read-only."""
+ADOPT_HELP = """\
+Take over the history of a database that golang-migrate managed: every migration up to
+golang-migrate's version is recorded as applied (with the checksum of today's file,
+applied_by 'adopt'); no migration SQL runs. golang-migrate's schema_migrations is
+renamed to schema_migrations_golang_migrate (or kept as it is when --table gives
+StackFlow tables of another name). Refused, changing nothing, when golang-migrate
+marks its version dirty, when the source lacks the file of that version, or when
+StackFlow already records migrations here (AdoptionRefused)."""
+ADOPT_EXAMPLES = """\
+examples:
+  stackflow adopt --from golang-migrate --dry-run     show what would be recorded
+  stackflow adopt --from golang-migrate               take over, then: stackflow migrate
+  stackflow adopt --from golang-migrate --table stackflow_migrations
+                                       keep golang-migrate's table as it is, beside StackFlow's
+"""
 
 
 def register(subparsers: Any) -> None:
     migrate = _command(subparsers, "migrate", "apply pending migrations",
                        MIGRATE_HELP, MIGRATE_EXAMPLES)
     migrate.add_argument("--dry-run", action="store_true",
-                         help="show the plan and its SQL; change nothing at all")
+                         help="show the plan, one line per script; change nothing at all")
+    migrate.add_argument("--sql", action="store_true",
+                         help="with --dry-run: print every script's SQL after the plan")
     migrate.add_argument("--target", type=_version, metavar="N",
                          help="apply up to and including version N")
     migrate.add_argument("--allow-out-of-order", action="store_true",
@@ -81,11 +104,21 @@ def register(subparsers: Any) -> None:
     which.add_argument("--target", type=_version, metavar="N",
                        help="roll back until N is the current version (0: everything)")
     rollback.add_argument("--dry-run", action="store_true",
-                          help="show the plan and its SQL; change nothing at all")
+                          help="show the plan, one line per script; change nothing at all")
+    rollback.add_argument("--sql", action="store_true",
+                          help="with --dry-run: print every script's SQL after the plan")
     _common(rollback)
 
     _common(_command(subparsers, "status", "show applied, pending and problem migrations",
                      STATUS_HELP, ""))
+
+    adopt = _command(subparsers, "adopt", "take over golang-migrate's migration history",
+                     ADOPT_HELP, ADOPT_EXAMPLES)
+    adopt.add_argument("--from", dest="adopt_from", required=True, choices=ADOPT_FROM,
+                       help="the tool that managed the database so far")
+    adopt.add_argument("--dry-run", action="store_true",
+                       help="show what would be recorded; change nothing at all")
+    _common(adopt)
 
 
 def _command(subparsers: Any, name: str, summary: str, description: str,
@@ -111,6 +144,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                             f"${env.MIGRATIONS_BUCKET})")
     where.add_argument("--migrations-prefix", metavar="PREFIX",
                        help=f"key prefix in that bucket (default: ${env.MIGRATIONS_PREFIX})")
+    where.add_argument("--table", type=_table_name, metavar="NAME",
+                       help=f"StackFlow's table (its run history is NAME_runs); default: "
+                            f"${env.MIGRATIONS_TABLE} or schema_migrations")
     where.add_argument("--lock-wait", type=_seconds, metavar="SECONDS",
                        help=f"wait this long for another run's lock, then fail with "
                             f"LockTimeout (default: ${env.MIGRATION_LOCK_WAIT_SECONDS} or 60)")
@@ -139,6 +175,16 @@ def _version(text: str) -> int:
     return value
 
 
+def _table_name(text: str) -> str:
+    from stackflow.migrations.tables import valid_table_name
+
+    if not valid_table_name(text):
+        raise argparse.ArgumentTypeError(
+            f"expected a lower-case name (letters, digits, _; optionally schema.name; at "
+            f"most 58 characters), got {text!r}")
+    return text
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -156,15 +202,20 @@ def run_command(args: argparse.Namespace) -> int:
     from stackflow.migrations.request import PatcherRequest
     from stackflow.migrations.service import run
 
+    with_sql = getattr(args, "sql", False)
+    if with_sql and not args.dry_run:
+        raise InvalidRequest("--sql", "prints a dry run's scripts: give it with --dry-run")
     request = PatcherRequest(
         action=args.patcher_action,
         dry_run=getattr(args, "dry_run", False),
         target=getattr(args, "target", None),
         steps=getattr(args, "steps", None),
         allow_out_of_order=getattr(args, "allow_out_of_order", False),
+        adopt_from=getattr(args, "adopt_from", None),
     )
     result = run(request, build_deps(_settings(args), applied_by=cli_user()))
-    print(json.dumps(result, indent=2, default=str) if args.json else format_result(result))
+    print(json.dumps(result, indent=2, default=str) if args.json
+          else format_result(result, with_sql=with_sql))
     return 0
 
 
@@ -183,4 +234,5 @@ def _settings(args: argparse.Namespace) -> Any:
         migrations_bucket=args.migrations_bucket,
         migrations_prefix=args.migrations_prefix,
         lock_wait_seconds=args.lock_wait,
+        migrations_table=args.table,
     )

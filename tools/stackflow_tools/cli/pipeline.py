@@ -4,12 +4,18 @@
 new migration files into S3, starts the deployment state machine (or finds the run it
 started before) and, with ``--wait``, prints the execution state by state until it
 ends — exit 0 on success, 1 with the error type and cause on failure.
+
+A release can outlast the credentials that follow it (CI's session lasts an hour, a
+prod execution up to 30 h): ``--timeout`` stops following cleanly before then, exit 3,
+with the command that follows on (``pipeline status NAME --wait``, from the start of
+its history); the release itself goes on in Step Functions either way.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +27,7 @@ from stackflow.errors import InvalidRequest, ReleaseFailed
 from stackflow.settings import env_str
 from stackflow.validation import as_object, opt_object
 
+from stackflow_tools.cli.aliases import alias_line, alias_now, alias_reader
 from stackflow_tools.release.approvals import Approvals
 from stackflow_tools.release.artifacts import (
     Artifact,
@@ -36,7 +43,7 @@ from stackflow_tools.release.pipeline import (
     describe_event,
     failure_text,
     follow,
-    last_traffic,
+    last_plan_step,
     release_key,
 )
 
@@ -54,6 +61,7 @@ def register(subparsers: Any) -> None:
     status.add_argument("execution", help="execution name or ARN")
     _add_state_machine(status)
     status.add_argument("--json", action="store_true", help="print JSON")
+    _add_wait(status, "follow the execution to its end (exit 0 / 1 / 3 as start --wait)")
     status.set_defaults(func=status_command)
     for name, func, text in (("approve", approve_command, "approve a waiting release"),
                              ("reject", reject_command, "reject a waiting release")):
@@ -97,12 +105,18 @@ def _register_start(commands: Any) -> None:
     _add_state_machine(start)
     start.add_argument("--retry", action="store_true",
                        help="start a new attempt when this release failed before")
-    start.add_argument("--wait", action="store_true", help="follow the execution to its end")
-    start.add_argument("--poll-seconds", type=float, default=DEFAULT_POLL_SECONDS,
-                       help="with --wait: seconds between reads of the execution "
-                            "(default %(default)s)")
-    start.add_argument("--timeout", type=float, help="stop waiting after this many seconds")
+    _add_wait(start, "follow the execution to its end")
     start.set_defaults(func=start_command)
+
+
+def _add_wait(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--wait", action="store_true", help=text)
+    parser.add_argument("--poll-seconds", type=float, default=DEFAULT_POLL_SECONDS,
+                        help="with --wait: seconds between reads of the execution "
+                             "(default %(default)s)")
+    parser.add_argument("--timeout", type=float,
+                        help="with --wait: stop following after this many seconds, before "
+                             "the credentials expire (exit 3, printing how to follow on)")
 
 
 def _add_state_machine(parser: argparse.ArgumentParser) -> None:
@@ -140,7 +154,9 @@ def start_command(args: argparse.Namespace) -> int:
         return _outcome(release.execution)
     # Followed even when it has ended already: the history shows how it went.
     final = follow(sfn, release.execution.arn, _say, sleep=time.sleep,
-                   poll_seconds=args.poll_seconds, timeout_seconds=args.timeout)
+                   poll_seconds=args.poll_seconds, timeout_seconds=args.timeout,
+                   alias=alias_reader(function_name, alias))
+    _job_summary(sfn, final.arn)
     return _outcome(final, waited=True)
 
 
@@ -225,11 +241,19 @@ def _outcome(execution: Execution, *, waited: bool = False) -> int:
         return 0
     if not execution.done:
         _say(f"release {execution.name} is {execution.status}")
-        # Not waiting is a success; a --timeout that ran out is not.
-        return EXIT_STILL_RUNNING if waited else 0
+        if not waited:
+            return 0  # not waiting is a success; a --timeout that ran out is not
+        _say(f"stopped following {execution.name} (--timeout); it goes on in Step "
+             f"Functions. Follow on with: {follow_on_command(execution.name)}")
+        return EXIT_STILL_RUNNING
     raise ReleaseFailed(f"release {execution.name} ended {execution.status}: "
                         f"{failure_text(execution)}", execution=execution.arn,
                         status=execution.status, error=execution.error, cause=execution.cause)
+
+
+def follow_on_command(name: str) -> str:
+    """The command that resumes following ``name`` (with fresh credentials)."""
+    return f"stackflow pipeline status {name} --wait"
 
 
 def console_url(arn: str) -> str:
@@ -241,6 +265,13 @@ def console_url(arn: str) -> str:
 def _say(line: str) -> None:
     # Flushed at once: CI shows the log live while the release runs.
     print(line, flush=True)
+
+
+def _job_summary(sfn: StepFunctions, arn: str) -> None:
+    """Append the release's Markdown summary to $GITHUB_STEP_SUMMARY when CI sets it."""
+    from stackflow_tools.report.summary import append_job_summary
+
+    append_job_summary(sfn, arn, warn=lambda text: print(text, file=sys.stderr))
 
 
 # --- pipeline status ---------------------------------------------------------------------
@@ -256,13 +287,25 @@ def status_command(args: argparse.Namespace) -> int:
     sfn = StepFunctions()
     arn = _execution_arn(args)
     execution = sfn.describe_execution(arn)
+    target = deployed_alias(execution.input)
+    if args.wait:
+        # From the first event: a follow-on shows the whole release, then waits.
+        final = follow(sfn, arn, _say, sleep=time.sleep, poll_seconds=args.poll_seconds,
+                       timeout_seconds=args.timeout,
+                       alias=alias_reader(*target) if target else None)
+        _job_summary(sfn, arn)
+        return _outcome(final, waited=True)
     events = sfn.history(arn)
+    _job_summary(sfn, arn)
+    alias = alias_now(*target) if target else None
     summary = {
         "name": execution.name, "execution_arn": execution.arn, "status": execution.status,
         "started_at": execution.started_at.isoformat(),
         "stopped_at": execution.stopped_at.isoformat() if execution.stopped_at else None,
-        "current_state": current_state(events), "traffic": last_traffic(events),
-        "error": execution.error, "cause": execution.cause,
+        "current_state": current_state(events), "plan_step": last_plan_step(events),
+        # Read from the alias now: what the last Shift planned can be stale.
+        "traffic": alias_line(*target, alias) if target and alias is not None else None,
+        "alias": alias, "error": execution.error, "cause": execution.cause,
     }
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
@@ -271,12 +314,26 @@ def status_command(args: argparse.Namespace) -> int:
         line = describe_event(event, execution.started_at)
         if line:
             print(line)
-    for field in ("name", "status", "current_state", "traffic", "started_at", "stopped_at"):
+    for field in ("name", "status", "current_state", "plan_step", "traffic", "started_at",
+                  "stopped_at"):
         if summary[field]:
             print(f"{field:14s}{summary[field]}")
     if execution.error:
         print(f"{'failure':14s}{failure_text(execution)}")
     return 0
+
+
+def deployed_alias(execution_input: str | None) -> tuple[str, str] | None:
+    """The function and alias an execution deploys, from its input (None if unreadable)."""
+    try:
+        document = json.loads(execution_input or "")
+    except ValueError:
+        return None
+    function_name = document.get("function_name") if isinstance(document, dict) else None
+    if not isinstance(function_name, str) or not function_name:
+        return None
+    alias = document.get("alias") or DEFAULT_ALIAS
+    return (function_name, alias) if isinstance(alias, str) else None
 
 
 # --- approve / reject ----------------------------------------------------------------

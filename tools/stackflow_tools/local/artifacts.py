@@ -6,8 +6,9 @@ dependency wheels, for the function's runtime), so local mode releases what CI w
 The builds differ the way real commits do, in their code:
 
 * ``good``: the application as it is, plus ``example_api/BUILD.json`` naming the release;
-* ``orders-regression`` / ``health-regression``: ``example_api/app.py`` serves one of the
-  regressions in ``example_api/regressions.py`` from its usual ``handler``;
+* ``orders-regression`` / ``health-regression`` / ``hanging-health``: ``example_api/app.py``
+  serves one of the regressions in ``example_api/regressions.py`` from its usual
+  ``handler``;
 * ``missing-dependency``: the good build with ``psycopg`` left out of the zip, so its
   handler cannot be imported (``Runtime.ImportModuleError`` at its smoke test).
 
@@ -64,6 +65,9 @@ BUILDS: dict[str, Build] = {build.name: build for build in (
     Build("health-regression",
           "the health check queries a missing table: fails its smoke test",
           regression="health_regression"),
+    Build("hanging-health",
+          "the health check never answers: its smoke case times out",
+          regression="health_hangs"),
     Build("missing-dependency",
           "zipped without psycopg: the handler cannot be imported (fails its smoke test)",
           drops=("psycopg", "psycopg_binary", "psycopg_binary.libs")),

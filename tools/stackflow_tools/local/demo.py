@@ -6,7 +6,9 @@
 3. the patcher's status of the database both releases migrated;
 4. the drift report of the template's drift Lambda: the alias where the last successful
    deployment put it, the schema in sync with the migration source (stack drift is
-   reported as not checked: it needs CloudFormation).
+   reported as not checked: it needs CloudFormation);
+5. the paths of both releases' HTML reports (``stackflow report``), written to
+   ``<workdir>/reports/`` (``.stackflow/reports/``).
 
 Success means both releases behaved as expected, checked on the final AWS state, not
 only on the execution status, and the drift report is clean.
@@ -18,9 +20,11 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from stackflow_tools.local.progress import ProgressView
+from stackflow_tools.local.reports import REPORTS_DIR, write_report
 from stackflow_tools.local.runner import LocalMode, LocalOptions, ReleaseResult
 
 
@@ -51,10 +55,18 @@ def run_demo(options: LocalOptions, out: IO[str] | None = None) -> int:
     with LocalMode(options) as mode:
         version, _ = mode.alias_state()
         _say(out, f"{mode.function_name}:{mode.alias} -> version {version} (release 1.0.0)")
-        failures = [problem for scenario in SCENARIOS
-                    for problem in run_scenario(mode, scenario, out)[1]]
+        failures: list[str] = []
+        reports: list[Path] = []
+        for scenario in SCENARIOS:
+            result, problems = run_scenario(mode, scenario, out)
+            failures += problems
+            reports.append(write_report(mode, result.execution_arn, options.workdir /
+                                        REPORTS_DIR / f"release-{scenario.release}.html"))
         _patcher_status(mode, out)
         failures += _drift_report(mode, out)
+    _say(out, "\n== release reports (stackflow report, open in a browser)")
+    for path in reports:
+        _say(out, f"  {path}")
     _say(out, "\ndemo passed: one release promoted, one rolled back, no drift"
          if not failures else "demo FAILED")
     return 0 if not failures else 1

@@ -41,6 +41,7 @@ from stackflow_tools.local.template import (
     Template,
     state_machine_definition,
 )
+from stackflow_tools.local.timeline import WaitSpan, nominal_between
 from stackflow_tools.local.workers import CodeStore, Platform, WorkerPool, XrayDaemonSink
 from stackflow_tools.release.package import REPO_ROOT, WHEEL_CACHE
 
@@ -72,6 +73,11 @@ class LocalAws:
     wait_hooks: list[WaitHook] = field(default_factory=list)
     announce: Callable[[str], None] = _stderr
     lambda_: LocalLambdaService | None = None
+    # What happened, in real time (time.time()): every Wait's span with its nominal
+    # length, every alias change, every execution status event sent to EventBridge.
+    waits: list[WaitSpan] = field(default_factory=list)
+    alias_changes: list[AliasChange] = field(default_factory=list)
+    status_events: list[dict[str, Any]] = field(default_factory=list)
     _stack: ExitStack = field(default_factory=ExitStack)
     _clients: dict[str, Any] = field(default_factory=dict)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -95,9 +101,15 @@ class LocalAws:
         pool = WorkerPool(CodeStore(self.code_cache, WHEEL_CACHE, self.announce),
                           platform)
         self._stack.callback(pool.close)
-        self.lambda_ = LocalLambdaService(pool)
+        self.lambda_ = LocalLambdaService(pool, time_scale=self.time_scale)
         self._stack.enter_context(patches.all_patches(
-            self.lambda_.answer, time_scale=self.time_scale, on_wait=self.on_wait))
+            self.lambda_.answer, time_scale=self.time_scale, on_wait=self.on_wait,
+            on_waited=lambda nominal, start, end: self.waits.append(
+                WaitSpan(start, end, nominal)),
+            on_alias=lambda *change: self.alias_changes.append(
+                AliasChange(time.time(), *change)),
+            on_status_event=self.status_events.append,
+            invoke_event=self.lambda_.invoke_event))
         self._stack.enter_context(_moto_server(self.server_port))
         self.client("iam").create_role(
             RoleName=LOCAL_ROLE, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
@@ -128,8 +140,37 @@ class LocalAws:
             return self._clients[service]
 
     def on_wait(self, nominal_seconds: float) -> None:
-        for hook in self.wait_hooks:
+        for hook in list(self.wait_hooks):
             hook(nominal_seconds)
+
+    def settle(self, execution_arn: str, timeout: float = 60) -> None:
+        """Wait until the execution's final status event went out and every Lambda it
+        invoked asynchronously (Reconcile) finished, as EventBridge would by now."""
+        deadline = time.monotonic() + timeout
+        while not any(e["detail"]["executionArn"] == execution_arn
+                      and e["detail"]["status"] in TERMINAL for e in list(self.status_events)):
+            if time.monotonic() > deadline:
+                raise ConfigurationError(f"no final status event for {execution_arn}")
+            time.sleep(0.01)
+        if not self.invoker.settle(max(0.0, deadline - time.monotonic())):
+            raise ConfigurationError(f"asynchronous invocations after {execution_arn} "
+                                     f"still running after {timeout:.0f} s")
+
+    def nominal_seconds(self, start: float, end: float) -> float:
+        """Real moments ``start`` .. ``end`` as seconds of AWS time (see :mod:`.timeline`)."""
+        return nominal_between(self.waits, start, end)
+
+
+@dataclass(frozen=True)
+class AliasChange:
+    """An ``UpdateAlias`` as moto applied it."""
+
+    at: float
+    function_name: str
+    alias: str
+    version: str
+    routing: Mapping[str, float]
+    revision_id: str
 
 
 def free_port() -> int:
@@ -193,6 +234,7 @@ _NAME_PROPERTY = {
     "AWS::DynamoDB::GlobalTable": "TableName",
     "AWS::IAM::Role": "RoleName",
     "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::Events::Rule": "Name",
 }
 
 
@@ -250,9 +292,15 @@ def create_stack(local: LocalAws, template: Template, *,
         _create_alarm(local, template, lid)
     for lid in template.of_type(STATE_MACHINE_TYPE):
         stack.state_machine_arn = _create_state_machine(local, template, lid)
+    for lid in template.of_type(RULE_TYPE):
+        _create_rule(local, template, lid)
     return stack
 
 
+RULE_TYPE = "AWS::Events::Rule"
+# What a rule's target may say besides its Id and Arn (EventBridge's PutTargets fields).
+_TARGET_FIELDS = ("Input", "InputPath", "InputTransformer", "RetryPolicy",
+                  "DeadLetterConfig")
 _REF_IS_ARN = ("AWS::SNS::Topic", "AWS::SecretsManager::Secret", STATE_MACHINE_TYPE,
                "AWS::Lambda::Version")
 
@@ -479,6 +527,25 @@ def _create_state_machine(local: LocalAws, template: Template, lid: str) -> str:
                                    roleArn=local.role_arn)["stateMachineArn"]
     template.bind(lid, arn, Arn=arn, Name=name)
     return arn
+
+
+def _create_rule(local: LocalAws, template: Template, lid: str) -> None:
+    """An EventBridge rule with its targets (execution status changes reach them)."""
+    props = template.resolve(template.properties(lid))
+    name = str(props.get("Name") or template.attributes[(lid, "Name")])[:64]
+    rule: dict[str, Any] = {"Name": name, "State": props.get("State", "ENABLED"),
+                            "Description": props.get("Description", "")}
+    if "EventPattern" in props:
+        rule["EventPattern"] = json.dumps(props["EventPattern"])
+    if "ScheduleExpression" in props:
+        rule["ScheduleExpression"] = props["ScheduleExpression"]
+    events = local.client("events")
+    events.put_rule(**rule)
+    targets = [{"Id": str(t["Id"]), "Arn": str(t["Arn"]),
+                **{k: t[k] for k in _TARGET_FIELDS if k in t}}
+               for t in props.get("Targets", [])]
+    if targets:
+        events.put_targets(Rule=name, Targets=targets)
 
 
 # --- executions --------------------------------------------------------------------

@@ -10,7 +10,10 @@ CLI in another shell all reach it):
   by its weights, deterministically (10 % is exactly every tenth request);
 * a request over 6 MB is refused with ``RequestEntityTooLargeException`` (HTTP 413);
 * the version's package runs in its warm worker (:mod:`.workers`), and the answer is
-  Lambda's: the payload, ``X-Amz-Function-Error`` and ``X-Amz-Executed-Version``.
+  Lambda's: the payload, ``X-Amz-Function-Error`` and ``X-Amz-Executed-Version``;
+* an asynchronous invocation (``InvocationType: Event``, or an EventBridge rule's
+  target) runs in the background and, like Lambda's, is retried twice when the
+  function fails, a minute and then two minutes later (scaled like every local wait).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
@@ -40,6 +43,20 @@ class Invocation:
     started_at: float
 
 
+# Lambda retries a failed asynchronous invocation twice: about 1 and 2 minutes later.
+ASYNC_RETRY_DELAYS = (60.0, 120.0)
+
+
+@dataclass
+class AsyncInvocation:
+    """One asynchronous invocation and its attempts (answer, error kind) so far."""
+
+    function_name: str
+    payload: bytes
+    attempts: list[tuple[bytes, str | None]] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
 class RequestTooLarge(JsonRESTError):
     """Lambda's answer to a request payload over 6 MB."""
 
@@ -54,9 +71,11 @@ class RequestTooLarge(JsonRESTError):
 class LocalLambdaService:
     """Runs ``Invoke`` calls on warm workers and remembers what ran."""
 
-    def __init__(self, pool: WorkerPool) -> None:
+    def __init__(self, pool: WorkerPool, time_scale: float = 1.0) -> None:
         self.pool = pool
+        self.time_scale = time_scale
         self.history: list[Invocation] = []
+        self.asynchronous: list[AsyncInvocation] = []
         self.listeners: list[Callable[[Invocation], None]] = []
         self._credits: dict[tuple[str, str], dict[str, float]] = {}
         self._lock = threading.Lock()
@@ -76,14 +95,46 @@ class LocalLambdaService:
         if kind == "DryRun":
             return b""
         if kind == "Event":
-            threading.Thread(target=self.run, args=(version, payload, qualifier),
-                             daemon=True).start()
+            self._in_background(version, payload, qualifier)
             return b""
         result, error = self.run(version, payload, qualifier)
         if error:
             response_headers["x-amz-function-error"] = error
         response_headers["Content-Length"] = str(len(result))
         return result
+
+    def invoke_event(self, backend: Any, function_name: str, payload: bytes) -> None:
+        """An asynchronous invocation from an EventBridge rule (its target ARN)."""
+        name, qualifier = split_function_name(function_name)
+        function = backend.get_function(name, self._version(backend, name, qualifier))
+        self._in_background(function_version(function), payload, qualifier)
+
+    def _in_background(self, version: FunctionVersion, payload: bytes,
+                       qualifier: str | None) -> AsyncInvocation:
+        call = AsyncInvocation(version.function_name, payload)
+        with self._lock:
+            self.asynchronous.append(call)
+
+        def attempts() -> None:
+            try:
+                for delay in (0.0, *ASYNC_RETRY_DELAYS):
+                    time.sleep(delay * self.time_scale)
+                    result = self.run(version, payload, qualifier)
+                    call.attempts.append(result)
+                    if result[1] is None:
+                        return
+            finally:
+                call.done.set()
+
+        threading.Thread(target=attempts, daemon=True, name="lambda-async").start()
+        return call
+
+    def settle(self, timeout: float) -> bool:
+        """Wait for every asynchronous invocation started so far; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            pending = list(self.asynchronous)
+        return all(call.done.wait(max(0.0, deadline - time.monotonic())) for call in pending)
 
     def run(self, version: FunctionVersion, payload: bytes,
             qualifier: str | None = None) -> tuple[bytes, str | None]:

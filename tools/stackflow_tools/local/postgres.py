@@ -69,8 +69,29 @@ def ensure_database(admin_uri: str, dbname: str) -> str:
     return with_database(admin_uri, dbname)
 
 
-def secret_string(uri: str) -> str:
-    """The database secret (RDS layout) describing ``uri``, for the local Secrets Manager."""
+def ensure_roles(uri: str) -> dict[str, str]:
+    """Create StackFlow's roles in ``uri``'s database, as the cluster's custom resource
+    does in AWS; return each role's secret (RDS layout) by username.
+
+    The patcher then migrates as ``stackflow_migrator`` and the drift check and
+    StackFlowAPI read as ``stackflow_reader``, as in AWS: a function that needed more
+    than its role has fails here too. (The embedded server trusts local connections,
+    so the passwords are set but never checked.)
+    """
+    from stackflow.adapters.postgres_roles import ensure_roles as create_roles
+    from stackflow.roles import MIGRATOR_ROLE, READER_ROLE, RoleLogins
+
+    passwords = {MIGRATOR_ROLE: "local-migrator", READER_ROLE: "local-reader"}
+    create_roles(uri, RoleLogins(migrator_password=passwords[MIGRATOR_ROLE],
+                                 reader_password=passwords[READER_ROLE]))
+    return {role: secret_string(uri, username=role, password=password)
+            for role, password in passwords.items()}
+
+
+def secret_string(uri: str, *, username: str | None = None,
+                  password: str | None = None) -> str:
+    """The database secret (RDS layout) describing ``uri``, for the local Secrets Manager
+    (as ``username``/``password`` when given: the same server, another role)."""
     parts = urlsplit(uri)
     # The embedded server is reached through a Unix socket: libpq's `host`/`port` query
     # parameters (a socket directory is a valid RDS-secret host for the functions too).
@@ -79,9 +100,9 @@ def secret_string(uri: str) -> str:
         "engine": "postgres",
         "host": query.get("host") or parts.hostname or "localhost",
         "port": int(query.get("port") or parts.port or 5432),
-        "username": unquote(parts.username or "postgres"),
+        "username": username or unquote(parts.username or "postgres"),
         # The embedded server trusts loopback connections and never asks for it, but an
         # RDS secret always holds one (the functions' secret reader requires it).
-        "password": unquote(parts.password or "local-trust"),
+        "password": password or unquote(parts.password or "local-trust"),
         "dbname": parts.path.lstrip("/") or "postgres",
     })

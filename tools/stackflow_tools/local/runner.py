@@ -28,6 +28,7 @@ from stackflow_tools.local import artifacts
 from stackflow_tools.local.engine import LocalAws, LocalStack, create_stack, wait_for_execution
 from stackflow_tools.local.postgres import (
     ensure_database,
+    ensure_roles,
     local_server,
     recreate_database,
     secret_string,
@@ -63,7 +64,12 @@ class LocalOptions:
     time_scale: float = 0.01
     server_port: int | None = None
     migrations_dir: Path = REPO_ROOT / "migrations"
-    requests_per_wait: int = 20
+    # Requests through the alias at the start of every Wait: with 10, a 10 % canary
+    # serves exactly one of them (routing is deterministic locally), every check.
+    requests_per_wait: int = 10
+    # health.check_interval_seconds of the releases local mode starts (None: the
+    # input's default, 30 s); tests not about detection check less often.
+    check_interval_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,8 @@ class LocalMode:
             time_scale=opts.time_scale, server_port=opts.server_port, workdir=opts.workdir))
         self.stack = create_stack(
             self.aws, template, replaced_values=LOCAL_REPLACED_VALUES,
-            secret_string=secret_string(self.database_url))
+            secret_string=secret_string(self.database_url),
+            secret_strings=ensure_roles(self.database_url))
         self.state_machine_arn = self.stack.state_machine_arn
         self.artifacts_bucket = self._artifacts_bucket(template)
         self.upload_migrations()
@@ -311,9 +318,14 @@ class LocalMode:
             "smoke": dict(smoke or {"cases": [health_case()]}),
             "strategy": dict(strategy or {"preset": "Canary10Percent5Minutes"}),
             "alarms": self.alarms(),
-            "health": {"error_threshold": 0, "block_on_preexisting_alarm": False},
+            "health": {"error_threshold": 0, "block_on_preexisting_alarm": False,
+                       **self._check_interval()},
             "approval": {"required": False},
         }
+
+    def _check_interval(self) -> dict[str, int]:
+        interval = self.options.check_interval_seconds
+        return {} if interval is None else {"check_interval_seconds": interval}
 
     def build(self, build: str, release: str) -> bytes:
         """The zip of one build of the example, packaged for the example's runtime."""
@@ -335,8 +347,12 @@ class LocalMode:
 
     def wait(self, execution_arn: str, *,
              on_poll: Callable[[], None] | None = None) -> dict[str, Any]:
+        """Until the execution ended and what its end set off (Reconcile) is done."""
         sfn = self.clients.client("stepfunctions")
-        return dict(wait_for_execution(sfn, execution_arn, on_poll=on_poll))
+        described = dict(wait_for_execution(sfn, execution_arn, on_poll=on_poll))
+        if self.attached is None:
+            self.local_aws.settle(execution_arn)
+        return described
 
     def release(self, build: str, release: str, *, strategy: Mapping[str, Any] | None = None,
                 migrations: bool = True, smoke: Mapping[str, Any] | None = None,

@@ -55,6 +55,8 @@ class Template:
     # Fn::ImportValue: export name -> the exporting resource's type, from sibling stacks
     exports: dict[str, str] = field(default_factory=dict)
     imports: dict[str, str] = field(default_factory=dict)
+    # Exported database secrets: export name -> the username the secret is generated for
+    secret_users: dict[str, str] = field(default_factory=dict)
 
     @property
     def resources(self) -> Mapping[str, Mapping[str, Any]]:
@@ -178,7 +180,9 @@ def find_state_machine_template(cdk_out: Path, pseudo: Pseudo | None = None) -> 
         template = load_template(path, pseudo)
         if template.of_type(STATE_MACHINE_TYPE):
             for sibling in candidates:
-                template.exports.update(_exports(load_template(sibling, pseudo)))
+                exporter = load_template(sibling, pseudo)
+                template.exports.update(_exports(exporter))
+                template.secret_users.update(_secret_users(exporter))
             return template
     raise ConfigurationError(
         f"no template with an {STATE_MACHINE_TYPE} under {cdk_out}; "
@@ -187,14 +191,42 @@ def find_state_machine_template(cdk_out: Path, pseudo: Pseudo | None = None) -> 
 
 def _exports(template: Template) -> dict[str, str]:
     """Export name -> type of the resource the exported value refers to."""
-    found: dict[str, str] = {}
+    return {name: str(template.resources[target].get("Type"))
+            for name, target in _export_targets(template)}
+
+
+def _export_targets(template: Template) -> list[tuple[str, str]]:
+    """(export name, logical id of the resource its value refers to)."""
+    found = []
     for output in (template.body.get("Outputs") or {}).values():
         name = (output.get("Export") or {}).get("Name")
         value = output.get("Value")
         target = value.get("Ref") or (value.get("Fn::GetAtt") or [None])[0] \
             if isinstance(value, Mapping) else None
         if isinstance(name, str) and isinstance(target, str) and target in template.resources:
-            found[name] = str(template.resources[target].get("Type"))
+            found.append((name, target))
+    return found
+
+
+def _secret_users(template: Template) -> dict[str, str]:
+    """Export name -> username, for exported secrets (or their attachments) whose
+    generated value names a user (``GenerateSecretString.SecretStringTemplate``)."""
+    found = {}
+    for name, target in _export_targets(template):
+        props = template.properties(target)
+        if template.resources[target].get("Type") == "AWS::SecretsManager::SecretTargetAttachment":
+            secret = props.get("SecretId")
+            ref = secret.get("Ref") if isinstance(secret, Mapping) else None
+            props = template.properties(ref) if isinstance(ref, str) \
+                and ref in template.resources else {}
+        generated = props.get("GenerateSecretString")
+        text = generated.get("SecretStringTemplate") if isinstance(generated, Mapping) else None
+        try:
+            user = json.loads(text).get("username") if isinstance(text, str) else None
+        except ValueError:
+            user = None
+        if isinstance(user, str):
+            found[name] = user
     return found
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackflow.adapters import default_client, s3
-from stackflow.errors import ChecksumMismatch, ResourceNotFound, SourceError
+from stackflow.errors import ChecksumMismatch, ResourceNotFound, SourceError, StackFlowError
 
 from stackflow_tools.release.zipbuild import code_sha256
 
@@ -128,10 +128,33 @@ class ReleaseStore:
 
     def upload_migrations(self, bucket: str, prefix: str, files: Mapping[str, bytes],
                           names: Sequence[str]) -> None:
+        """Create each new migration object; never replace one.
+
+        The bucket policy denies any migrations/ write without ``If-None-Match: *``, so
+        an object, once written, is the migration for good (docs/infra.md). A run that
+        loses a race to an identical upload carries on; any other content is refused.
+        """
         prefix = folder_prefix(prefix)
         for name in names:
-            s3.put_object_bytes(bucket, prefix + name, files[name],
-                                checksum_sha256=code_sha256(files[name]), client=self.client)
+            try:
+                s3.put_object_bytes(bucket, prefix + name, files[name], create_only=True,
+                                    checksum_sha256=code_sha256(files[name]),
+                                    client=self.client)
+            except StackFlowError:
+                stored = self._stored(bucket, prefix + name)
+                if stored is None:
+                    raise
+                if stored != files[name]:
+                    raise ChecksumMismatch(
+                        f"s3://{bucket}/{prefix}{name} was written meanwhile with other "
+                        f"content than migrations/{name}", key=prefix + name,
+                        file=name) from None
+
+    def _stored(self, bucket: str, key: str) -> bytes | None:
+        try:
+            return self.read(bucket, key)
+        except StackFlowError:
+            return None
 
     # --- reading ---------------------------------------------------------------------
     def read(self, bucket: str, key: str, version_id: str | None = None) -> bytes:

@@ -1,10 +1,11 @@
 """``make package``: the reproducible deployment zips in ``dist/``.
 
 ``stackflow-functions.zip`` holds StackFlow's own functions (the runtime core, the
-patcher, the deploy steps, the drift check); ``stackflow-api.zip`` holds the example
-``StackFlowAPI``. Everything under ``functions/`` ships; the tooling lives in ``tools/``.
-Each zip gets the runtime dependencies as wheels built for the Lambda runtime's Python
-and architecture, minus what the runtime provides.
+patcher, the deploy steps, the drift check, the database-roles custom resource);
+``stackflow-api.zip`` holds the example ``StackFlowAPI``. Everything under
+``functions/`` ships; the tooling lives in ``tools/``. Each zip gets the runtime
+dependencies as wheels built for the Lambda runtime's Python and architecture, minus
+what the runtime provides.
 
     python -m stackflow_tools.release.package [--python-version 3.13] [--arch x86_64]
                                         [--dist dist] [--wheel-cache .stackflow/wheels]
@@ -31,7 +32,10 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 DIST_DIR = REPO_ROOT / "dist"
 WHEEL_CACHE = REPO_ROOT / ".stackflow" / "wheels"
-CONSTRAINTS = Path(__file__).with_name("lambda-constraints.txt")
+# The runtime dependencies, every one pinned with the SHA-256 of each of its wheels
+# (`make lock` compiles it from lambda-requirements.in); pip checks each wheel against it.
+LAMBDA_LOCK = Path(__file__).with_name("lambda-requirements.txt")
+LAMBDA_LOCK_INPUT = LAMBDA_LOCK.with_suffix(".in")
 
 # The runtime and architecture infra/assets.py declares for every function (a unit test
 # keeps the two equal): the zips must hold wheels for exactly that interpreter.
@@ -40,6 +44,8 @@ DEFAULT_ARCH = "x86_64"
 
 # What the project's own sources contribute: code and the data files it reads.
 SOURCE_SUFFIXES = frozenset({".py", ".json", ".sql"})
+# What lambda-requirements.in asks for (a test keeps the two equal): the lock pins these
+# and everything they need, with hashes.
 RUNTIME_REQUIREMENTS = ("aws-lambda-powertools[tracer]", "psycopg[binary]")
 
 
@@ -57,7 +63,8 @@ class Bundle:
 
 
 BUNDLES: tuple[Bundle, ...] = (
-    Bundle("stackflow-functions", ("stackflow", "patcher", "deploy_steps", "drift_check")),
+    Bundle("stackflow-functions", ("stackflow", "patcher", "deploy_steps", "drift_check",
+                                   "database_roles")),
     Bundle("stackflow-api", ("example_api", "stackflow")),
 )
 
@@ -83,8 +90,8 @@ def ensure_built(bundle: Bundle, target: wheels.Target, *, dist: Path = DIST_DIR
                  functions_dir: Path = FUNCTIONS_DIR, cache: Path = WHEEL_CACHE) -> Path:
     """``dist/<bundle>.zip``, built again unless its sidecar shows the same inputs.
 
-    The inputs are the bundle's source files, its requirements, the constraints file and
-    the target, so a zip is reused only when ``make package`` would write the same bytes.
+    The inputs are the bundle's source files, its requirements, the lock file and the
+    target, so a zip is reused only when ``make package`` would write the same bytes.
     """
     zip_path = dist / bundle.filename
     wanted = inputs_sha256(bundle, target, functions_dir)
@@ -100,7 +107,7 @@ def inputs_sha256(bundle: Bundle, target: wheels.Target,
     digest = hashlib.sha256()
     for part in (target.label, *target.platforms, *bundle.requirements):
         digest.update(part.encode() + b"\0")
-    digest.update(CONSTRAINTS.read_bytes())
+    digest.update(LAMBDA_LOCK.read_bytes())
     for arcname, data in source_entries(functions_dir, bundle):
         digest.update(arcname.encode() + b"\0" + hashlib.sha256(data).digest())
     return digest.hexdigest()
@@ -124,7 +131,7 @@ def build_bundle(bundle: Bundle, target: wheels.Target, *, dist: Path = DIST_DIR
         print(f"warning: {bundle.name}: {functions_dir / source} does not exist; left out",
               file=sys.stderr)
     project = dict(source_entries(functions_dir, bundle))
-    wheel_files = wheels.fetch_wheels(target, bundle.requirements, CONSTRAINTS, cache)
+    wheel_files = wheels.fetch_locked_wheels(target, LAMBDA_LOCK, cache)
     entries = merge_entries(project, dependency_entries(wheel_files))
     check_imports(project, entries)
     summary = write_zip(dist / bundle.filename, entries)

@@ -119,14 +119,17 @@ class Releases:
 
 def follow(sfn: StepFunctions, arn: str, emit: Emit, *, sleep: Sleep = time.sleep,
            clock: Clock = time.monotonic, poll_seconds: float = DEFAULT_POLL_SECONDS,
-           timeout_seconds: float | None = None) -> Execution:
+           timeout_seconds: float | None = None,
+           alias: Callable[[], str] | None = None) -> Execution:
     """Print the execution state by state until it ends (or the timeout passes).
 
     The status is read before the history on every round, so once it is terminal the
-    history read after it holds every event up to the end.
+    history read after it holds every event up to the end. ``alias`` reads where the
+    deployed alias routes traffic now: printed whenever it changes (whoever changed
+    it), and once more at the end.
     """
     deadline = None if timeout_seconds is None else clock() + timeout_seconds
-    seen = 0
+    seen, routing = 0, None
     while True:
         execution = sfn.describe_execution(arn)
         events = sfn.history(arn, after_id=seen)
@@ -135,6 +138,9 @@ def follow(sfn: StepFunctions, arn: str, emit: Emit, *, sleep: Sleep = time.slee
             if line:
                 emit(line)
         seen = events[-1].id if events else seen
+        if alias is not None and (now := alias()) != routing:
+            emit(f"{'':8}{now}")
+            routing = now
         if execution.done or (deadline is not None and clock() >= deadline):
             return execution
         sleep(poll_seconds)
@@ -159,21 +165,24 @@ def describe_event(event: HistoryEvent, started_at: datetime) -> str | None:
 
 
 def state_detail(state: str, output: str | None) -> str | None:
-    """What a state's result tells a person: the traffic split after a Shift."""
+    """What a Shift's result says: the plan step it reached (not the alias's routing,
+    which only the alias itself tells: see ``follow(alias=...)``)."""
     if state != SHIFT_STATE or not output:
         return None
     try:
         shift = json.loads(output).get("shift") or {}
-        weight = float(shift["weight"])
+        return plan_step(float(shift["weight"]), int(shift["index"]),
+                         shift.get("steps_total"), bool(shift.get("done")))
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
-    return traffic_split(weight)
 
 
-def traffic_split(weight: float) -> str:
-    """``weight`` is the new version's share of the alias's traffic, 0..1."""
-    new = round(weight * 100, 2)
-    return f"traffic {new:g}% new / {round(100 - new, 2):g}% previous"
+def plan_step(weight: float, index: int, total: Any, done: bool) -> str:
+    """``plan step 1/2: 10% to the new version``; the final step moves nothing itself."""
+    of = f"/{total}" if isinstance(total, int) else ""
+    if done:
+        return f"plan step {index + 1}{of}: done, Promote moves the alias next"
+    return f"plan step {index + 1}{of}: {round(weight * 100, 2):g}% to the new version"
 
 
 def failure_text(item: Execution | HistoryEvent) -> str:
@@ -210,8 +219,8 @@ def current_state(events: list[HistoryEvent]) -> str | None:
     return open_states[-1] if open_states else None
 
 
-def last_traffic(events: list[HistoryEvent]) -> str | None:
-    """The traffic split of the last Shift that finished, if any did."""
+def last_plan_step(events: list[HistoryEvent]) -> str | None:
+    """The plan step of the last Shift that finished, if any did."""
     for event in reversed(events):
         if event.type.endswith("StateExited") and event.state == SHIFT_STATE:
             return state_detail(SHIFT_STATE, event.output)

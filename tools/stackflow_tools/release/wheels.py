@@ -3,6 +3,13 @@
 The build machine's Python and CPU may differ from the Lambda runtime's, so nothing is
 ``pip install``-ed: ``pip download --only-binary=:all:`` fetches the wheels built for
 the target's Python version and architecture, and the zip builder unpacks them itself.
+
+What ships is hash-locked (``fetch_locked_wheels``): pip checks every wheel, from the
+index or from the cache, against the SHA-256 hashes in the lock file
+(``--require-hashes``), so neither a changed upload on the index nor a tampered cache
+file can reach a zip. A cache file that fails the check is replaced by a download that
+passes it. ``fetch_wheels`` (constraints, no hashes) serves local mode's runtime client,
+which never ships.
 """
 
 from __future__ import annotations
@@ -115,23 +122,49 @@ def fetch_wheels(target: Target, requirements: Sequence[str], constraints: Path,
     that resolution even when the cache holds other versions; a cache that already has
     every wheel is used without the network.
     """
+    return _fetch(target, ["--constraint", str(constraints), *requirements], cache_root, run)
+
+
+def fetch_locked_wheels(target: Target, lock: Path, cache_root: Path,
+                        run: Runner = subprocess.run) -> list[Path]:
+    """Every wheel ``lock`` pins, for ``target``, each checked against the lock's hashes."""
+    return _fetch(target, ["--require-hashes", "--requirement", str(lock)], cache_root, run)
+
+
+def _fetch(target: Target, spec: Sequence[str], cache_root: Path, run: Runner) -> list[Path]:
     cache = cache_root / target.label
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stackflow-wheels-") as tmp:
         dest = Path(tmp)
-        base = _pip_download_args(target, requirements, constraints, dest, cache)
-        if _pip(run, [*base, "--no-index"], target, cache).returncode != 0:
-            online = _pip(run, base, target, cache)
+        base = _pip_download_args(target, dest)
+        offline = _pip(run, [*base, "--no-index", "--find-links", str(cache), *spec],
+                       target, cache)
+        if offline.returncode != 0:
+            # From the index only: a cached file that failed its hash is not offered again.
+            online = _pip(run, [*base, *spec], target, cache)
             if online.returncode != 0:
-                raise download_failed(target, cache, _tail(online.stderr))
+                raise download_failed(target, cache, _failure_detail(offline, online))
         wheels = sorted(dest.glob("*.whl"))
         for wheel in wheels:
-            if not (cache / wheel.name).exists():
+            if not _same_file(wheel, cache / wheel.name):
                 # Copy then rename: a parallel build never reads half a wheel.
                 partial = cache / f"{wheel.name}.{os.getpid()}.partial"
                 shutil.copyfile(wheel, partial)
                 partial.replace(cache / wheel.name)
         return [cache / wheel.name for wheel in wheels]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return b.is_file() and a.stat().st_size == b.stat().st_size \
+        and a.read_bytes() == b.read_bytes()
+
+
+def _failure_detail(offline: subprocess.CompletedProcess[str],
+                    online: subprocess.CompletedProcess[str]) -> str:
+    detail = _tail(online.stderr)
+    if "HASH" in offline.stderr.upper():
+        detail += f" | the cached wheels failed their hash check: {_tail(offline.stderr, 4)}"
+    return detail
 
 
 def _pip(run: Runner, args: list[str], target: Target,
@@ -150,15 +183,13 @@ def download_failed(target: Target, cache: Path, detail: str) -> PackageBuildFai
         f"reachable?): {detail or 'no output from pip'}", target=target.label)
 
 
-def _pip_download_args(target: Target, requirements: Sequence[str], constraints: Path,
-                       dest: Path, cache: Path) -> list[str]:
+def _pip_download_args(target: Target, dest: Path) -> list[str]:
     platform_args = [arg for tag in target.platforms for arg in ("--platform", tag)]
     return [
         sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
         "--only-binary=:all:", "--implementation", "cp",
         "--python-version", target.python_version, "--abi", target.abi, *platform_args,
-        "--constraint", str(constraints), "--find-links", str(cache), "--dest", str(dest),
-        *requirements,
+        "--dest", str(dest),
     ]
 
 

@@ -1,0 +1,1 @@
+"""The database-roles custom resource (``database_roles.handler.handler``)."""
