@@ -81,8 +81,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy functions tools infra tests bench
 
+# One worker per core (pytest-xdist): local mode's Lambda workers are processes of their own.
 test: check
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
