@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -14,10 +15,20 @@ from stackflow_tools.local.runner import REPO_ROOT, LocalMode, LocalOptions
 
 @pytest.fixture(scope="session")
 def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``python -m infra.app`` into a private folder (no AWS account needed)."""
-    out = tmp_path_factory.mktemp("cdk") / "cdk.out"
-    subprocess.run([sys.executable, "-m", "infra.app"], cwd=REPO_ROOT, check=True,
-                   env={**os.environ, "CDK_OUTDIR": str(out)}, capture_output=True)
+    """``python -m infra.app`` into a folder of this test run (no AWS account needed).
+
+    Synthesized once per run: parallel test workers share the run's temporary root, and
+    the first to take the lock synthesizes for all (synthesis is seconds of CPU each).
+    """
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's root is a folder of the run's own (popen-gwN).
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = shared / "e2e-cdk.out"
+    with (shared / "e2e-cdk.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "manifest.json").is_file():
+            subprocess.run([sys.executable, "-m", "infra.app"], cwd=REPO_ROOT, check=True,
+                           env={**os.environ, "CDK_OUTDIR": str(out)}, capture_output=True)
     return out
 
 
