@@ -54,11 +54,24 @@ help:
 # Every package comes from the hash-locked set (pip checks each download against its
 # SHA-256), the installer and build backend included; the project itself is then built
 # in place from this checkout without fetching anything else. `make lock` refreshes it.
+# The release report's browser test needs Debian's chromium: installed alongside the
+# Python packages where this machine allows it (root with apt-get); elsewhere that one
+# test skips and says why. Best effort: a failed browser install fails nothing else.
+BROWSER_LOG := $(VENV)/browser-install.log
+
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@( if command -v chromium >/dev/null 2>&1; then echo "chromium: present"; \
+	   elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	       --no-install-recommends chromium && echo "chromium: installed"; \
+	   else echo "chromium: not installable here (needs root and apt-get)"; fi \
+	 ) > $(BROWSER_LOG) 2>&1 & echo $$! > $(VENV)/browser-install.pid
 	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@while kill -0 $$(cat $(VENV)/browser-install.pid) 2>/dev/null; do sleep 1; done; \
+	 tail -1 $(BROWSER_LOG)
 	touch $(STAMP)
 
 install: $(STAMP)
