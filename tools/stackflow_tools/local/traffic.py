@@ -15,11 +15,13 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 # The smoke step covers /health; traffic exercises what users call.
 PATHS = ("/customers", "/orders", "/customers/1/orders", "/orders")
+# What a schedule or a queue sends the example's orders worker.
+WORKER_EVENTS: tuple[dict[str, Any], ...] = ({"action": "summarize"},)
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanThreshold": lambda v, t: v > t,
     "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
@@ -57,6 +59,10 @@ class Traffic:
     client_factory: Callable[[str], Any]
     requests_per_wait: int = 20
     target: tuple[str, str] | None = None
+    # Other functions' aliases (the example's worker): sent their own events, and only
+    # while a release shifts them (routing weights), so a bake that moves only the API
+    # pays nothing for them.
+    workers: tuple[tuple[str, str], ...] = ()
     totals: Batch = field(default_factory=Batch)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -67,24 +73,36 @@ class Traffic:
         batch = self.send(function, alias)
         self.publish(function, alias, batch)
         self.evaluate_alarms(function, alias, batch)
+        for worker, worker_alias in self.workers:
+            if self._shifting(worker, worker_alias):
+                work = self.send(worker, worker_alias, WORKER_EVENTS, count=False)
+                self.publish(worker, worker_alias, work)
+                self.evaluate_alarms(worker, worker_alias, work)
 
-    def send(self, function: str, alias: str) -> Batch:
+    def _shifting(self, function: str, alias: str) -> bool:
+        raw = self.client_factory("lambda").get_alias(FunctionName=function, Name=alias)
+        return bool((raw.get("RoutingConfig") or {}).get("AdditionalVersionWeights"))
+
+    def send(self, function: str, alias: str,
+             events: tuple[dict[str, Any], ...] | None = None, *, count: bool = True) -> Batch:
         lambda_ = self.client_factory("lambda")
         batch = Batch()
+        events = events or tuple(http_event(path) for path in PATHS)
         for i in range(self.requests_per_wait):
-            payload = json.dumps(http_event(PATHS[i % len(PATHS)])).encode()
+            payload = json.dumps(events[i % len(events)]).encode()
             answer = lambda_.invoke(FunctionName=function, Qualifier=alias, Payload=payload)
             answer["Payload"].read()
             version = str(answer.get("ExecutedVersion", "$LATEST"))
             batch.add(version, bool(answer.get("FunctionError")))
-            self.totals.add(version, bool(answer.get("FunctionError")))
+            if count:
+                self.totals.add(version, bool(answer.get("FunctionError")))
         return batch
 
     def publish(self, function: str, alias: str, batch: Batch) -> None:
-        # CloudWatch stamps aggregated datapoints at the start of their period and a
-        # query's EndTime is exclusive at second precision: stamp the previous whole
-        # second so a health check right after the burst sees it.
-        now = self.clock().replace(microsecond=0) - timedelta(seconds=1)
+        # Stamped at the whole second the requests were served in: never before the
+        # weight was written (the health window starts at that minute), and inside the
+        # window a check reads (it ends after the current minute).
+        now = self.clock().replace(microsecond=0)
         resource = f"{function}:{alias}"
         data: list[dict[str, Any]] = []
         for metric, counts in (("Invocations", batch.invocations), ("Errors", batch.errors)):
