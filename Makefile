@@ -88,8 +88,12 @@ demo: $(STAMP)
 
 check: lint typecheck
 
+# `stackflow lint` checks migrations/ (StackFlow's rules and squawk's); CI sets
+# MIGRATIONS_LINT_FLAGS=--github so a finding shows on its line in the pull request.
+MIGRATIONS_LINT_FLAGS ?=
 lint: $(STAMP)
 	$(BIN)/ruff check functions tools infra tests bench
+	$(BIN)/stackflow lint $(MIGRATIONS_LINT_FLAGS)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy functions tools infra tests bench

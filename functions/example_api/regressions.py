@@ -8,6 +8,8 @@ Local mode packages them as their own artifacts (different code, different
   traffic; the error alarm fires and the deployment rolls back.
 * ``health_regression``: the health check queries a table that was never created, so
   the build fails its smoke test and never receives traffic.
+* ``worker_regression``: the orders worker's summary reads a column the schema does not
+  have: its health action passes smoke, every summary under canary traffic fails.
 * ``health_hangs``: the health check waits on a lock nobody releases and never
   answers; its smoke case times out (and Lambda stops it at the function's timeout).
 """
@@ -52,3 +54,14 @@ def health_regression(event: Mapping[str, Any], context: Any) -> app.Response:
 
 def health_hangs(event: Mapping[str, Any], context: Any) -> app.Response:
     return app.dispatch(HANGING_ROUTES, event)
+
+
+def _summary_by_amount() -> app.Response:
+    rows = app.query("SELECT count(*) AS orders, sum(amount_total) AS total FROM orders")
+    return app.respond(200, rows[0])
+
+
+def worker_regression(event: Mapping[str, Any], context: Any) -> app.Response:
+    from example_api import worker
+
+    return worker.run({**worker.ACTIONS, "summarize": _summary_by_amount}, event)

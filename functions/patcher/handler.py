@@ -2,8 +2,8 @@
 or adopts another tool's history.
 
 Event: ``{"action": "migrate"|"rollback"|"status"|"adopt", "dry_run": false, "target": N,
-"steps": N, "applied_by": "...", "allow_out_of_order": false, "from": "golang-migrate"}``
-(docs/patcher.md).
+"steps": N, "applied_by": "...", "allow_out_of_order": false, "from": "golang-migrate",
+"phase": "expand"|"contract"|"all", "baseline": true | {...}}`` (docs/patcher.md).
 Failures raise a ``stackflow.errors`` class; its name is the Lambda ``errorType``.
 ``handler`` is the shared wrapper of ``stackflow.handlers`` around ``_call`` and
 ``_report``.

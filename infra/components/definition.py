@@ -9,7 +9,9 @@ under its own key with ``ResultPath``; every state from ``Upload`` on catches
 DeploymentFailed, which fails with the original error and cause. When the migrations
 branch ran (``$.schema_before`` is present), ``SchemaAfter`` reads the schema's status
 between Rollback and RecordFailure, so the failure record can name the migrations this
-execution applied even when ``Migrate`` itself failed part-way.
+execution applied even when ``Migrate`` itself failed part-way; then ``RollbackImpact``
+(a rollback dry run against SchemaBefore's baseline) says what reverting them would
+destroy.
 
 Only plain ASL is used (Task, Choice, Wait with SecondsPath, Pass, Succeed, Fail with
 ErrorPath/CausePath) so local mode can run the synthesized definition unchanged.
@@ -26,6 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackflow.errors import RETRYABLE_ERROR_NAMES
+
+from infra.components.release_definition import START as RELEASE_START
+from infra.components.release_definition import release_states
 
 # Lambda's own transient failures, then StackFlow's retryable error types.
 LAMBDA_TRANSIENT_ERRORS = (
@@ -56,6 +61,8 @@ class DefinitionProps:
     step_timeout_seconds: int
     patcher_timeout_seconds: int
     execution_timeout_seconds: int
+    # A multi-function release's Map states run at most this many functions at once.
+    map_concurrency: int = 5
 
 
 def build_definition(props: DefinitionProps) -> dict[str, Any]:
@@ -67,14 +74,25 @@ def build_definition(props: DefinitionProps) -> dict[str, Any]:
             "Parameters": {"input.$": "$", "execution_id.$": "$$.Execution.Id"},
             "Next": "Validate",
         },
-        "Validate": _step(props, "validate", "$.input", "Lock", catch=False),
+        "Validate": _step(props, "validate", "$.input", "ReleaseKind", catch=False),
+        # "functions": [...] names several targets: release_definition.py's path.
+        "ReleaseKind": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.input.functions", "IsPresent": True,
+                         "Next": RELEASE_START}],
+            "Default": "Lock",
+        },
         "Lock": _lock(props),
         "LockFailed": _fail("The function and alias are locked by another deployment."),
         "Upload": _step(props, "upload", "$.upload", "MigrationsEnabled"),
         "MigrationsEnabled": _choice("$.input.migrations.enabled", "SchemaBefore", "Publish"),
-        "SchemaBefore": _patcher(props, {"action": "status"}, "$.schema_before", "Migrate"),
+        # The baseline (touched tables' rows and write counters) is what the rollback
+        # impact report compares against after a failure.
+        "SchemaBefore": _patcher(props, {"action": "status", "baseline": True},
+                                 "$.schema_before", "Migrate"),
         "Migrate": _patcher(props, {
             "action": "migrate",
+            "phase": "expand",
             "target.$": "$.input.migrations.target",
             "applied_by.$": "$$.Execution.Name",
         }, "$.migrate", "MigrationsComplete"),
@@ -101,11 +119,13 @@ def build_definition(props: DefinitionProps) -> dict[str, Any]:
         "HealthCheck": _step(props, "health", "$.health", "BakeDone"),
         "BakeDone": _choice("$.health.bake_done", "Shift", "Bake"),
         **_approval_states(props),
-        "Promote": _step(props, "promote", "$.promote", "Record"),
+        "Promote": _step(props, "promote", "$.promote", "ContractEnabled"),
+        **_contract_states(props),
         "Record": _step(props, "record", "$.record", "Unlock"),
         "Unlock": _step(props, "unlock", "$.unlock", "Deployed"),
         "Deployed": {"Type": "Succeed"},
         **_failure_states(props),
+        **release_states(props, _Builders()),
     }
     return {
         "Comment": "StackFlow deployment: lock, upload, migrate, publish, smoke, shift "
@@ -124,6 +144,14 @@ def retry_policy() -> list[dict[str, Any]]:
         "MaxAttempts": RETRY_MAX_ATTEMPTS,
         "BackoffRate": RETRY_BACKOFF_RATE,
     }]
+
+
+class _Builders:
+    """The state builders the release path shares with this one."""
+
+    task = staticmethod(lambda *a, **k: _task(*a, **k))
+    catch = staticmethod(lambda *a, **k: _catch(*a, **k))
+    choice = staticmethod(lambda *a, **k: _choice(*a, **k))
 
 
 def _task(resource: str, result_path: str, next_state: str,
@@ -206,6 +234,45 @@ def _approval_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
     return states
 
 
+def _contract_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
+    """Contract-phase migrations, once the new version serves all traffic: the previous
+    version never meets a schema it cannot read. A failure here keeps the release
+    promoted (the code is fine, the schema still expanded): it is caught into
+    ``$.migrate_contract_error`` and Record says SUCCEEDED_WITH_PENDING_CONTRACT."""
+    contract = _task(props.function_arns[PATCHER], "$.migrate_contract", "ContractComplete",
+                     props.patcher_timeout_seconds)
+    contract["Parameters"] = {"action": "migrate", "phase": "contract",
+                              "target.$": "$.input.migrations.target",
+                              "applied_by.$": "$$.Execution.Name"}
+    contract["Catch"] = _catch("Record", "$.migrate_contract_error")
+    return {
+        "ContractEnabled": _choice("$.input.migrations.enabled", "MigrateContract", "Record"),
+        "MigrateContract": contract,
+        # Like Migrate: a round stopped before the Lambda deadline is followed by another.
+        "ContractComplete": _choice("$.migrate_contract.complete", "Record",
+                                    "MigrateContract"),
+    }
+
+
+def _impact_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
+    """The rollback impact report: a patcher rollback dry run back to the version
+    SchemaBefore saw, measured against its baseline (a path that is missing would be an
+    uncatchable States.Runtime error, hence the Choice)."""
+    taken = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.schema_before.baseline", "IsPresent": True,
+                     "Next": "RollbackImpact"}],
+        "Default": "RecordFailure",
+    }
+    impact = _task(props.function_arns[PATCHER], "$.rollback_impact", "RecordFailure",
+                   props.patcher_timeout_seconds)
+    impact["Parameters"] = {"action": "rollback", "dry_run": True,
+                            "target.$": "$.schema_before.baseline.version",
+                            "baseline.$": "$.schema_before.baseline"}
+    impact["Catch"] = _catch("RecordFailure", "$.rollback_impact_error")
+    return {"BaselineTaken": taken, "RollbackImpact": impact}
+
+
 def _failure_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
     # Each failure-path state moves on even when it fails itself, so the lock is always
     # released and the execution always ends with the original error, not a later one.
@@ -221,7 +288,7 @@ def _failure_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
                      "Next": "SchemaAfter"}],
         "Default": "RecordFailure",
     }
-    schema_after = _task(props.function_arns[PATCHER], "$.schema_after", "RecordFailure",
+    schema_after = _task(props.function_arns[PATCHER], "$.schema_after", "BaselineTaken",
                          props.patcher_timeout_seconds)
     schema_after["Parameters"] = {"action": "status"}
     # An unreachable database must not hold up the rollback record and the unlock.
@@ -236,6 +303,7 @@ def _failure_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
         "Rollback": rollback,
         "MigrationsAttempted": attempted,
         "SchemaAfter": schema_after,
+        **_impact_states(props),
         "RecordFailure": record,
         "UnlockAfterFailure": unlock,
         "DeploymentFailed": _fail("The deployment failed and the alias was rolled back."),

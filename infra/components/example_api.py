@@ -35,6 +35,7 @@ from infra.config import Settings
 from infra.nag import acknowledge
 
 API_FUNCTION_NAME = "StackFlowAPI"
+WORKER_FUNCTION_NAME = "StackFlowOrdersWorker"
 ALIAS_NAME = "PROD"
 
 
@@ -76,7 +77,7 @@ class ExampleApi(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
-        _let_alarm_publish(alarm_topic, self.alarm)
+        _let_alarm_publish(alarm_topic, self.alarm, "CloudWatchAlarmPublishes")
 
     def _http_api(self, *, retain_logs: bool) -> apigwv2.HttpApi:
         api = apigwv2.HttpApi(
@@ -102,7 +103,52 @@ class ExampleApi(Construct):
         return api
 
 
-def _let_alarm_publish(topic: sns.ITopic, alarm: cloudwatch.IAlarm) -> None:
+class OrdersWorker(Construct):
+    """The example's second function: a worker reading ``orders``, behind its own alias.
+
+    It shares StackFlowAPI's schema, package and read-only database role, so one
+    release moves both (``"functions": [...]``, docs/deploy-steps.md): no window where
+    the new worker runs beside the old API, and the schema migrates once.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
+                 database: DatabaseRef, alarm_topic: sns.ITopic) -> None:
+        super().__init__(scope, construct_id)
+        stage = settings.stage
+        self.function_name = settings.physical_name(WORKER_FUNCTION_NAME)
+        self.function = python_function(
+            self, "Function",
+            settings=settings,
+            component="example_api",
+            handler="example_api.worker.handler",
+            description="StackFlowOrdersWorker: the example's worker over the orders table",
+            function_name=self.function_name,
+            timeout=Duration.seconds(10),
+            database=database.reader,
+        )
+        bootstrap = lambda_.Version(self, "BootstrapVersion", lambda_=self.function,
+                                    description="Created once by CloudFormation")
+        self.alias = lambda_.Alias(self, "Prod", alias_name=ALIAS_NAME, version=bootstrap)
+        self.alarm_name = f"{self.function_name}-{stage.name}-errors"
+        self.alarm = cloudwatch.Alarm(
+            self, "Errors",
+            alarm_name=self.alarm_name,
+            alarm_description=f"{self.function_name}:{ALIAS_NAME} is failing; the canary "
+                              "health check rolls the whole release back while this is "
+                              "in ALARM.",
+            metric=self.alias.metric_errors(
+                period=Duration.minutes(stage.api_alarm_period_minutes), statistic="Sum"),
+            threshold=stage.api_error_threshold,
+            evaluation_periods=stage.api_alarm_evaluation_periods,
+            comparison_operator=cloudwatch.ComparisonOperator
+            .GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+        _let_alarm_publish(alarm_topic, self.alarm, "CloudWatchWorkerAlarmPublishes")
+
+
+def _let_alarm_publish(topic: sns.ITopic, alarm: cloudwatch.IAlarm, sid: str) -> None:
     """Allow CloudWatch to publish this alarm's notifications to ``topic``.
 
     The topic has its own policy (TLS only, EventBridge), which replaces SNS's default
@@ -110,7 +156,7 @@ def _let_alarm_publish(topic: sns.ITopic, alarm: cloudwatch.IAlarm) -> None:
     and the alarm would change state without anyone hearing of it.
     """
     topic.add_to_resource_policy(iam.PolicyStatement(
-        sid="CloudWatchAlarmPublishes",
+        sid=sid,
         principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
         actions=["sns:Publish"],
         resources=[topic.topic_arn],

@@ -100,10 +100,14 @@ def test_migration_failure_records_the_exact_rollback_of_what_this_release_appli
         # AND the record lists exactly this release's migrations and the exact command
         payload = json.dumps({"action": "rollback", "target": target}, separators=(",", ":"))
         hint = record(local, result.execution_arn)["migration_rollback"]
+        impact = hint.pop("impact")
         assert hint == {
             "needed": True, "applied": new_versions, "target": target, "function": patcher,
             "command": f"aws lambda invoke --function-name {patcher} "
-                       f"--cli-binary-format raw-in-base64-out --payload '{payload}' out.json"}
+                       f"--cli-binary-format raw-in-base64-out --payload '{payload}' out.json",
+            "verdict": "safe to roll back the schema", "rows_lost": 0}
+        # AND its impact report: the applied down scripts drop release_notes, still empty
+        assert [s["version"] for s in impact["scripts"]] == new_versions[::-1]
         # WHEN an operator runs that command's payload through the patcher
         sent = re.search(r"--payload '([^']*)'", hint["command"])
         assert sent is not None

@@ -342,7 +342,8 @@ def test_deploy_steps_role_grants_each_service_on_its_one_resource(
     target = by_sid["TargetFunctions"]
     assert sorted(target["Action"]) == sorted(TARGET_LAMBDA_ACTIONS)
     assert [arn_suffix(r) for r in target["Resource"]] == [
-        ":function:StackFlowAPI", ":function:StackFlowAPI:*"]
+        ":function:StackFlowAPI", ":function:StackFlowAPI:*",
+        ":function:StackFlowOrdersWorker", ":function:StackFlowOrdersWorker:*"]
     # AND S3 reads objects of the artifacts bucket, nothing else in S3
     (bucket,) = [lid for lid in resources_of(body, "AWS::S3::Bucket")
                  if lid.startswith("ArtifactsBucket")]
@@ -374,7 +375,8 @@ def test_target_functions_from_context_extend_only_the_lambda_statement(
     # THEN the deploy steps may deploy those functions (and their versions/aliases) too
     assert sorted(arn_suffix(r) for r in by_sid["TargetFunctions"]["Resource"]) == [
         ":function:Orders", ":function:Orders:*", ":function:Payments",
-        ":function:Payments:*", ":function:StackFlowAPI", ":function:StackFlowAPI:*"]
+        ":function:Payments:*", ":function:StackFlowAPI", ":function:StackFlowAPI:*",
+        ":function:StackFlowOrdersWorker", ":function:StackFlowOrdersWorker:*"]
     # AND every other statement is the same as without them
     for sid in ("ReadArtifacts", "DeployTable", "AlarmsAndMetrics", "XRay"):
         assert by_sid[sid] == default[sid], sid

@@ -107,12 +107,14 @@ def test_each_client_logs_in_as_its_own_role(synthesized: Synthesized, stage: st
     told = {f["Handler"]: f["Environment"]["Variables"][env.DB_SECRET_ARN]
             for f in functions_of(body).values()
             if env.DB_SECRET_ARN in f["Environment"]["Variables"]}
-    # THEN the patcher is the schema owner, the drift check and StackFlowAPI only read,
+    # THEN the patcher is the schema owner, the drift check and the example's two
+    # functions (StackFlowAPI, the orders worker) only read,
     # and nobody connects as the master user
     assert told == {
         "patcher.handler.handler": {"Fn::ImportValue": by_user[MIGRATOR_ROLE]},
         "drift_check.handler.handler": {"Fn::ImportValue": by_user[READER_ROLE]},
         "example_api.app.handler": {"Fn::ImportValue": by_user[READER_ROLE]},
+        "example_api.worker.handler": {"Fn::ImportValue": by_user[READER_ROLE]},
     }
 
 

@@ -46,6 +46,8 @@ def happy_path(states: dict[str, Any], *, approve: bool) -> list[str]:
         if name == "ShiftDone":
             shifts += 1
             name = state["Choices"][0]["Next"] if shifts == 2 else state["Default"]
+        elif name == "ReleaseKind":
+            name = state["Default"]  # a single-function input
         elif name == "ApprovalRequired":
             name = state["Choices"][0]["Next"] if approve else state["Default"]
         elif state["Type"] == "Choice":
@@ -96,12 +98,13 @@ def test_happy_path_runs_the_documented_order() -> None:
     # GIVEN migrations enabled and a two-step strategy, no approval required
     path = happy_path(definition()["States"], approve=False)
     # THEN the flow is Lock -> Upload -> Migrate -> Publish -> Smoke -> shift loop -> Promote
-    assert path == ["Start", "Validate", "Lock", "Upload", "MigrationsEnabled",
+    assert path == ["Start", "Validate", "ReleaseKind", "Lock", "Upload", "MigrationsEnabled",
                     "SchemaBefore", "Migrate", "MigrationsComplete", "Publish", "Smoke",
                     "Shift", "ShiftDone",
                     "Bake", "HealthCheck", "BakeDone", "Shift", "ShiftDone",
                     "ApprovalRequired",
-                    "Promote", "Record", "Unlock", "Deployed"]
+                    "Promote", "ContractEnabled", "MigrateContract", "ContractComplete",
+                    "Record", "Unlock", "Deployed"]
 
 
 def test_migrations_are_skipped_when_disabled() -> None:
@@ -118,10 +121,32 @@ def test_patcher_states_send_the_documented_payloads() -> None:
     states = definition()["States"]
     # THEN SchemaBefore asks for status and Migrate migrates to the input's target
     assert states["SchemaBefore"]["Resource"] == arn("StackFlowPatcher")
-    assert states["SchemaBefore"]["Parameters"] == {"action": "status"}
+    assert states["SchemaBefore"]["Parameters"] == {"action": "status", "baseline": True}
     assert states["Migrate"]["Parameters"] == {
-        "action": "migrate", "target.$": "$.input.migrations.target",
+        "action": "migrate", "phase": "expand", "target.$": "$.input.migrations.target",
         "applied_by.$": "$$.Execution.Name"}
+
+
+def test_contract_migrations_run_after_promote_and_never_roll_back() -> None:
+    # GIVEN the states after Promote
+    states = definition()["States"]
+    # THEN contract-phase migrations run once the new version serves everything
+    assert states["Promote"]["Next"] == "ContractEnabled"
+    assert states["ContractEnabled"]["Choices"] == [{
+        "Variable": "$.input.migrations.enabled", "BooleanEquals": True,
+        "Next": "MigrateContract"}]
+    assert states["ContractEnabled"]["Default"] == "Record"
+    contract = states["MigrateContract"]
+    assert contract["Resource"] == arn("StackFlowPatcher")
+    assert contract["Parameters"] == {
+        "action": "migrate", "phase": "contract", "target.$": "$.input.migrations.target",
+        "applied_by.$": "$$.Execution.Name"}
+    assert contract["ResultPath"] == "$.migrate_contract"
+    # AND a failure keeps the release promoted: it goes on to Record, never to Rollback
+    assert contract["Catch"] == [{"ErrorEquals": ["States.ALL"],
+                                  "ResultPath": "$.migrate_contract_error", "Next": "Record"}]
+    assert states["ContractComplete"]["Choices"][0]["Next"] == "Record"
+    assert states["ContractComplete"]["Default"] == "MigrateContract"
 
 
 MISSING = object()
@@ -243,13 +268,16 @@ def test_failure_path_always_reaches_the_fail_state_with_the_original_error() ->
     # THEN each step moves on even if it fails itself, without overwriting $.error
     assert states["Rollback"]["Next"] == "MigrationsAttempted"
     assert states["Rollback"]["Catch"][0]["Next"] == "MigrationsAttempted"
-    assert states["SchemaAfter"]["Next"] == "RecordFailure"
+    assert states["SchemaAfter"]["Next"] == "BaselineTaken"
     assert states["SchemaAfter"]["Catch"][0]["Next"] == "RecordFailure"
+    assert states["RollbackImpact"]["Next"] == "RecordFailure"
+    assert states["RollbackImpact"]["Catch"][0]["Next"] == "RecordFailure"
     assert states["RecordFailure"]["Next"] == "UnlockAfterFailure"
     assert states["RecordFailure"]["Catch"][0]["Next"] == "UnlockAfterFailure"
     assert states["UnlockAfterFailure"]["Next"] == "DeploymentFailed"
     assert states["UnlockAfterFailure"]["Catch"][0]["Next"] == "DeploymentFailed"
-    for name in ("Rollback", "SchemaAfter", "RecordFailure", "UnlockAfterFailure"):
+    for name in ("Rollback", "SchemaAfter", "RollbackImpact", "RecordFailure",
+                 "UnlockAfterFailure"):
         assert states[name]["Catch"][0]["ResultPath"] != "$.error", name
     failed = states["DeploymentFailed"]
     assert (failed["Type"], failed["ErrorPath"], failed["CausePath"]) == (
@@ -286,8 +314,9 @@ def test_after_migrations_ran_the_failure_path_reads_the_schema_before_recording
     # WHEN the failure path runs
     path = failure_path(states, document)
     # THEN the patcher's status lands at $.schema_after before RecordFailure reads it
-    assert path == ["Rollback", "MigrationsAttempted", "SchemaAfter", "RecordFailure",
-                    "UnlockAfterFailure", "DeploymentFailed"]
+    # (without a baseline, as from an earlier patcher, there is no impact report)
+    assert path == ["Rollback", "MigrationsAttempted", "SchemaAfter", "BaselineTaken",
+                    "RecordFailure", "UnlockAfterFailure", "DeploymentFailed"]
     assert states["SchemaAfter"]["Resource"] == arn("StackFlowPatcher")
     assert states["SchemaAfter"]["Parameters"] == {"action": "status"}
     assert states["SchemaAfter"]["TimeoutSeconds"] == states["Migrate"]["TimeoutSeconds"]
@@ -295,6 +324,29 @@ def test_after_migrations_ran_the_failure_path_reads_the_schema_before_recording
     assert "schema_after" in document
     # AND the original error is still the one the execution fails with
     assert document["error"]["Error"] == "MigrationFailed"
+
+
+@pytest.mark.parametrize("failing", [frozenset(), frozenset({"RollbackImpact"})])
+def test_with_a_baseline_the_failure_path_reports_the_rollback_impact(
+        failing: frozenset[str]) -> None:
+    # GIVEN a failure after SchemaBefore took its baseline
+    states = definition()["States"]
+    document: dict[str, Any] = {
+        "input": {}, "schema_before": {"current_version": 3, "baseline": {"version": 3}},
+        "error": {"Error": "CanaryUnhealthy", "Cause": "alarm"}}
+    # WHEN the failure path runs (and the impact dry run may itself fail)
+    path = failure_path(states, document, failing)
+    # THEN a rollback dry run back to the baseline's version runs before RecordFailure,
+    # and its failure never stops the record or the unlock
+    assert path == ["Rollback", "MigrationsAttempted", "SchemaAfter", "BaselineTaken",
+                    "RollbackImpact", "RecordFailure", "UnlockAfterFailure",
+                    "DeploymentFailed"]
+    assert states["RollbackImpact"]["Parameters"] == {
+        "action": "rollback", "dry_run": True,
+        "target.$": "$.schema_before.baseline.version",
+        "baseline.$": "$.schema_before.baseline"}
+    assert ("rollback_impact_error" if failing else "rollback_impact") in document
+    assert document["error"]["Error"] == "CanaryUnhealthy"
 
 
 @pytest.mark.parametrize("document", [
@@ -373,8 +425,9 @@ def test_approval_is_optional_outside_prod() -> None:
     assert states["ApprovalRequired"]["Choices"] == [{
         "Variable": "$.input.approval.required", "BooleanEquals": True, "Next": "Approval"}]
     assert states["ApprovalRequired"]["Default"] == "Promote"
-    assert happy_path(states, approve=True)[-6:] == [
-        "ApprovalRequired", "Approval", "Promote", "Record", "Unlock", "Deployed"]
+    assert happy_path(states, approve=True)[-9:] == [
+        "ApprovalRequired", "Approval", "Promote", "ContractEnabled", "MigrateContract",
+        "ContractComplete", "Record", "Unlock", "Deployed"]
 
 
 def test_prod_always_waits_for_approval() -> None:
@@ -416,6 +469,7 @@ def test_definition_uses_only_plain_asl() -> None:
     # GIVEN the state types and the only service integration used
     states = definition()["States"].values()
     # THEN local mode's engine can run it unchanged
-    assert {s["Type"] for s in states} == {"Pass", "Task", "Choice", "Wait", "Succeed", "Fail"}
+    assert {s["Type"] for s in states} == {"Pass", "Task", "Choice", "Wait", "Succeed", "Fail",
+                                           "Map"}
     resources = {s["Resource"] for s in states if s["Type"] == "Task"}
     assert {r for r in resources if r.startswith("arn:aws:states")} == {APPROVAL_RESOURCE}

@@ -199,17 +199,21 @@ def test_deploy_steps_touch_only_the_target_functions(synthesized: Synthesized) 
     lambda_statements = [st for st in role_statements(body, "DeployStepsRole")
                          if any(a.startswith("lambda:") for a in as_list(st["Action"]))]
     (statement,) = lambda_statements
-    # THEN the Lambda actions name StackFlowAPI and its versions/aliases, nothing else
+    # THEN the Lambda actions name the example's two functions and their versions/aliases,
+    # nothing else
     assert [arn_suffix(r) for r in statement["Resource"]] == [
-        ":function:StackFlowAPI", ":function:StackFlowAPI:*"]
+        ":function:StackFlowAPI", ":function:StackFlowAPI:*",
+        ":function:StackFlowOrdersWorker", ":function:StackFlowOrdersWorker:*"]
     assert sorted(statement["Action"]) == sorted(TARGET_LAMBDA_ACTIONS)
 
 
 def test_example_api_routes_through_the_prod_alias(synthesized: Synthesized) -> None:
     template = synthesized.template(DEV)
     body = synthesized.template_json(DEV)
-    (alias_id, alias), = resources_of(body, "AWS::Lambda::Alias").items()
-    (version_id,) = resources_of(body, "AWS::Lambda::Version")
+    (alias_id, alias), = [(lid, a) for lid, a in resources_of(body, "AWS::Lambda::Alias")
+                          .items() if lid.startswith("StackFlowAPI")]
+    (version_id,) = [lid for lid in resources_of(body, "AWS::Lambda::Version")
+                     if lid.startswith("StackFlowAPI")]
     # THEN the PROD alias starts on a bootstrap version CloudFormation creates once
     assert alias["Properties"]["Name"] == "PROD"
     assert alias["Properties"]["FunctionVersion"] == {
@@ -220,7 +224,8 @@ def test_example_api_routes_through_the_prod_alias(synthesized: Synthesized) -> 
     template.has_resource_properties("AWS::ApiGatewayV2::Integration", {
         "IntegrationType": "AWS_PROXY", "IntegrationUri": {"Ref": alias_id}})
     # AND the error alarm watches the alias (its Resource dimension is function:PROD)
-    (alarm,) = resources_of(body, "AWS::CloudWatch::Alarm").values()
+    (alarm,) = [a for lid, a in resources_of(body, "AWS::CloudWatch::Alarm").items()
+                if lid.startswith("StackFlowAPI")]
     props = alarm["Properties"]
     assert (props["AlarmName"], props["MetricName"]) == ("StackFlowAPI-dev-errors", "Errors")
     dimensions = {d["Name"]: d["Value"] for d in props["Dimensions"]}
@@ -264,7 +269,8 @@ def test_ci_role_may_only_upload_and_start_or_watch_deployments(
                                "WatchDeployments", "ReadAliases"}
     assert statements["ReadAliases"]["Action"] == "lambda:GetAlias"
     assert [arn_suffix(r) for r in statements["ReadAliases"]["Resource"]] == [
-        ":function:StackFlowAPI", ":function:StackFlowAPI:*"]
+        ":function:StackFlowAPI", ":function:StackFlowAPI:*",
+        ":function:StackFlowOrdersWorker", ":function:StackFlowOrdersWorker:*"]
     assert sorted(statements["PutArtifacts"]["Action"]) == [
         "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
     assert statements["FindArtifacts"]["Action"] == "s3:ListBucket"
@@ -396,19 +402,21 @@ def test_failed_executions_and_alarms_reach_the_failures_topic(
     # AND its one target is the failures topic
     assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Ref": failures}]
     # AND the topic's policy lets EventBridge publish for that rule and CloudWatch for
-    # the StackFlowAPI alarm (a topic policy replaces SNS's default one)
-    (alarm_id,) = resources_of(body, "AWS::CloudWatch::Alarm")
+    # the example's alarms (a topic policy replaces SNS's default one)
+    alarm_ids = sorted(resources_of(body, "AWS::CloudWatch::Alarm"))
     (policy,) = [p["Properties"] for p in resources_of(body, "AWS::SNS::TopicPolicy").values()
                  if p["Properties"]["Topics"] == [{"Ref": failures}]]
-    allows = {st["Principal"]["Service"]: st for st in policy["PolicyDocument"]["Statement"]
-              if st["Effect"] == "Allow"}
-    assert set(allows) == {"events.amazonaws.com", "cloudwatch.amazonaws.com"}
-    for service, source in (("events.amazonaws.com", rule_id),
-                            ("cloudwatch.amazonaws.com", alarm_id)):
-        assert allows[service]["Action"] == "sns:Publish"
-        assert allows[service]["Resource"] == {"Ref": failures}
-        assert allows[service]["Condition"] == {
-            "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [source, "Arn"]}}}
+    allows = [st for st in policy["PolicyDocument"]["Statement"] if st["Effect"] == "Allow"]
+    assert {st["Principal"]["Service"] for st in allows} == {"events.amazonaws.com",
+                                                            "cloudwatch.amazonaws.com"}
+    sources = {st["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0]:
+               st["Principal"]["Service"] for st in allows}
+    assert sources == {rule_id: "events.amazonaws.com",
+                       **{lid: "cloudwatch.amazonaws.com" for lid in alarm_ids}}
+    assert len(alarm_ids) == 2
+    for statement in allows:
+        assert statement["Action"] == "sns:Publish"
+        assert statement["Resource"] == {"Ref": failures}
     # AND both services may use the topics' key (they cannot publish to it otherwise)
     (key,) = resources_of(body, "AWS::KMS::Key").values()
     (services,) = [st for st in key["Properties"]["KeyPolicy"]["Statement"]

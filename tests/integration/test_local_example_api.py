@@ -58,3 +58,21 @@ def test_health_regression_fails_health(schema: str) -> None:
     # THEN it raises, so the smoke test sees a FunctionError
     with pytest.raises(psycopg.errors.UndefinedTable):
         regressions.health_regression(http_event("/health"), None)
+
+
+def test_the_orders_worker_summarizes_and_its_regression_fails_only_the_summary(
+        schema: str) -> None:
+    from example_api import worker
+    from stackflow.errors import InvalidRequest
+
+    # GIVEN the sample schema with one order of 42.00
+    # WHEN the worker is invoked THEN it summarizes the orders and answers its health
+    assert _body(worker.handler({"action": "summarize"}, None)) == {"orders": 1,
+                                                                     "total_cents": 4200}
+    assert _body(worker.handler({"action": "health"}, None)) == {"status": "ok"}
+    with pytest.raises(InvalidRequest):
+        worker.handler({"action": "nope"}, None)
+    # AND the regressed build passes its health (the smoke case) but fails every summary
+    assert regressions.worker_regression({"action": "health"}, None)["statusCode"] == 200
+    with pytest.raises(psycopg.errors.UndefinedColumn):
+        regressions.worker_regression({"action": "summarize"}, None)

@@ -376,3 +376,49 @@ def test_wait_stops_before_the_credentials_expire_and_status_follows_on(
     assert any("Bake ..." in line for line in lines)
     assert any("Shift done" in line for line in lines)
     assert lines[-1] == f"release {name} SUCCEEDED"
+
+
+def test_artifact_name_equals_path_starts_one_release_of_every_function(
+        aws: Aws, tmp_path: Path, migrations: Path) -> None:
+    # GIVEN two zips and a manifest naming the worker's smoke case
+    api, worker = tmp_path / "api.zip", tmp_path / "worker.zip"
+    api.write_bytes(b"PK\x05\x06" + bytes(18))
+    worker.write_bytes(b"PK\x05\x06" + bytes(17) + b"\x01")
+    manifest = tmp_path / "release.json"
+    manifest.write_text(json.dumps({"functions": [
+        {"function_name": "StackFlowOrdersWorker", "smoke": {"cases": []}}],
+        "strategy": {"preset": "Canary10Percent5Minutes"}}))
+    machine = aws.state_machine("deploy-many", SUCCEEDING)
+    # WHEN CI names each zip with --artifact NAME=PATH
+    run = stackflow("pipeline", "start", "--artifact", f"StackFlowAPI={api}",
+                    "--artifact", f"StackFlowOrdersWorker={worker}", "--input", str(manifest),
+                    "--bucket", BUCKET, "--migrations", str(migrations),
+                    "--state-machine-arn", machine)
+    # THEN one execution releases both, each with its own uploaded object
+    assert run.code == 0, run.err
+    [execution] = aws.executions(machine)
+    assert execution["name"].startswith("StackFlowOrdersWorker-PROD-and-1-")
+    document = json.loads(aws.sfn.describe_execution(
+        executionArn=execution["executionArn"])["input"])
+    assert "function_name" not in document
+    targets = {t["function_name"]: t for t in document["functions"]}
+    assert list(targets) == ["StackFlowOrdersWorker", "StackFlowAPI"]
+    assert targets["StackFlowOrdersWorker"]["smoke"] == {"cases": []}
+    assert targets["StackFlowAPI"]["alias"] == "PROD"
+    assert targets["StackFlowAPI"]["artifact"]["sha256"] == code_sha256(api.read_bytes())
+    assert targets["StackFlowOrdersWorker"]["artifact"]["key"].startswith(
+        "StackFlowOrdersWorker/")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--artifact", "a.zip", "--artifact", "b.zip"], "name each function"),
+    (["--artifact", "A=a.zip", "--artifact", "b.zip"], "mixes PATH and NAME=PATH"),
+    (["--artifact", "A=a.zip", "--artifact", "A=b.zip"], "names A twice"),
+])
+def test_bad_artifact_flags_name_the_flag(aws: Aws, argv: list[str], message: str) -> None:
+    run = stackflow("pipeline", "start", *argv, "--bucket", BUCKET,
+                    "--state-machine-arn", "arn:aws:states:us-east-1:123456789012:"
+                                           "stateMachine:x")
+    assert run.code != 0
+    assert "--artifact" in run.err
+    assert message in run.err

@@ -129,9 +129,18 @@ def read_smoke_case(name: str, sample: Any) -> None:
     parse_case(sample, name, Path(name).stem)
 
 
+def read_release_input(name: str, sample: Any) -> None:
+    # A multi-function release (issue 16): Validate's reader, every target complete.
+    from stackflow.deploy.release import parse_release
+
+    assert len(parse_release(sample).targets) == len(sample["functions"])
+
+
 def reader_for(name: str) -> Reader | None:
     if name == "deploy-execution.json":
         return read_execution_input
+    if name == "deploy-execution-release.json":
+        return read_release_input
     if name == "drift-report.json":
         return read_drift_report
     if name == "deploy-step-reconcile.json":

@@ -222,7 +222,7 @@ def test_the_release_command_in_the_workflow_parses_with_the_real_cli(
 
     # THEN it is `pipeline start` with the packaged API zip, waiting, retry optional
     assert args.pipeline_command == "start"
-    assert str(args.artifact) == "dist/stackflow-api.zip"
+    assert args.artifact == ["dist/stackflow-api.zip"]  # --artifact may repeat (NAME=PATH)
     assert args.wait is True
     assert args.retry is True  # the ${RETRY:+--retry} form, expanded
 
@@ -238,3 +238,16 @@ def test_pull_requests_get_a_make_diff_through_oidc() -> None:
     assert "github.repository" in job["if"]
     job_steps = steps(job)
     assert index_of(job_steps, CREDENTIALS_ACTION) < index_of(job_steps, "make cdk-diff")
+
+
+def test_migrations_are_linted_before_anything_is_built_or_uploaded() -> None:
+    # GIVEN the deploy workflow's test job, which build and deploy need
+    test_job = load("deploy.yml")["jobs"]["test"]
+    (step,) = [s for s in steps(test_job) if "run" in s]
+    # THEN its `make test` lints the migrations with GitHub annotations
+    assert step["env"]["MIGRATIONS_LINT_FLAGS"] == "--github"
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    lint_target = makefile.split("\nlint: ", 1)[1].split("\n\n", 1)[0]
+    assert "$(BIN)/stackflow lint $(MIGRATIONS_LINT_FLAGS)" in lint_target
+    assert "\ncheck: lint typecheck" in makefile
+    assert "\ntest: check" in makefile

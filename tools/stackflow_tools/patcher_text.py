@@ -10,6 +10,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
+from stackflow.migrations.locks import ACCESS_EXCLUSIVE, BLOCKS_WRITES
 from stackflow.migrations.sqltext import first_line
 
 NO_PROBLEMS = "no problems found"
@@ -64,6 +65,7 @@ def _format_plan(result: dict[str, Any], *, with_sql: bool) -> str:
     lines += _table(["VERSION", "FILE", "MODE", "STATEMENTS", "FIRST LINE"], [
         [str(s["version"]), _file(s), _mode(s), str(s.get("statements", "?")),
          first_line(s.get("sql", ""))] for s in steps])
+    lines += _lock_lines(steps)
     statements = sum(int(s.get("statements", 0)) for s in steps)
     lines.append(f"total: {len(steps)} to {verb}, {statements} statement(s), {outside} "
                  "outside a transaction" + ("" if with_sql else "; --sql prints the scripts"))
@@ -72,10 +74,50 @@ def _format_plan(result: dict[str, Any], *, with_sql: bool) -> str:
     if left and result["action"] == "migrate":
         lines.append(f"left pending: {_versions(left)}")
     lines += [note for note in _problems(result) if note != NO_PROBLEMS]
+    lines += impact_lines(result.get("impact"))
     if with_sql:
         lines += [f"\n-- {s['version']} {_file(s)} ({s['direction']}, {_mode(s)})\n"
                   f"{s.get('sql', '').rstrip()}" for s in steps]
     return "\n".join(lines)
+
+
+def _lock_lines(steps: Sequence[dict[str, Any]]) -> list[str]:
+    """The statements that block the table's writes (or reads) while they run."""
+    lines = []
+    for step in steps:
+        for lock in step.get("locks", []):
+            if lock["lock"] in BLOCKS_WRITES:
+                blocks = "reads and writes" if lock["lock"] == ACCESS_EXCLUSIVE else "writes"
+                lines.append(f"  lock: {step['version']} {_file(step)} statement "
+                             f"{lock['statement']}: {lock['lock']} on {lock['table']} "
+                             f"(blocks {blocks})")
+    return lines
+
+
+def impact_lines(impact: Any) -> list[str]:
+    """A rollback's impact report: the verdict, then each object a down script drops or
+    alters and the data written there."""
+    if not isinstance(impact, dict):
+        return []
+    since = f" since the baseline of {impact['baseline']}" if impact.get("baseline") \
+        else " (no baseline: every value counts as the new version's)"
+    lines = [f"impact: {impact['verdict']}{since}"]
+    for script in impact.get("scripts", []):
+        for obj in script.get("objects", []):
+            lines.append(f"  {script['version']} {script['file']}: {_impact_object(obj)}")
+    return lines
+
+
+def _impact_object(obj: dict[str, Any]) -> str:
+    kind = str(obj["kind"]).replace("_", " ")
+    if not obj.get("exists"):
+        return f"{kind} {obj['object']} (no such table now)"
+    values = f", {obj['non_null_values']} non-null value(s)" if "non_null_values" in obj \
+        else ""
+    written = obj.get("written_since")
+    since = "" if written is None else f", {written} row(s) inserted or updated since"
+    return (f"{kind} {obj['object']}: {obj['rows']} row(s){values}{since}; "
+            f"loses {obj['rows_lost']}")
 
 
 def _format_adopt(result: dict[str, Any]) -> str:
@@ -126,6 +168,11 @@ def _format_status(result: dict[str, Any]) -> str:
     lines += _problems(result)
     if result.get("ignored"):
         lines.append("ignored (not .sql): " + ", ".join(result["ignored"]))
+    if isinstance(result.get("baseline"), dict):
+        tables = result["baseline"]["tables"]
+        lines.append(f"baseline: {len(tables)} table(s) measured at "
+                     f"{result['baseline']['taken_at']} ({', '.join(tables) or 'none'}); "
+                     "--json prints it for rollback --dry-run --baseline")
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from stackflow.errors import (
     StackFlowError,
 )
 from stackflow.migrations.adopt import APPLIED_BY, AdoptPlan
+from stackflow.migrations.impact import TableStats
 from stackflow.migrations.model import AppliedMigration, Step
 from stackflow.migrations.ports import Limits, RunStart
 from stackflow.migrations.tables import Tables, check_tables
@@ -93,6 +94,16 @@ INSERT INTO {runs} (action, target, steps, applied_by)
 VALUES (%s, %s, %s, %s) RETURNING id
 """
 # Each named table's columns; a row with a NULL column for a table that is absent.
+# A table named as PostgreSQL folds it (impact.fold), re-quoted for to_regclass.
+_TABLE_STATS_SQL = """
+SELECT n.nspname, c.relname, coalesce(s.n_tup_ins, 0), coalesce(s.n_tup_upd, 0),
+       coalesce(s.n_tup_del, 0),
+       ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid
+             AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+WHERE c.oid = to_regclass(%s) AND c.relkind IN ('r', 'p')
+"""
 _DESCRIBE_SQL = """
 SELECT n.name, to_regclass(n.name) IS NOT NULL, a.attname::text,
        format_type(a.atttypid, a.atttypmod)
@@ -356,6 +367,24 @@ class PostgresDatabase:
         self._exec(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
             sql.Identifier(schema, index)), what=f"dropping invalid index {name}")
 
+    # --- rollback impact ------------------------------------------------------------
+    def table_stats(self, table: str) -> TableStats:
+        row = self._exec(_TABLE_STATS_SQL, (_quoted(table),),
+                         what=f"reading the statistics of {table}").fetchone()
+        if row is None:
+            return TableStats(exists=False)
+        schema, name, inserted, updated, deleted, columns = row
+        count = self._exec(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(schema, name)), what=f"counting the rows of {table}").fetchone()
+        return TableStats(True, int(count[0]) if count else 0, int(inserted), int(updated),
+                          int(deleted), tuple(columns))
+
+    def non_null_count(self, table: str, column: str) -> int:
+        row = self._exec(sql.SQL("SELECT count({}) FROM {}").format(
+            sql.Identifier(column), sql.SQL(_quoted(table))),
+            what=f"counting the values of {table}.{column}").fetchone()
+        return int(row[0]) if row else 0
+
     # --- run history ----------------------------------------------------------------
     def start_run(self, run: RunStart) -> int:
         row = self._exec(self._start_run_sql,
@@ -417,6 +446,11 @@ class PostgresDatabase:
                     for s in plan.records])
         except psycopg.Error as e:
             raise translate(e, what) from e
+
+
+def _quoted(folded: str) -> str:
+    """A folded ``schema.name`` (or ``name``) quoted part by part: safe SQL text."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in folded.split("."))
 
 
 def _identifier(name: str) -> sql.Identifier:

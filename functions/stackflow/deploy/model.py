@@ -40,6 +40,8 @@ from stackflow.validation import (
 DEFAULT_ALIAS = "PROD"
 INPUT_FIELDS = {"function_name", "alias", "artifact", "migrations", "smoke", "strategy",
                 "alarms", "health", "approval", "ci"}
+# A target of a multi-function release names these; the rest is shared (release.py).
+TARGET_FIELDS = frozenset({"function_name", "alias", "artifact", "smoke", "alarms"})
 HEALTH_FIELDS = {"error_threshold", "block_on_preexisting_alarm", "check_interval_seconds"}
 
 
@@ -124,28 +126,32 @@ def parse_input(value: Any, prefix: str = "input.") -> DeployInput:
     """Read and check an execution input; every error names its field."""
     obj = as_object(value, prefix.rstrip(".") or "input")
     reject_unknown(obj, INPUT_FIELDS, prefix)
+    return DeployInput(**target_fields(obj, prefix), **shared_fields(obj, prefix))
+
+
+def target_fields(obj: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """What names one target: function, alias, artifact, its smoke cases and alarms."""
+    return {"function_name": req_str(obj, "function_name", prefix),
+            "alias": _alias(obj, prefix), "artifact": _artifact(obj, prefix),
+            "smoke": _smoke(obj.get("smoke"), prefix + "smoke"),
+            "alarms": _alarms(obj, prefix)}
+
+
+def shared_fields(obj: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """What a release shares between its targets: migrations, strategy, health, ..."""
     preset, spec = parse_strategy(obj.get("strategy"), prefix + "strategy")
     health = opt_object(obj, "health", prefix)
     reject_unknown(health, HEALTH_FIELDS, prefix + "health.")
     migrations = _migrations(obj, prefix)
-    return DeployInput(
-        function_name=req_str(obj, "function_name", prefix),
-        alias=_alias(obj, prefix),
-        artifact=_artifact(obj, prefix),
-        preset=preset,
-        strategy=spec,
-        migrations_enabled=migrations[0],
-        migrations_target=migrations[1],
-        smoke=_smoke(obj.get("smoke"), prefix + "smoke"),
-        alarms=_alarms(obj, prefix),
-        error_threshold=opt_number(health, "error_threshold", 0.0, minimum=0,
-                                   prefix=prefix + "health.") or 0.0,
-        block_on_preexisting_alarm=opt_bool(health, "block_on_preexisting_alarm", False,
-                                            prefix + "health."),
-        approval_required=_approval(obj, prefix),
-        ci=opt_object(obj, "ci", prefix),
-        check_interval_seconds=_check_interval(health, prefix + "health."),
-    )
+    return {"preset": preset, "strategy": spec,
+            "migrations_enabled": migrations[0], "migrations_target": migrations[1],
+            "error_threshold": opt_number(health, "error_threshold", 0.0, minimum=0,
+                                          prefix=prefix + "health.") or 0.0,
+            "block_on_preexisting_alarm": opt_bool(health, "block_on_preexisting_alarm",
+                                                   False, prefix + "health."),
+            "approval_required": _approval(obj, prefix),
+            "ci": opt_object(obj, "ci", prefix),
+            "check_interval_seconds": _check_interval(health, prefix + "health.")}
 
 
 def _check_interval(health: Mapping[str, Any], prefix: str) -> int:

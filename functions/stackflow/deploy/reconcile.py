@@ -34,9 +34,10 @@ from stackflow.deploy.record import (
     FAILED,
     IN_PROGRESS,
     ROLLED_BACK,
-    SUCCEEDED,
+    SUCCEEDED_STATUSES,
     TIMED_OUT,
 )
+from stackflow.deploy.release import ReleaseInput, is_release, parse_release
 from stackflow.deploy.traffic import guarded_rollback
 from stackflow.errors import InvalidRequest, StackFlowError
 from stackflow.validation import as_object, opt_int, opt_str, req_str
@@ -93,12 +94,19 @@ class ReconcileResult:
     record_status: str | None = None
     rollback: RollbackResult | None = None
     lock_released: bool = False
+    # A multi-function release: one result per function, in the input's order.
+    functions: tuple[tuple[str, ReconcileResult], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"execution_id": self.execution_id, "execution_status": self.execution_status,
-                "changed": self.changed, "reason": self.reason,
-                "record_status": self.record_status, "lock_released": self.lock_released,
-                "rollback": self.rollback.to_dict() if self.rollback is not None else None}
+        result = {"execution_id": self.execution_id,
+                  "execution_status": self.execution_status,
+                  "changed": self.changed, "reason": self.reason,
+                  "record_status": self.record_status, "lock_released": self.lock_released,
+                  "rollback": self.rollback.to_dict() if self.rollback is not None else None}
+        if self.functions:
+            result["functions"] = [{"target": name, **r.to_dict()}
+                                   for name, r in self.functions]
+        return result
 
 
 def reconcile(change: StatusChange, deps: Deps) -> ReconcileResult:
@@ -106,7 +114,27 @@ def reconcile(change: StatusChange, deps: Deps) -> ReconcileResult:
     why_not = _nothing_to_do(change, deps)
     if why_not is not None:
         return ReconcileResult(change.execution_arn, change.status, False, why_not)
-    inp = parse_input(json.loads(change.input or "{}"))
+    raw = json.loads(change.input or "{}")
+    if is_release(raw):
+        return _reconcile_release(change, parse_release(raw), deps)
+    return _reconcile_target(change, parse_input(raw), deps)
+
+
+def _reconcile_release(change: StatusChange, release: ReleaseInput,
+                       deps: Deps) -> ReconcileResult:
+    """Every function of a release on its own: one refused rollback stops no other."""
+    results = tuple((f"{t.function_name}:{t.alias}", _reconcile_target(change, t, deps))
+                    for t in release.targets)
+    first = results[0][1]
+    return ReconcileResult(
+        change.execution_arn, change.status, changed=any(r.changed for _, r in results),
+        reason="; ".join(f"{name}: {r.reason}" for name, r in results),
+        record_status=first.record_status,
+        lock_released=all(r.lock_released for _, r in results), functions=results)
+
+
+def _reconcile_target(change: StatusChange, inp: DeployInput,
+                      deps: Deps) -> ReconcileResult:
     record = deps.store.get_record(inp.function_name, change.execution_arn)
     lock = deps.store.get_lock(inp.function_name, inp.alias)
     rollback = _rollback(inp, change, record, lock, deps)
@@ -124,7 +152,8 @@ def _nothing_to_do(change: StatusChange, deps: Deps) -> str | None:
     if change.status not in INTERRUPTED:
         return f"status {change.status}: nothing to reconcile"
     try:
-        parse_input(json.loads(change.input or "{}"))
+        raw = json.loads(change.input or "{}")
+        parse_release(raw) if is_release(raw) else parse_input(raw)
     except (InvalidRequest, ValueError) as e:
         return f"the execution input is not valid ({e}): it never got the lock"
     try:
@@ -139,7 +168,7 @@ def _nothing_to_do(change: StatusChange, deps: Deps) -> str | None:
 def _rollback(inp: DeployInput, change: StatusChange, record: Mapping[str, Any] | None,
               lock: LockState | None, deps: Deps) -> RollbackResult | None:
     """The guarded rollback, when this execution may still own the alias."""
-    if record is None or record.get("status") == SUCCEEDED or not record.get(
+    if record is None or record.get("status") in SUCCEEDED_STATUSES or not record.get(
             "previous_version"):
         return None
     if lock is not None and lock.holder != change.execution_arn:

@@ -2,9 +2,10 @@
 
 Lock creates it (``IN_PROGRESS``); every step appends its outcome before it reports
 success; Record (or RecordFailure) sets the final status, and on the failure path the
-error and a ``migration_rollback`` hint: which migrations this execution applied (the
-``schema_migrations`` rows whose ``applied_by`` is its name) and the exact command that
-takes the schema back.
+error and ``migration_rollback``: which migrations this execution applied (the
+``schema_migrations`` rows whose ``applied_by`` is its name), the exact command that
+takes the schema back, and the rollback impact report (``schema_impact``): what that
+command would destroy, with its verdict.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from stackflow.deploy.contract import SUCCEEDED_WITH_PENDING_CONTRACT, contract_fields
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import (
     LockResult,
@@ -22,13 +24,16 @@ from stackflow.deploy.document import (
     read_optional,
 )
 from stackflow.deploy.model import DeployInput
+from stackflow.deploy.schema_impact import baseline_fields, impact_fields
 from stackflow.errors import InvalidRequest
 from stackflow.validation import as_object, opt_list
 
 IN_PROGRESS, SUCCEEDED, FAILED, ROLLED_BACK = "IN_PROGRESS", "SUCCEEDED", "FAILED", "ROLLED_BACK"
 # Set by Reconcile for an execution stopped (StopExecution) or timed out mid-way.
 ABORTED, TIMED_OUT = "ABORTED", "TIMED_OUT"
-FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, ROLLED_BACK, ABORTED, TIMED_OUT})
+# Promoted, with contract-phase migrations left pending (deploy/contract.py).
+SUCCEEDED_STATUSES = frozenset({SUCCEEDED, SUCCEEDED_WITH_PENDING_CONTRACT})
+FINAL_STATUSES = frozenset({*SUCCEEDED_STATUSES, FAILED, ROLLED_BACK, ABORTED, TIMED_OUT})
 
 
 def start(inp: DeployInput, execution_id: str, lock: LockResult, deps: Deps) -> None:
@@ -84,9 +89,11 @@ def final_fields(doc: Mapping[str, Any], patcher_function: str) -> dict[str, Any
     publish = read_optional(doc, PublishResult)
     if publish is not None:
         fields["new_version"] = publish.version
+    fields.update(baseline_fields(doc))
     error = doc.get("error")
     if error is None:
         fields["status"] = SUCCEEDED
+        fields.update(contract_fields(doc, describe_error))
         return fields
     rollback = read_optional(doc, RollbackResult)
     # ROLLED_BACK: this execution had moved the alias and it is back where it was
@@ -132,6 +139,7 @@ def migration_rollback(doc: Mapping[str, Any], patcher_function: str) -> dict[st
                f"--cli-binary-format raw-in-base64-out --payload '{payload}' out.json")
     hint: dict[str, Any] = {"needed": True, "applied": applied, "target": target,
                             "function": patcher_function, "command": command}
+    hint.update(impact_fields(doc, describe_error))
     if not exact:
         hint["exact"] = False
         hint["note"] = (f"Migrate failed and the schema could not be read afterwards: "

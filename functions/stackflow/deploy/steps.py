@@ -34,6 +34,7 @@ from stackflow.deploy.health import health
 from stackflow.deploy.model import DeployInput
 from stackflow.deploy.policy import check_input
 from stackflow.deploy.reconcile import read_status_change, reconcile
+from stackflow.deploy.release import is_release, run_release
 from stackflow.errors import InvalidRequest, StackFlowError
 from stackflow.validation import as_object
 
@@ -148,6 +149,10 @@ def run(name: str, event: Any, deps: Deps) -> dict[str, Any]:
     if name == "reconcile":
         return reconcile(read_status_change(event), deps).to_dict()
     doc = _document(name, event)
+    if is_release(doc.get("input")):
+        # A multi-function release: its set-wide steps; the Map states' items are
+        # single-function documents and take the path below.
+        return run_release(name, doc, STEPS, deps)
     if name == "validate":
         inp = read_input(doc)
         check_input(inp, deps.settings.policy)

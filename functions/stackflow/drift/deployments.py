@@ -16,6 +16,8 @@ from stackflow.drift.model import AliasState
 from stackflow.errors import InvalidRequest, ResourceNotFound
 
 SUCCEEDED = "SUCCEEDED"
+# A release promoted with contract migrations pending serves its new version all the same.
+SUCCEEDED_STATUSES = frozenset({SUCCEEDED, "SUCCEEDED_WITH_PENDING_CONTRACT"})
 
 
 class FunctionsAliasReader:
@@ -49,7 +51,8 @@ class StoreHistoryReader:
 
 
 def last_succeeded(records: Sequence[Mapping[str, Any]]) -> DeployedAlias | None:
-    done = [r for r in records if r.get("status") == SUCCEEDED and r.get("new_version")]
+    done = [r for r in records
+            if r.get("status") in SUCCEEDED_STATUSES and r.get("new_version")]
     if not done:
         return None
     newest = max(done, key=lambda r: (str(r.get("finished_at") or ""),

@@ -17,6 +17,7 @@ from stackflow.errors import (
     MissingDownScript,
     OutOfOrderMigration,
 )
+from stackflow.migrations.markers import RunPhase, phase_of
 from stackflow.migrations.model import (
     AppliedMigration,
     Findings,
@@ -38,6 +39,22 @@ def pending(migrations: Sequence[Migration],
     return [m for m in migrations if m.version not in done]
 
 
+def in_phase(todo: Sequence[Migration], phase: RunPhase) -> list[Migration]:
+    """The pending migrations a run of ``phase`` applies, in order.
+
+    ``expand`` (before Publish) stops before the contract migrations that follow the
+    last pending expand one: those wait until the new version is promoted. Contract
+    migrations before an expand one are an earlier release's unfinished contract (its
+    version is the one serving now), so they run first. ``contract`` and ``all`` apply
+    everything pending.
+    """
+    if phase != "expand":
+        return list(todo)
+    last_expand = max((i for i, m in enumerate(todo) if phase_of(m.up.sql) == "expand"),
+                      default=-1)
+    return list(todo[:last_expand + 1])
+
+
 def find_problems(migrations: Sequence[Migration],
                   applied: Sequence[AppliedMigration]) -> Findings:
     """Edited applied migrations, pending ones below the newest applied, applied ones
@@ -56,14 +73,16 @@ def find_problems(migrations: Sequence[Migration],
 
 def plan_migrate(migrations: Sequence[Migration], applied: Sequence[AppliedMigration], *,
                  target: int | None = None, allow_out_of_order: bool = False,
-                 server_version: int | None = None) -> Plan:
-    """Apply every pending migration (up to and including ``target``), in order."""
+                 server_version: int | None = None, phase: RunPhase = "all") -> Plan:
+    """Apply every pending migration (up to and including ``target``), in order; of
+    those, ``phase`` keeps the ones that phase runs (``in_phase``)."""
     findings = find_problems(migrations, applied)
     _refuse_mismatches(findings.checksum_mismatches, migrations)
     if target is not None and target not in {m.version for m in migrations} | {
             a.version for a in applied}:
         raise InvalidRequest("target", f"no migration has version {target}")
-    todo = [m for m in pending(migrations, applied) if target is None or m.version <= target]
+    todo = in_phase([m for m in pending(migrations, applied)
+                     if target is None or m.version <= target], phase)
     late = [m.version for m in todo if m.version in findings.out_of_order]
     if late and not allow_out_of_order:
         raise OutOfOrderMigration(

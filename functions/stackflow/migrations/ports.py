@@ -12,6 +12,7 @@ from typing import Protocol
 
 from stackflow.errors import StackFlowError
 from stackflow.migrations.adopt import AdoptPlan
+from stackflow.migrations.impact import TableStats
 from stackflow.migrations.model import AppliedMigration, Step
 
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE lock_not_available: lock_timeout expired
@@ -122,6 +123,15 @@ class MigrationDatabase(Protocol):
     def finish_run(self, run_id: int, outcome: str, done: Sequence[int],
                    error: StackFlowError | None) -> None:
         """Close the run row with its outcome, what was done and the error, if any."""
+        ...
+
+    def table_stats(self, table: str) -> TableStats:
+        """Rows, ``pg_stat_user_tables`` write counters and columns of ``table`` (a
+        name as ``impact.fold`` gives it); ``exists=False`` when there is no such table."""
+        ...
+
+    def non_null_count(self, table: str, column: str) -> int:
+        """How many rows of ``table`` hold a value in ``column``."""
         ...
 
     def close(self) -> None:

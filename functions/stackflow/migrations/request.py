@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from stackflow.errors import InvalidRequest
+from stackflow.migrations.impact import Baseline, parse_baseline
+from stackflow.migrations.markers import RUN_PHASES, RunPhase
 from stackflow.migrations.model import MAX_VERSION
 from stackflow.validation import (
     as_object,
@@ -21,7 +23,8 @@ from stackflow.validation import (
 
 Action = Literal["migrate", "rollback", "status", "adopt"]
 ACTIONS: tuple[Action, ...] = ("migrate", "rollback", "status", "adopt")
-FIELDS = {"action", "dry_run", "target", "steps", "applied_by", "allow_out_of_order", "from"}
+FIELDS = {"action", "dry_run", "target", "steps", "applied_by", "allow_out_of_order", "from",
+          "baseline", "phase"}
 # The tools whose history ``adopt`` can take over.
 ADOPT_FROM: tuple[str, ...] = ("golang-migrate",)
 MAX_APPLIED_BY = 200
@@ -43,6 +46,11 @@ class PatcherRequest:
     applied_by: str | None = None
     allow_out_of_order: bool = False
     adopt_from: str | None = None
+    # status: True takes a baseline of the tables pending down scripts touch; a rollback
+    # dry run: the baseline (SchemaBefore's) its impact report compares against.
+    baseline: bool | Baseline | None = None
+    # migrate only: which pending migrations this run applies (markers.in_phase).
+    phase: RunPhase = "all"
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -57,6 +65,27 @@ class PatcherRequest:
         _check_range("steps", self.steps, MAX_STEPS)
         if self.applied_by is not None:
             _check_applied_by(self.applied_by)
+        _check_baseline(self)
+        _check_phase(self)
+
+
+def _check_phase(request: PatcherRequest) -> None:
+    if request.phase not in RUN_PHASES:
+        raise InvalidRequest("phase", f"must be one of {list(RUN_PHASES)}, "
+                             f"got {request.phase!r}")
+    if request.phase != "all" and request.action != "migrate":
+        raise InvalidRequest("phase", "is only valid with action 'migrate'")
+
+
+def _check_baseline(request: PatcherRequest) -> None:
+    if request.baseline is None or request.baseline is False:
+        return
+    if request.baseline is True and request.action != "status":
+        raise InvalidRequest("baseline", "true (take a baseline) is only valid with "
+                             "action 'status'")
+    if isinstance(request.baseline, Baseline) and not (
+            request.action == "rollback" and request.dry_run):
+        raise InvalidRequest("baseline", "an object is only valid with a rollback dry run")
 
 
 def _check_adopt(request: PatcherRequest) -> None:
@@ -113,4 +142,20 @@ def parse_request(event: Any) -> PatcherRequest:
         applied_by=opt_str(obj, "applied_by"),
         allow_out_of_order=opt_bool(obj, "allow_out_of_order", False),
         adopt_from=opt_str(obj, "from"),
+        baseline=_read_baseline(obj.get("baseline")),
+        phase=_read_phase(obj),
     )
+
+
+def _read_phase(obj: Mapping[str, Any]) -> RunPhase:
+    phase = opt_str(obj, "phase") or "all"
+    for known in RUN_PHASES:
+        if phase == known:
+            return known
+    raise InvalidRequest("phase", f"must be one of {list(RUN_PHASES)}, got {phase!r}")
+
+
+def _read_baseline(value: Any) -> bool | Baseline | None:
+    if value is None or isinstance(value, bool):
+        return value
+    return parse_baseline(value)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from stackflow.errors import StackFlowError
 from stackflow.migrations.adopt import AdoptPlan, ForeignState, names_to_read, plan_adopt
+from stackflow.migrations.destructive import destructive_statements
 from stackflow.migrations.executor import (
     Deadline,
     DisplayOnlyExecutor,
@@ -23,7 +24,9 @@ from stackflow.migrations.executor import (
     StepExecutor,
     run_plan,
 )
+from stackflow.migrations.impact import Baseline, assess, take_baseline, touched_tables
 from stackflow.migrations.lock import acquire_lock
+from stackflow.migrations.locks import statement_locks
 from stackflow.migrations.model import AppliedMigration, Findings, Migration, Plan
 from stackflow.migrations.planner import (
     current_version,
@@ -45,6 +48,10 @@ class Connect(Protocol):
     def __call__(self, *, read_only: bool, application_name: str) -> MigrationDatabase: ...
 
 
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 @dataclass(frozen=True)
 class PatcherDeps:
     """Everything a run needs, built once at the edge (handler, CLI, demo, tests)."""
@@ -56,6 +63,8 @@ class PatcherDeps:
     remaining_ms: Callable[[], int] | None = None
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    # Wall-clock time for what a result records (a baseline's taken_at), ISO 8601 UTC.
+    now: Callable[[], str] = _utc_now
 
     @property
     def deadline(self) -> Deadline:
@@ -66,7 +75,7 @@ def run(request: PatcherRequest, deps: PatcherDeps) -> dict[str, Any]:
     """Carry out ``request``; return the result document (see docs/patcher.md)."""
     contents = load_source(deps.source)
     if request.action == "status":
-        return _status(contents, deps)
+        return _status(request, contents, deps)
     if request.action == "adopt":
         return _adopt(request, contents.migrations, deps)
     if request.dry_run:
@@ -81,14 +90,20 @@ def make_plan(request: PatcherRequest, migrations: Sequence[Migration],
                              server_version=server_version)
     return plan_migrate(migrations, applied, target=request.target,
                         allow_out_of_order=request.allow_out_of_order,
-                        server_version=server_version)
+                        server_version=server_version, phase=request.phase)
 
 
-def _status(contents: SourceContents, deps: PatcherDeps) -> dict[str, Any]:
+def _status(request: PatcherRequest, contents: SourceContents,
+            deps: PatcherDeps) -> dict[str, Any]:
     with _session(deps, "status", read_only=True) as db:
         applied = db.applied()
+        baseline = _baseline(db, contents.migrations, applied, deps) \
+            if request.baseline is True else None
     findings = find_problems(contents.migrations, applied)
     result = _result("status", False, contents.migrations, applied, findings)
+    result["destructive"] = destructive_statements(pending(contents.migrations, applied))
+    if baseline is not None:
+        result["baseline"] = baseline.to_dict()
     result["applied"] = [a.summary() for a in applied]
     result["ignored"] = list(contents.ignored)
     return result
@@ -100,11 +115,32 @@ def _dry_run(request: PatcherRequest, migrations: Sequence[Migration],
     with _session(deps, f"{request.action} dry run", read_only=True) as db:
         applied = db.applied()
         server_version = db.server_version()
-    plan = make_plan(request, migrations, applied, server_version)
+        plan = make_plan(request, migrations, applied, server_version)
+        impact = _impact(db, request, plan)
     report = run_plan(plan, DisplayOnlyExecutor(), Deadline())
     result = _result(request.action, True, migrations, applied, plan.findings)
-    result["planned"] = [r.summary() for r in report.done]
+    result["planned"] = [{**r.summary(), "locks": statement_locks(r.step.sql)}
+                         for r in report.done]
+    if impact is not None:
+        result["impact"] = impact
     return result
+
+
+def _baseline(db: MigrationDatabase, migrations: Sequence[Migration],
+              applied: Sequence[AppliedMigration], deps: PatcherDeps) -> Baseline:
+    """The tables the pending migrations' down scripts would touch, measured now."""
+    scripts = [m.down.sql for m in pending(migrations, applied) if m.down is not None]
+    return take_baseline(touched_tables(scripts), db,
+                         version=current_version(applied) or 0, taken_at=deps.now())
+
+
+def _impact(db: MigrationDatabase, request: PatcherRequest,
+            plan: Plan) -> dict[str, Any] | None:
+    """A rollback dry run's impact report: what its down scripts would destroy now."""
+    if request.action != "rollback":
+        return None
+    baseline = request.baseline if isinstance(request.baseline, Baseline) else None
+    return assess(plan.steps, db, baseline)
 
 
 def _execute(request: PatcherRequest, migrations: Sequence[Migration],
@@ -123,6 +159,8 @@ def _execute(request: PatcherRequest, migrations: Sequence[Migration],
     result["planned"] = [s.summary() for s in plan.steps]
     result["applied"] = [r.summary() for r in report.done]
     result["complete"] = not report.stopped_for_deadline
+    if request.action == "migrate":
+        result["phase"] = request.phase
     if report.stopped_for_deadline:
         result["stopped"] = "deadline"
         result["remaining"] = [s.summary() for s in report.remaining]

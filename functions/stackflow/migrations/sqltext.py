@@ -9,6 +9,7 @@ comments, which is all that can hide a ``;`` in PostgreSQL syntax.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 # A run of characters that can neither end a statement nor start a quote or comment:
@@ -172,3 +173,37 @@ def first_line(sql: str, width: int = 60) -> str:
     line = next((ln.strip() for ln in strip_comments(statements[0]).splitlines()
                  if ln.strip()), "")
     return line if len(line) <= width else line[:width - 3] + "..."
+
+
+def names_text(statement: str) -> str:
+    """``statement`` for reading object names: comments removed, every string and
+    dollar-quoted body blanked (``''``), quoted identifiers kept as written, whitespace
+    collapsed to single spaces; case is kept (an unquoted name folds later)."""
+    out: list[str] = []
+    i = 0
+    while i < len(statement):
+        nxt = _skip_token(statement, i)
+        token = statement[i:nxt]
+        out.append(token if token[:1] == '"' else _blank(statement, i, nxt))
+        i = nxt
+    return " ".join("".join(out).split())
+
+
+class LazyPattern:
+    """A regular expression compiled when first used (``re`` keeps it cached), so a cold
+    start that never needs it does not pay for compiling it."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern, self.flags = pattern, flags
+
+    def _compiled(self) -> re.Pattern[str]:
+        return re.compile(self.pattern, self.flags)
+
+    def match(self, text: str) -> re.Match[str] | None:
+        return self._compiled().match(text)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self._compiled().search(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self._compiled().finditer(text)

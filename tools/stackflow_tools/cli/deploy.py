@@ -22,6 +22,9 @@ from stackflow.deploy.record import FAILED, IN_PROGRESS, ROLLED_BACK
 from stackflow.errors import InvalidRequest, ResourceNotFound
 from stackflow.settings import env_str
 
+from stackflow_tools.cli.releases import release_lines
+from stackflow_tools.cli.rollback_impact import impact_text
+
 if TYPE_CHECKING:
     from stackflow.adapters.dynamodb import DynamoDeployStore
 
@@ -36,6 +39,14 @@ def register(subparsers: Any) -> None:
                                "or running deployment of this alias replaced)")
     rollback.add_argument("--by", help=f"who rolls back, for the record (default "
                                        f"${env.GITHUB_ACTOR} or ${env.USER})")
+    rollback.add_argument("--patcher-function", metavar="NAME",
+                          help=f"the patcher asked what reverting the release's migrations "
+                               f"would destroy (default ${env.PATCHER_FUNCTION} or "
+                               f"StackFlowPatcher)")
+    rollback.add_argument("--release", metavar="EXECUTION",
+                          help="put every alias of this multi-function release (execution "
+                               "name or ARN; FUNCTION is any of its functions) back on its "
+                               "previous version")
     rollback.set_defaults(func=rollback_alias_command)
 
     unlock = _command(subparsers, "unlock",
@@ -84,6 +95,8 @@ def rollback_alias_command(args: argparse.Namespace) -> int:
     from stackflow_tools.cli.main import print_json
 
     store, records = _store(args), _records(args)
+    if args.release:
+        return _rollback_release(args, store, records)
     version = args.version or previous_version(records, args.function, args.alias)
     # An operator's one-off call: the SDK's own retries help here (UpdateAlias to a
     # fixed version is idempotent), unlike inside the state machine. Nothing polls or
@@ -92,13 +105,52 @@ def rollback_alias_command(args: argparse.Namespace) -> int:
     result = rollback_alias(args.function, args.alias, version, functions)
     noted = note_rollback(store, args.function, args.alias, records, result,
                           by=operator_name(args.by), at=datetime.now(UTC))
+    impact = _schema_impact(args, records, functions)
     if args.json:
-        print_json({"ok": True, **result, "recorded_on": noted})
+        print_json({"ok": True, **result, "recorded_on": noted, "schema_impact": impact})
     else:
         print(rollback_text(result))
         if noted:
             print(f"recorded on deployment {noted.rsplit(':', 1)[-1]}")
+        if impact:
+            print("\n".join(impact_text(impact)))
     return 0
+
+
+def _rollback_release(args: argparse.Namespace, store: DynamoDeployStore,
+                      records: Sequence[Mapping[str, Any]]) -> int:
+    from stackflow.adapters import default_client
+    from stackflow.adapters.lambda_ import LambdaFunctions
+    from stackflow.deploy.traffic import rollback_alias
+
+    from stackflow_tools.cli.main import print_json
+    from stackflow_tools.cli.releases import find_release, roll_back_release
+
+    functions = LambdaFunctions(default_client("lambda"))
+    results = roll_back_release(
+        find_release(records, args.release),
+        lambda fn, alias, version: rollback_alias(fn, alias, version, functions),
+        store, by=operator_name(args.by), at=datetime.now(UTC))
+    if args.json:
+        print_json({"ok": True, "release": args.release, "functions": results})
+    for result in [] if args.json else results:
+        print(rollback_text(result) if "before" in result
+              else f"{result['function']}:{result['alias']}: {result['skipped']}")
+    return 0
+
+
+def _schema_impact(args: argparse.Namespace, records: Sequence[Mapping[str, Any]],
+                   functions: Any) -> dict[str, Any] | None:
+    """The rollback impact of the release whose alias change this undid."""
+    from stackflow.deploy.deps import DEFAULT_PATCHER_FUNCTION
+
+    from stackflow_tools.cli.rollback_impact import rollback_impact
+
+    released = next((r for r in newest_first(records) if r.get("alias") == args.alias
+                     and r.get("status") not in (FAILED, ROLLED_BACK)), None)
+    patcher = (args.patcher_function or env_str(env.PATCHER_FUNCTION)
+               or DEFAULT_PATCHER_FUNCTION)
+    return rollback_impact(released, patcher, functions)
 
 
 def unlock_command(args: argparse.Namespace) -> int:
@@ -202,6 +254,7 @@ def history_lines(records: Sequence[Mapping[str, Any]], *,
         if isinstance(error, Mapping):
             lines.append(f"  {error.get('type')}: {error.get('message')}")
         lines.extend(f"  {line}" for line in aftermath_lines(record))
+        lines.extend(f"  {line}" for line in release_lines(record))
     return lines
 
 

@@ -18,6 +18,7 @@ from stackflow.errors import StackFlowError
 # Command-group modules under stackflow_tools.cli, in the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "patcher",
+    "lint",
     "pipeline",
     "deploy",
     "drift",
@@ -35,6 +36,7 @@ COMMAND_OWNERS: dict[str, str] = {
     "rollback": "patcher",
     "status": "patcher",
     "adopt": "patcher",
+    "lint": "lint",
     "pipeline": "pipeline",
     "approve": "pipeline",
     "reject": "pipeline",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from stackflow import env
@@ -91,6 +92,10 @@ def register(subparsers: Any) -> None:
                          help="with --dry-run: print every script's SQL after the plan")
     migrate.add_argument("--target", type=_version, metavar="N",
                          help="apply up to and including version N")
+    migrate.add_argument("--phase", choices=("expand", "contract", "all"), default="all",
+                         help="expand: stop before the contract migrations that follow the "
+                              "last expand one (what runs before Publish); contract or all "
+                              "(default): everything pending")
     migrate.add_argument("--allow-out-of-order", action="store_true",
                          help="also apply pending migrations numbered below the newest "
                               "applied one (refused by default)")
@@ -107,10 +112,18 @@ def register(subparsers: Any) -> None:
                           help="show the plan, one line per script; change nothing at all")
     rollback.add_argument("--sql", action="store_true",
                           help="with --dry-run: print every script's SQL after the plan")
+    rollback.add_argument("--baseline", metavar="FILE",
+                          help="with --dry-run: the baseline to measure the impact against "
+                               "(JSON: a status --take-baseline --json result, or a "
+                               "deployment record's \"schema_baseline\")")
     _common(rollback)
 
-    _common(_command(subparsers, "status", "show applied, pending and problem migrations",
-                     STATUS_HELP, ""))
+    status = _command(subparsers, "status", "show applied, pending and problem migrations",
+                      STATUS_HELP, "")
+    status.add_argument("--take-baseline", dest="take_baseline", action="store_true",
+                        help="also measure the tables pending down scripts touch (rows, "
+                             "write counters), for a later rollback --dry-run --baseline")
+    _common(status)
 
     adopt = _command(subparsers, "adopt", "take over golang-migrate's migration history",
                      ADOPT_HELP, ADOPT_EXAMPLES)
@@ -212,11 +225,34 @@ def run_command(args: argparse.Namespace) -> int:
         steps=getattr(args, "steps", None),
         allow_out_of_order=getattr(args, "allow_out_of_order", False),
         adopt_from=getattr(args, "adopt_from", None),
+        baseline=_baseline(args),
+        phase=getattr(args, "phase", "all"),
     )
     result = run(request, build_deps(_settings(args), applied_by=cli_user()))
     print(json.dumps(result, indent=2, default=str) if args.json
           else format_result(result, with_sql=with_sql))
     return 0
+
+
+def _baseline(args: argparse.Namespace) -> Any:
+    """``--baseline FILE`` read as a baseline (a rollback dry run's only)."""
+    from stackflow.migrations.impact import parse_baseline
+
+    if getattr(args, "take_baseline", False):
+        return True
+    path = getattr(args, "baseline", None)
+    if path is None:
+        return None
+    if not args.dry_run:
+        raise InvalidRequest("--baseline", "measures a dry run's impact: give it with "
+                             "--dry-run")
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise InvalidRequest("--baseline", f"cannot read {path}: {e}") from e
+    if isinstance(data, dict):
+        data = data.get("baseline") or data.get("schema_baseline") or data
+    return parse_baseline(data)
 
 
 def _settings(args: argparse.Namespace) -> Any:

@@ -46,6 +46,13 @@ from stackflow_tools.release.pipeline import (
     last_plan_step,
     release_key,
 )
+from stackflow_tools.release.targets import (
+    manifest_paths,
+    multi_release_key,
+    named_artifacts,
+    release_stem,
+    targets_input,
+)
 
 DEFAULT_ALIAS = "PROD"
 DEFAULT_MIGRATIONS_PREFIX = "migrations/"
@@ -84,7 +91,10 @@ def _register_start(commands: Any) -> None:
                     "execution of the deployment state machine; with --wait, follow it "
                     "to its end. Details: docs/release.md")
     source = start.add_mutually_exclusive_group(required=True)
-    source.add_argument("--artifact", type=Path, help="zip to upload (e.g. dist/stackflow-api.zip)")
+    source.add_argument("--artifact", action="append",
+                        help="zip to upload (e.g. dist/stackflow-api.zip); for a release of "
+                             "several functions, NAME=PATH once per function (or list them "
+                             "with a path each under \"functions\" in --input)")
     source.add_argument("--s3-key", help="an object already in the artifacts bucket")
     start.add_argument("--s3-version", help="version id of --s3-key (default: latest)")
     start.add_argument("--input", type=Path, help="base execution input (JSON file)")
@@ -130,6 +140,9 @@ def start_command(args: argparse.Namespace) -> int:
                               env.STATE_MACHINE_ARN)
     bucket = _required(args.bucket, "--bucket", env.ARTIFACTS_BUCKET)
     base = _base_document(args)
+    named = named_artifacts(args.artifact)
+    if named is not None or base.get("functions") is not None:
+        return _start_release(args, state_machine, bucket, base, named or {})
     function_name, alias = _function_and_alias(args, base)
     store, sfn = ReleaseStore(), StepFunctions()
     migrations = {} if args.no_migrations else local_migrations(args.migrations)
@@ -160,6 +173,54 @@ def start_command(args: argparse.Namespace) -> int:
     return _outcome(final, waited=True)
 
 
+def _start_release(args: argparse.Namespace, state_machine: str, bucket: str,
+                   base: Mapping[str, Any], named: Mapping[str, Path]) -> int:
+    """A release of several functions: every zip uploaded, one execution for all."""
+    root = args.input.parent if args.input is not None else Path()
+    paths = {**manifest_paths(base, root), **named}
+    store, sfn = ReleaseStore(), StepFunctions()
+    migrations = {} if args.no_migrations else local_migrations(args.migrations)
+    migrations_bucket = args.migrations_bucket or bucket
+    prefix = args.migrations_prefix or DEFAULT_MIGRATIONS_PREFIX
+    plan = store.plan_migrations(migrations_bucket, prefix, migrations)
+    artifacts = {name: _upload(store, bucket, name, path) for name, path in paths.items()}
+    store.upload_migrations(migrations_bucket, prefix, migrations, plan.new)
+    _say(f"migrations: {len(plan.new)} uploaded, {len(plan.unchanged)} already in "
+         f"s3://{migrations_bucket}/{prefix}")
+    document = {key: value for key, value in base.items()
+                if key not in ("function_name", "alias", "artifact")}
+    document["functions"] = targets_input(base, artifacts,
+                                          default_alias=args.alias or DEFAULT_ALIAS)
+    document["migrations"] = {**opt_object(base, "migrations"),
+                              "enabled": not args.no_migrations}
+    if args.strategy:
+        document["strategy"] = {"preset": args.strategy}
+    ci = ci_context(None)
+    if ci:
+        document["ci"] = {**opt_object(base, "ci"), **ci}
+    stem, tail = release_stem(document["functions"])
+    key = multi_release_key(document["functions"], migrations_digest(migrations))
+    release = Releases(sfn, state_machine).start_or_follow(stem, tail, key, document,
+                                                           retry=args.retry)
+    _announce(release)
+    if not args.wait:
+        return _outcome(release.execution)
+    final = follow(sfn, release.execution.arn, _say, sleep=time.sleep,
+                   poll_seconds=args.poll_seconds, timeout_seconds=args.timeout)
+    _job_summary(sfn, final.arn)
+    return _outcome(final, waited=True)
+
+
+def _upload(store: ReleaseStore, bucket: str, function_name: str, path: Path) -> Artifact:
+    if not path.is_file():
+        raise InvalidRequest("--artifact", f"{path} ({function_name}) is not a file "
+                                           "(run make package first)")
+    artifact = store.upload_artifact(bucket, function_name, path)
+    _say(f"artifact {function_name}: s3://{artifact.bucket}/{artifact.key} version "
+         f"{artifact.version_id} sha256 {artifact.sha256}")
+    return artifact
+
+
 def _required(value: str | None, flag: str, variable: str) -> str:
     if not value:
         raise InvalidRequest(flag, f"is required (or set ${variable})")
@@ -187,11 +248,12 @@ def _function_and_alias(args: argparse.Namespace, base: Mapping[str, Any]) -> tu
 
 def _artifact(args: argparse.Namespace, store: ReleaseStore, bucket: str,
               function_name: str) -> Artifact:
-    if args.artifact is not None:
-        if not args.artifact.is_file():
-            raise InvalidRequest("--artifact", f"{args.artifact} is not a file "
+    if args.artifact:
+        path = Path(args.artifact[0])
+        if not path.is_file():
+            raise InvalidRequest("--artifact", f"{path} is not a file "
                                                "(run make package first)")
-        return store.upload_artifact(bucket, function_name, args.artifact)
+        return store.upload_artifact(bucket, function_name, path)
     return store.existing_artifact(bucket, args.s3_key, args.s3_version)
 
 

@@ -9,6 +9,8 @@ The builds differ the way real commits do, in their code:
 * ``orders-regression`` / ``health-regression`` / ``hanging-health``: ``example_api/app.py``
   serves one of the regressions in ``example_api/regressions.py`` from its usual
   ``handler``;
+* ``worker-regression``: ``example_api/worker.py`` serves the orders worker's regression
+  (the second function of a two-function release);
 * ``missing-dependency``: the good build with ``psycopg`` left out of the zip, so its
   handler cannot be imported (``Runtime.ImportModuleError`` at its smoke test).
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 BUNDLE = "stackflow-api"
 APP_MODULE = "example_api/app.py"
+WORKER_MODULE = "example_api/worker.py"
 BUILD_FILE = "example_api/BUILD.json"
 # Appended to app.py: the module's `handler` now serves the regression's routes.
 REBIND = '''
@@ -55,6 +58,8 @@ class Build:
     summary: str
     regression: str | None = None
     drops: tuple[str, ...] = ()
+    # The module whose ``handler`` serves the regression (the worker's for its builds).
+    module: str = "example_api/app.py"
 
 
 BUILDS: dict[str, Build] = {build.name: build for build in (
@@ -68,6 +73,10 @@ BUILDS: dict[str, Build] = {build.name: build for build in (
     Build("hanging-health",
           "the health check never answers: its smoke case times out",
           regression="health_hangs"),
+    Build("worker-regression",
+          "the orders worker's summary reads a missing column: passes smoke (its health "
+          "action), errors under canary traffic", regression="worker_regression",
+          module=WORKER_MODULE),
     Build("missing-dependency",
           "zipped without psycopg: the handler cannot be imported (fails its smoke test)",
           drops=("psycopg", "psycopg_binary", "psycopg_binary.libs")),
@@ -103,9 +112,9 @@ def build_zip(build: Build, release: str, base: bytes) -> bytes:
                  or _dist_info_of(n) in build.drops]:
         del entries[name]
     if build.regression:
-        text = entries[APP_MODULE].decode() + REBIND.format(build=build.name,
-                                                            function=build.regression)
-        entries[APP_MODULE] = text.encode()
+        text = entries[build.module].decode() + REBIND.format(build=build.name,
+                                                              function=build.regression)
+        entries[build.module] = text.encode()
     manifest = {"build": build.name, "release": release}
     entries[BUILD_FILE] = json.dumps(manifest, sort_keys=True).encode()
     return zip_bytes(entries)

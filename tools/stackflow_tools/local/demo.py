@@ -1,8 +1,12 @@
 """``stackflow local demo`` (``make demo``): two releases through the real state machine.
 
-1. release 1.1.0, a healthy build: migrate -> publish -> smoke -> canary -> promote;
-2. release 1.2.0, a build whose ``GET /orders`` fails: it passes smoke, errors under
-   canary traffic, the alarm fires and the alias is rolled back;
+Each release ships two functions at once (StackFlowAPI and the example's orders worker,
+``"functions": [...]``): one lock over both, Migrate once, both aliases shifted together.
+
+1. release 1.1.0, healthy builds of both: migrate -> publish -> smoke -> canary ->
+   promote, both aliases on their new versions;
+2. release 1.2.0, an API build whose ``GET /orders`` fails: it passes smoke, errors under
+   canary traffic, the alarm fires and both aliases are rolled back;
 3. the patcher's status of the database both releases migrated;
 4. the drift report of the template's drift Lambda: the alias where the last successful
    deployment put it, the schema in sync with the migration source (stack drift is
@@ -37,12 +41,17 @@ class Scenario:
     release: str
     expect_status: str
     expect_error: str | None
+    # The orders worker's build, released together with the API's (when the template
+    # has the worker).
+    worker_build: str | None = None
 
 
 SCENARIOS = (
-    Scenario("release 1.1.0 - a healthy build", "good", "1.1.0", "SUCCEEDED", None),
-    Scenario("release 1.2.0 - GET /orders regressed (passes smoke, fails the canary)",
-             "orders-regression", "1.2.0", "FAILED", "CanaryUnhealthy"),
+    Scenario("release 1.1.0 - healthy builds of StackFlowAPI and the orders worker, "
+             "one release", "good", "1.1.0", "SUCCEEDED", None, worker_build="good"),
+    Scenario("release 1.2.0 - GET /orders regressed (passes smoke, fails the canary): "
+             "both functions roll back", "orders-regression", "1.2.0", "FAILED",
+             "CanaryUnhealthy", worker_build="good"),
 )
 
 
@@ -67,7 +76,7 @@ def run_demo(options: LocalOptions, out: IO[str] | None = None) -> int:
     _say(out, "\n== release reports (stackflow report, open in a browser)")
     for path in reports:
         _say(out, f"  {path}")
-    _say(out, "\ndemo passed: one release promoted, one rolled back, no drift"
+    _say(out, "\ndemo passed: one two-function release promoted, one rolled back, no drift"
          if not failures else "demo FAILED")
     return 0 if not failures else 1
 
@@ -78,15 +87,20 @@ def run_scenario(mode: LocalMode, scenario: Scenario, out: IO[str], *,
     """Run one release with the live view; return it and how it missed expectations."""
     _say(out, f"\n== {scenario.title}")
     before, _ = mode.alias_state()
+    others_before = {fn: mode.alias_state(fn)[0] for fn in _others(mode, scenario)}
     view = _LiveView(mode, out)
-    result = mode.release(scenario.build, scenario.release, strategy=strategy,
-                          migrations=migrations, on_poll=view.poll_current)
+    result = _release(mode, scenario, strategy, migrations, view)
     view.finish(result.status if not result.error else f"{result.status} {result.error}")
     routing = f" (routing {dict(result.routing)})" if result.routing else ""
-    _say(out, f"   alias {mode.alias} -> version {result.alias_version}{routing}")
+    _say(out, f"   alias {mode.function_name}:{mode.alias} -> version "
+              f"{result.alias_version}{routing}")
+    for function, (version, weights) in result.others.items():
+        extra = f" (routing {dict(weights)})" if weights else ""
+        _say(out, f"   alias {function}:{mode.alias} -> version {version}{extra}")
     if result.cause:
         _say(out, f"   why: {cause_message(result.cause)}")
     problems = check(scenario, result, before)
+    problems += check_others(scenario, result, others_before)
     for problem in problems:
         _say(out, f"UNEXPECTED: {problem}")
     return result, problems
@@ -107,6 +121,33 @@ def check(scenario: Scenario, result: ReleaseResult, version_before: str) -> lis
     if promoted != (scenario.expect_status == "SUCCEEDED"):
         problems.append(f"{scenario.release}: alias on version {result.alias_version} "
                         f"(was {version_before})")
+    return problems
+
+
+def _others(mode: LocalMode, scenario: Scenario) -> list[str]:
+    return [mode.worker_name] if scenario.worker_build and mode.worker_name else []
+
+
+def _release(mode: LocalMode, scenario: Scenario, strategy: Mapping[str, Any] | None,
+             migrations: bool, view: _LiveView) -> ReleaseResult:
+    if not _others(mode, scenario) or scenario.worker_build is None:
+        return mode.release(scenario.build, scenario.release, strategy=strategy,
+                            migrations=migrations, on_poll=view.poll_current)
+    builds = {mode.function_name: scenario.build,
+              str(mode.worker_name): scenario.worker_build}
+    return mode.release_many(builds, scenario.release, strategy=strategy,
+                             migrations=migrations, on_poll=view.poll_current)
+
+
+def check_others(scenario: Scenario, result: ReleaseResult,
+                 before: Mapping[str, str]) -> list[str]:
+    """Every other function of the release moved with the API, or went back with it."""
+    problems = []
+    for function, (version, routing) in result.others.items():
+        moved = version != before.get(function)
+        if routing or moved != (scenario.expect_status == "SUCCEEDED"):
+            problems.append(f"{scenario.release}: {function} on version {version} "
+                            f"(was {before.get(function)}), routing {dict(routing)}")
     return problems
 
 

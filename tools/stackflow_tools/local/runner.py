@@ -38,7 +38,9 @@ from stackflow_tools.local.traffic import Traffic, watches_errors
 from stackflow_tools.release import package, wheels
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-EXAMPLE_HANDLER_PREFIX = "example_api."
+EXAMPLE_HANDLER_PREFIX = "example_api.app."
+# The example's second function (a worker over the same schema), when the template has it.
+WORKER_HANDLER_PREFIX = "example_api.worker."
 EXAMPLE_FUNCTION = "StackFlowAPI"
 DEFAULT_ALIAS = "PROD"
 INITIAL_RELEASE = "1.0.0"
@@ -85,6 +87,8 @@ class ReleaseResult:
     output: Mapping[str, Any]
     alias_version: str
     routing: Mapping[str, float]
+    # A multi-function release: every other function's alias, (version, routing).
+    others: Mapping[str, tuple[str, Mapping[str, float]]] = field(default_factory=dict)
 
 
 class Clients(Protocol):
@@ -123,6 +127,7 @@ class LocalMode:
     database_url: str = ""
     function_name: str = EXAMPLE_FUNCTION
     alias: str = DEFAULT_ALIAS
+    worker_name: str | None = None
     artifacts_bucket: str = ""
     state_machine_arn: str = ""
     target: wheels.Target | None = None
@@ -185,7 +190,9 @@ class LocalMode:
         # Traffic flows during every bake, whoever started the release (`local deploy`,
         # `pipeline start`, the AWS CLI against `local up`).
         self.traffic = Traffic(self.aws.client, requests_per_wait=opts.requests_per_wait,
-                               target=(self.function_name, self.alias))
+                               target=(self.function_name, self.alias),
+                               workers=((self.worker_name, self.alias),)
+                               if self.worker_name else ())
         self.aws.wait_hooks.append(self.traffic.during_wait)
 
     def _database(self) -> str:
@@ -239,6 +246,10 @@ class LocalMode:
                                  FunctionVersion=version)
         if not self.alarms():
             self._create_error_alarm()
+        try:
+            self.worker_name = stack.function_by_handler(WORKER_HANDLER_PREFIX)
+        except ConfigurationError:
+            self.worker_name = None  # a template without the example's worker
 
     def _create_error_alarm(self) -> None:
         self.local_aws.client("cloudwatch").put_metric_alarm(
@@ -275,10 +286,11 @@ class LocalMode:
             raise ConfigurationError("local mode is not started")
         return self.stack
 
-    def alarms(self) -> list[str]:
-        """The alarms watching the example function's errors (the release's ``alarms``)."""
-        seen = {"FunctionName": self.function_name,
-                "Resource": f"{self.function_name}:{self.alias}"}
+    def alarms(self, function_name: str | None = None) -> list[str]:
+        """The alarms watching a function's errors (default the example API's)."""
+        function_name = function_name or self.function_name
+        seen = {"FunctionName": function_name,
+                "Resource": f"{function_name}:{self.alias}"}
         described = self.clients.client("cloudwatch").describe_alarms()["MetricAlarms"]
         return [a["AlarmName"] for a in described if watches_errors(a, seen)]
 
@@ -290,9 +302,9 @@ class LocalMode:
                 return table
         raise ConfigurationError(f"no function sets {env.DEPLOY_TABLE}")
 
-    def alias_state(self) -> tuple[str, dict[str, float]]:
-        raw = self.clients.client("lambda").get_alias(FunctionName=self.function_name,
-                                                        Name=self.alias)
+    def alias_state(self, function_name: str | None = None) -> tuple[str, dict[str, float]]:
+        raw = self.clients.client("lambda").get_alias(
+            FunctionName=function_name or self.function_name, Name=self.alias)
         weights = (raw.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         return raw["FunctionVersion"], {str(k): float(v) for k, v in weights.items()}
 
@@ -332,10 +344,29 @@ class LocalMode:
         base = artifacts.base_zip(self._target(), package.DIST_DIR).read_bytes()
         return artifacts.build_zip(artifacts.get_build(build), release, base)
 
-    def upload(self, build: str, release: str) -> artifacts.Artifact:
+    def upload(self, build: str, release: str,
+               function_name: str | None = None) -> artifacts.Artifact:
         return artifacts.upload(self.clients.client("s3"), bucket=self.artifacts_bucket,
-                                function_name=self.function_name, build=artifacts.get_build(build),
+                                function_name=function_name or self.function_name,
+                                build=artifacts.get_build(build),
                                 release=release, data=self.build(build, release))
+
+    def release_input(self, builds: Mapping[str, str], release: str, *,
+                      strategy: Mapping[str, Any] | None = None,
+                      migrations: bool = True) -> dict[str, Any]:
+        """A multi-function execution input: each function's build uploaded as ``release``."""
+        shared = self.base_input(strategy=strategy, migrations=migrations)
+        targets = []
+        for function_name, build in builds.items():
+            artifact = self.upload(build, release, function_name)
+            targets.append({"function_name": function_name, "alias": self.alias,
+                            "artifact": artifact.to_input(),
+                            "smoke": {"cases": [smoke_case_for(function_name, self)]},
+                            "alarms": self.alarms(function_name)})
+        return {"functions": targets, "migrations": shared["migrations"],
+                "strategy": shared["strategy"], "health": shared["health"],
+                "approval": shared["approval"],
+                "ci": {"commit": release, "run_url": "local://stackflow"}}
 
     def start(self, document: Mapping[str, Any], name: str | None = None) -> str:
         """Start an execution of the synthesized state machine; return its ARN."""
@@ -371,6 +402,23 @@ class LocalMode:
             cause=described.get("cause"), output=json.loads(described.get("output") or "{}"),
             alias_version=version, routing=routing)
 
+    def release_many(self, builds: Mapping[str, str], release: str, *,
+                     strategy: Mapping[str, Any] | None = None, migrations: bool = True,
+                     on_poll: Callable[[], None] | None = None) -> ReleaseResult:
+        """One execution releasing each function's build (``{function: build}``)."""
+        document = self.release_input(builds, release, strategy=strategy,
+                                      migrations=migrations)
+        execution_arn = self.start(document)
+        described = self.wait(execution_arn, on_poll=on_poll)
+        version, routing = self.alias_state()
+        return ReleaseResult(
+            release=release, build=builds.get(self.function_name, ""),
+            execution_arn=execution_arn, status=str(described["status"]),
+            error=described.get("error"), cause=described.get("cause"),
+            output=json.loads(described.get("output") or "{}"),
+            alias_version=version, routing=routing,
+            others={fn: self.alias_state(fn) for fn in builds if fn != self.function_name})
+
     def history(self, execution_arn: str) -> Iterator[Mapping[str, Any]]:
         sfn = self.clients.client("stepfunctions")
         token: str | None = None
@@ -381,6 +429,15 @@ class LocalMode:
             token = page.get("nextToken")
             if not token:
                 return
+
+
+def smoke_case_for(function_name: str, mode: LocalMode) -> dict[str, Any]:
+    """The API's ``GET /health``; the worker's ``{"action": "health"}``."""
+    if function_name != mode.worker_name:
+        return health_case()
+    return {"name": "worker-health", "payload": {"action": "health"},
+            "expect": {"status_code": 200, "json_subset": {"body": {"status": "ok"}},
+                       "max_latency_ms": 5000}}
 
 
 def health_case() -> dict[str, Any]:

@@ -1,0 +1,226 @@
+"""The multi-function release path of the deployment state machine (issue 16).
+
+An execution input with ``"functions": [...]`` takes this path after ``Validate``
+(``definition.py``'s ``ReleaseKind`` Choice); the single-function form keeps its own.
+Set-wide steps run once (Lock, the migrations, Rollback, Record, Unlock: the same
+step functions, which recognise a release document); the per-function steps run in
+Map states over the *target documents* (``{"input", "execution_id", "lock", ...}``,
+one per function), each iteration returning its updated document:
+
+``ReleaseLock`` -> migrations once -> ``ReleaseDeliver`` (Map: Upload -> Publish ->
+Smoke per function) -> ``ReleaseShift`` (Map: every alias gets the same weight) ->
+``ReleaseShiftDone`` -> ``ReleaseBake`` -> ``ReleaseHealthCheck`` (Map) ->
+``ReleaseBakeDone`` ... -> (approval) -> ``ReleasePromote`` (Map) -> ``ReleaseRecord``
+-> ``ReleaseUnlock``. A failure anywhere rolls every alias back (``ReleaseRollback``)
+and ends with ``ReleaseFailed``, whose cause names each function's outcome.
+
+Every target of a release shares one plan, so the first target's ``shift`` and
+``health`` results (copied to ``$.first.target``) say for all of them whether the plan
+is done and how long to bake.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+TARGETS = "$.targets"
+# The first target's document, copied by a Pass state after each Map: an ASL path with
+# an array index is definite in AWS, but moto (local mode) reads it as a list.
+FIRST = "$.first.target"
+START = "ReleaseLock"
+
+
+class ReleaseProps(Protocol):
+    """The part of ``DefinitionProps`` the release path reads."""
+
+    @property
+    def function_arns(self) -> Any: ...
+    @property
+    def approval_always(self) -> bool: ...
+    @property
+    def approval_timeout_seconds(self) -> int: ...
+    @property
+    def step_timeout_seconds(self) -> int: ...
+    @property
+    def patcher_timeout_seconds(self) -> int: ...
+    @property
+    def map_concurrency(self) -> int: ...
+
+
+class Helpers(Protocol):
+    """The state builders ``definition.py`` shares (so both paths retry alike)."""
+
+    def task(self, resource: str, result_path: str, next_state: str,
+             timeout_seconds: int) -> dict[str, Any]: ...
+    def catch(self, next_state: str, result_path: str = "$.error") -> list[dict[str, Any]]: ...
+    def choice(self, flag_path: str, when_true: str, otherwise: str) -> dict[str, Any]: ...
+
+
+def release_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, Any]]:
+    """Every state of the release path, keyed by name."""
+    lock = _set_step(props, h, "lock", "$.lock", "ReleaseMigrationsEnabled")
+    lock["Catch"] = h.catch("ReleaseLockFailed")
+    return {
+        "ReleaseLock": lock,
+        "ReleaseLockFailed": _fail("A function of the release is locked by another "
+                                   "deployment; no lock was kept.", "$.error"),
+        **_migration_states(props, h),
+        "ReleaseDeliver": _map(props, h, "$.lock.targets", _deliver_states(props, h),
+                               "TargetUpload", "ReleaseShift"),
+        "ReleaseShift": _map(props, h, TARGETS, {"TargetShift": _end(
+            h.task(props.function_arns["shift"], "$.shift", "-",
+                   props.step_timeout_seconds))}, "TargetShift", "ReleaseShifted"),
+        "ReleaseShifted": _first("ReleaseShiftDone"),
+        "ReleaseShiftDone": h.choice(f"{FIRST}.shift.done", _after_shift(props),
+                                     "ReleaseBake"),
+        "ReleaseBake": {"Type": "Wait", "Comment": "Every alias takes traffic until the "
+                        "next health check.", "SecondsPath": f"{FIRST}.shift.check_seconds",
+                        "Next": "ReleaseHealthCheck"},
+        "ReleaseHealthCheck": _map(props, h, TARGETS, {"TargetHealth": _end(
+            h.task(props.function_arns["health"], "$.health", "-",
+                   props.step_timeout_seconds))}, "TargetHealth", "ReleaseChecked"),
+        "ReleaseChecked": _first("ReleaseBakeDone"),
+        "ReleaseBakeDone": h.choice(f"{FIRST}.health.bake_done", "ReleaseShift",
+                                    "ReleaseBake"),
+        **_approval_states(props, h),
+        "ReleasePromote": _map(props, h, TARGETS, {"TargetPromote": _end(
+            h.task(props.function_arns["promote"], "$.promote", "-",
+                   props.step_timeout_seconds))}, "TargetPromote", "ReleaseRecord"),
+        "ReleaseRecord": _set_step(props, h, "record", "$.record", "ReleaseUnlock"),
+        "ReleaseUnlock": _set_step(props, h, "unlock", "$.unlock", "ReleaseDeployed"),
+        "ReleaseDeployed": {"Type": "Succeed"},
+        **_failure_states(props, h),
+    }
+
+
+def _set_step(props: ReleaseProps, h: Helpers, step: str, result_path: str,
+              next_state: str) -> dict[str, Any]:
+    state = h.task(props.function_arns[step], result_path, next_state,
+                   props.step_timeout_seconds)
+    state["Catch"] = h.catch("ReleaseRollback")
+    return state
+
+
+def _migration_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, Any]]:
+    patcher = props.function_arns["patcher"]
+
+    def call(payload: dict[str, Any], result_path: str, next_state: str) -> dict[str, Any]:
+        state = h.task(patcher, result_path, next_state, props.patcher_timeout_seconds)
+        state["Parameters"] = payload
+        state["Catch"] = h.catch("ReleaseRollback")
+        return state
+
+    # Once per release, before any function publishes: no new code meets an old schema.
+    return {
+        "ReleaseMigrationsEnabled": h.choice("$.input.migrations.enabled",
+                                             "ReleaseSchemaBefore", "ReleaseDeliver"),
+        "ReleaseSchemaBefore": call({"action": "status"}, "$.schema_before",
+                                    "ReleaseMigrate"),
+        "ReleaseMigrate": call({"action": "migrate", "target.$": "$.input.migrations.target",
+                                "applied_by.$": "$$.Execution.Name"}, "$.migrate",
+                               "ReleaseMigrationsComplete"),
+        "ReleaseMigrationsComplete": h.choice("$.migrate.complete", "ReleaseDeliver",
+                                              "ReleaseMigrate"),
+    }
+
+
+def _deliver_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, Any]]:
+    arns, timeout = props.function_arns, props.step_timeout_seconds
+    return {
+        "TargetUpload": h.task(arns["upload"], "$.upload", "TargetPublish", timeout),
+        "TargetPublish": h.task(arns["publish"], "$.publish", "TargetSmoke", timeout),
+        "TargetSmoke": h.task(arns["smoke"], "$.smoke", "TargetDelivered", timeout),
+        # Each case's outcome is in the function's record; the state keeps what later
+        # states read, so 20 targets stay far below the 256 KB payload limit.
+        "TargetDelivered": {"Type": "Pass", "End": True, "Parameters": {
+            "input.$": "$.input", "execution_id.$": "$.execution_id", "lock.$": "$.lock",
+            "publish.$": "$.publish"}},
+    }
+
+
+def _map(props: ReleaseProps, h: Helpers, items_path: str,
+         states: dict[str, dict[str, Any]], start: str, next_state: str) -> dict[str, Any]:
+    # An iteration that fails fails the Map: every function's failure rolls all back.
+    return {
+        "Type": "Map",
+        "ItemsPath": items_path,
+        "MaxConcurrency": props.map_concurrency,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": start,
+                          "States": states},
+        "ResultPath": TARGETS,
+        "Catch": h.catch("ReleaseRollback"),
+        "Next": next_state,
+    }
+
+
+def _first(next_state: str) -> dict[str, Any]:
+    return {"Type": "Pass", "Comment": "Every target shares the plan: the first says "
+            "where it is.", "Parameters": {"target.$": "States.ArrayGetItem($.targets, 0)"},
+            "ResultPath": "$.first", "Next": next_state}
+
+
+def _end(state: dict[str, Any]) -> dict[str, Any]:
+    del state["Next"]
+    state["End"] = True
+    return state
+
+
+def _after_shift(props: ReleaseProps) -> str:
+    return "ReleaseApproval" if props.approval_always else "ReleaseApprovalRequired"
+
+
+def _approval_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, Any]]:
+    approval = h.task("arn:aws:states:::lambda:invoke.waitForTaskToken", "$.approval",
+                      "ReleasePromote", props.approval_timeout_seconds)
+    # The request names the release by its first function; the token is per execution.
+    approval["Parameters"] = {"FunctionName": props.function_arns["approval_request"],
+                              "Payload": {"document.$": FIRST,
+                                          "task_token.$": "$$.Task.Token"}}
+    approval["Catch"] = h.catch("ReleaseRollback")
+    states = {"ReleaseApproval": approval}
+    if not props.approval_always:
+        states["ReleaseApprovalRequired"] = h.choice("$.input.approval.required",
+                                                     "ReleaseApproval", "ReleasePromote")
+    return states
+
+
+def _failure_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, Any]]:
+    # As on the single path, each state moves on even when it fails itself.
+    arns, timeout = props.function_arns, props.step_timeout_seconds
+
+    def step(name: str, result_path: str, next_state: str, error_path: str) -> dict[str, Any]:
+        state = h.task(arns[name], result_path, next_state, timeout)
+        state["Catch"] = h.catch(next_state, error_path)
+        return state
+
+    schema_after = step("patcher", "$.schema_after", "ReleaseRecordFailure",
+                        "$.schema_after_error")
+    schema_after["TimeoutSeconds"] = props.patcher_timeout_seconds
+    schema_after["Parameters"] = {"action": "status"}
+    return {
+        "ReleaseRollback": step("rollback", "$.rollback", "ReleaseMigrationsAttempted",
+                                "$.rollback_error"),
+        "ReleaseMigrationsAttempted": {
+            "Type": "Choice", "Default": "ReleaseRecordFailure",
+            "Choices": [{"Variable": "$.schema_before", "IsPresent": True,
+                         "Next": "ReleaseSchemaAfter"}]},
+        "ReleaseSchemaAfter": schema_after,
+        "ReleaseRecordFailure": step("record", "$.record", "ReleaseUnlockAfterFailure",
+                                     "$.record_error"),
+        "ReleaseUnlockAfterFailure": step("unlock", "$.unlock", "ReleaseVerdict",
+                                          "$.unlock_error"),
+        # The verdict names every function's rollback outcome; without it (Rollback
+        # itself failed) the original error is the verdict.
+        "ReleaseVerdict": {
+            "Type": "Choice", "Default": "ReleaseFailed",
+            "Choices": [{"Variable": "$.rollback.verdict", "IsPresent": True,
+                         "Next": "ReleaseRolledBackFailed"}]},
+        "ReleaseRolledBackFailed": _fail("The release failed; every alias was rolled back "
+                                         "or is named in the cause.", "$.rollback.verdict"),
+        "ReleaseFailed": _fail("The release failed.", "$.error"),
+    }
+
+
+def _fail(comment: str, path: str) -> dict[str, Any]:
+    return {"Type": "Fail", "Comment": comment, "ErrorPath": f"{path}.Error",
+            "CausePath": f"{path}.Cause"}

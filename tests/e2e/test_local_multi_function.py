@@ -1,0 +1,193 @@
+"""One release, many functions (issue 16), end to end through the synthesized definition.
+
+One local environment and one test (so pytest-xdist keeps the scenarios on one worker,
+in order; each starts from where the previous one left both aliases): StackFlowAPI and
+the example's orders worker, released together by one execution with
+``"functions": [...]``.
+
+* both promoted together: both aliases on their new versions, one release summary;
+* the worker's canary fails: both aliases back on their previous versions;
+* the API's smoke test fails: the worker is never shifted;
+* an operator puts the worker's alias back by hand mid-bake: the API still rolls back,
+  and the record names both outcomes.
+
+The 20-target payload check is not here: local mode runs only the functions the
+template defines (it never adds what production lacks), and 20 functions would be 20
+cold-started workers. It is ``tests/unit/test_deploy_release.py``
+(``test_twenty_targets_stay_within_the_payload_limit``), which plays the release path
+with 20 targets and prints the largest state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stackflow_tools.local.runner import LocalMode, LocalOptions
+
+from tests.e2e.local_support import lock_held, states_entered
+from tests.support.postgres import fresh_database
+
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def local(cdk_out: Path, pg_admin_uri: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
+    with fresh_database(pg_admin_uri) as database_url:
+        options = LocalOptions(cdk_out=cdk_out, workdir=tmp_path_factory.mktemp("local"),
+                               database_url=database_url, time_scale=0.001,
+                               check_interval_seconds=150)
+        started = time.monotonic()
+        with LocalMode(options) as mode:
+            TIMINGS["start"] = time.monotonic() - started
+            yield mode
+    print("\nmulti-function e2e timings (s): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in TIMINGS.items()))
+
+
+@pytest.fixture(scope="module")
+def worker(local: LocalMode) -> str:
+    assert local.worker_name is not None, "the template has no orders worker"
+    return local.worker_name
+
+
+def release(local: LocalMode, builds: dict[str, str], name: str,
+            during_bake: Callable[[], object] | None = None) -> dict[str, Any]:
+    """Run one two-function release; the execution's description plus its ARN."""
+    started = time.monotonic()
+    document = local.release_input(builds, name)
+    hooks = local.local_aws.wait_hooks
+    hook = _once_while_shifting(local, during_bake) if during_bake else None
+    if hook is not None:
+        hooks.append(hook)
+    try:
+        arn = local.start(document, f"multi-{name}")
+        described = dict(local.wait(arn))
+    finally:
+        if hook is not None:
+            hooks.remove(hook)
+    TIMINGS[name] = time.monotonic() - started
+    described["arn"] = arn
+    return described
+
+
+def _once_while_shifting(local: LocalMode,
+                         action: Callable[[], object]) -> Callable[[float], None]:
+    done: list[bool] = []
+
+    def hook(nominal_seconds: float) -> None:
+        if not done and local.alias_state()[1]:
+            done.append(True)
+            action()
+
+    return hook
+
+
+def record_of(local: LocalMode, function: str, execution_arn: str) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    item = local.local_aws.client("dynamodb").get_item(
+        TableName=local.table_name(), Key={"pk": {"S": f"DEPLOY#{function}"},
+                                           "sk": {"S": f"EXEC#{execution_arn}"}}).get("Item")
+    assert item is not None, f"no record of {function} for {execution_arn}"
+    return {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
+
+
+def alias_writes(local: LocalMode, function: str, since: int) -> list[tuple[str, dict[str, float]]]:
+    return [(c.version, dict(c.routing)) for c in local.local_aws.alias_changes[since:]
+            if c.function_name == function]
+
+
+def two_functions_are_promoted_together(local: LocalMode, worker: str) -> None:
+    # GIVEN both functions on version 1
+    mark = len(local.local_aws.alias_changes)
+    # WHEN one release ships a good build of each
+    run = release(local, {local.function_name: "good", worker: "good"}, "1.1.0")
+    # THEN it succeeded and both aliases serve version 2 with no routing left
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    for function in (local.function_name, worker):
+        assert local.alias_state(function) == ("2", {})
+        # AND each alias got the same canary weight, then the promotion
+        assert [w for w in alias_writes(local, function, mark)] == [("1", {"2": 0.1}),
+                                                                     ("2", {})]
+    # AND Migrate ran once for the release; the Maps ran per function
+    states = states_entered(local, run["arn"])
+    assert states.count("ReleaseMigrate") == 1
+    assert states.count("TargetSmoke") == 2
+    # AND one release summary (on each function's record) names both versions
+    summary = record_of(local, worker, run["arn"])["release"]["functions"]
+    assert [(r["function"], r["previous_version"], r["new_version"], r["status"])
+            for r in summary] == [(local.function_name, "1", "2", "SUCCEEDED"),
+                                  (worker, "1", "2", "SUCCEEDED")]
+    assert not lock_held(local)
+
+
+def the_second_functions_canary_fails_and_both_go_back(local: LocalMode,
+                                                             worker: str) -> None:
+    # WHEN the worker's new build fails every summary under its canary
+    run = release(local, {local.function_name: "good", worker: "worker-regression"}, "1.2.0")
+    # THEN the release failed on the worker's health and both aliases are back on 2
+    assert run["status"] == "FAILED"
+    assert run["error"] == "CanaryUnhealthy"
+    cause = json.loads(run["cause"])["errorMessage"]
+    assert f"{local.function_name}:PROD rolled_back" in cause
+    assert f"{worker}:PROD rolled_back" in cause
+    for function in (local.function_name, worker):
+        assert local.alias_state(function) == ("2", {})
+        assert record_of(local, function, run["arn"])["status"] == "ROLLED_BACK"
+
+
+def the_first_smoke_fails_and_the_second_is_never_shifted(local: LocalMode,
+                                                               worker: str) -> None:
+    mark = len(local.local_aws.alias_changes)
+    # WHEN the API's build fails its smoke test
+    run = release(local, {local.function_name: "health-regression", worker: "good"},
+                  "1.3.0")
+    # THEN no alias was written at all, and both stay on version 2
+    assert run["error"] == "SmokeTestFailed"
+    assert alias_writes(local, worker, mark) == []
+    assert alias_writes(local, local.function_name, mark) == []
+    assert "ReleaseShift" not in states_entered(local, run["arn"])
+    assert local.alias_state(worker) == ("2", {})
+    outcomes = {r["function"]: r["rollback"] for r in
+                record_of(local, worker, run["arn"])["release"]["functions"]}
+    assert outcomes == {local.function_name: "untouched", worker: "untouched"}
+
+
+def an_operator_changed_one_alias_and_the_other_rolls_back(local: LocalMode,
+                                                                worker: str) -> None:
+    lambda_ = local.local_aws.client("lambda")
+
+    def operator_puts_the_worker_back() -> None:
+        lambda_.update_alias(FunctionName=worker, Name=local.alias, FunctionVersion="2",
+                             RoutingConfig={"AdditionalVersionWeights": {}})
+
+    # WHEN an operator puts the worker's alias back on 2 by hand during the canary
+    run = release(local, {local.function_name: "good", worker: "good"}, "1.4.0",
+                  during_bake=operator_puts_the_worker_back)
+    # THEN the release stopped (the worker's alias changed under it) ...
+    assert run["status"] == "FAILED"
+    assert run["error"] == "AliasChangedExternally"
+    # ... the API went back by its own guarded rollback, the worker stays as set
+    assert local.alias_state(local.function_name) == ("2", {})
+    assert local.alias_state(worker) == ("2", {})
+    outcomes = {r["function"]: r["rollback"] for r in
+                record_of(local, local.function_name, run["arn"])["release"]["functions"]}
+    assert outcomes == {local.function_name: "rolled_back", worker: "already_previous"}
+    cause = json.loads(run["cause"])["errorMessage"]
+    assert f"{worker}:PROD already_previous" in cause
+    assert not lock_held(local)
+
+
+def test_two_functions_released_as_one_through_every_outcome(local: LocalMode,
+                                                            worker: str) -> None:
+    # Each scenario starts where the previous one left both aliases.
+    two_functions_are_promoted_together(local, worker)
+    the_second_functions_canary_fails_and_both_go_back(local, worker)
+    the_first_smoke_fails_and_the_second_is_never_shifted(local, worker)
+    an_operator_changed_one_alias_and_the_other_rolls_back(local, worker)

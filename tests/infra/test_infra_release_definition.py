@@ -1,0 +1,82 @@
+"""The multi-function release path of the definition (issue 16), from plain ARNs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.test_infra_definition import definition, successors
+
+
+def states_of(defn: dict[str, Any]) -> dict[str, Any]:
+    return dict(defn["States"])
+
+
+def release_path(states: dict[str, Any]) -> list[str]:
+    """The states a two-step release visits when nothing fails (migrations on)."""
+    path, name, shifts = [], "ReleaseLock", 0
+    while states[name]["Type"] not in ("Succeed", "Fail"):
+        path.append(name)
+        state = states[name]
+        if name == "ReleaseShiftDone":
+            shifts += 1
+            name = state["Choices"][0]["Next"] if shifts == 2 else state["Default"]
+        elif name == "ReleaseApprovalRequired":
+            name = state["Default"]
+        elif state["Type"] == "Choice":
+            name = state["Choices"][0]["Next"]
+        else:
+            name = state["Next"]
+    return [*path, name]
+
+
+def test_a_functions_list_takes_the_release_path_after_validate() -> None:
+    kind = states_of(definition())["ReleaseKind"]
+    assert kind["Choices"] == [{"Variable": "$.input.functions", "IsPresent": True,
+                                "Next": "ReleaseLock"}]
+    assert kind["Default"] == "Lock"
+
+
+def test_the_release_runs_migrate_once_then_maps_per_function() -> None:
+    assert release_path(states_of(definition())) == [
+        "ReleaseLock", "ReleaseMigrationsEnabled", "ReleaseSchemaBefore", "ReleaseMigrate",
+        "ReleaseMigrationsComplete", "ReleaseDeliver", "ReleaseShift", "ReleaseShifted",
+        "ReleaseShiftDone", "ReleaseBake", "ReleaseHealthCheck", "ReleaseChecked",
+        "ReleaseBakeDone", "ReleaseShift", "ReleaseShifted", "ReleaseShiftDone",
+        "ReleaseApprovalRequired", "ReleasePromote", "ReleaseRecord", "ReleaseUnlock",
+        "ReleaseDeployed"]
+
+
+def test_each_map_is_bounded_and_any_failure_rolls_every_alias_back() -> None:
+    states = states_of(definition())
+    maps = {name: s for name, s in states.items() if s["Type"] == "Map"}
+    assert set(maps) == {"ReleaseDeliver", "ReleaseShift", "ReleaseHealthCheck",
+                         "ReleasePromote"}
+    for state in maps.values():
+        assert state["MaxConcurrency"] == 5
+        assert state["ResultPath"] == "$.targets"
+        assert state["Catch"][0]["Next"] == "ReleaseRollback"
+    assert maps["ReleaseDeliver"]["ItemsPath"] == "$.lock.targets"
+    inner = maps["ReleaseDeliver"]["ItemProcessor"]["States"]
+    assert list(inner) == ["TargetUpload", "TargetPublish", "TargetSmoke", "TargetDelivered"]
+    # The smoke cases' detail stays in the record; the state keeps what later states read.
+    assert set(inner["TargetDelivered"]["Parameters"]) == {
+        "input.$", "execution_id.$", "lock.$", "publish.$"}
+
+
+def test_every_transition_of_the_release_path_exists() -> None:
+    states = states_of(definition(approval_always=True))
+    for name, state in states.items():
+        assert successors(state) <= set(states), name
+        for inner_name, inner in state.get("ItemProcessor", {}).get("States", {}).items():
+            assert successors(inner) <= set(state["ItemProcessor"]["States"]), inner_name
+    assert states["ReleaseShiftDone"]["Choices"][0]["Next"] == "ReleaseApproval"
+    assert states["ReleaseApproval"]["Parameters"]["Payload"]["document.$"] == \
+        "$.first.target"
+
+
+def test_the_failure_path_fails_with_the_verdict_naming_every_function() -> None:
+    states = states_of(definition())
+    assert states["ReleaseUnlockAfterFailure"]["Next"] == "ReleaseVerdict"
+    assert states["ReleaseRolledBackFailed"]["CausePath"] == "$.rollback.verdict.Cause"
+    assert states["ReleaseFailed"]["CausePath"] == "$.error.Cause"
+    assert states["ReleaseLock"]["Catch"][0]["Next"] == "ReleaseLockFailed"
