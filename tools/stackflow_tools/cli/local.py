@@ -21,6 +21,7 @@ from typing import Any
 from stackflow_tools.local.artifacts import BUILDS
 
 DEFAULT_PORT = 4566
+DEMO_CHECK_INTERVAL = 150
 
 
 def register(subparsers: Any) -> None:
@@ -64,6 +65,9 @@ def _command(commands: Any, name: str, help_text: str) -> argparse.ArgumentParse
     parser.add_argument("--time-scale", type=float, default=0.01,
                         help="multiply every Wait and Retry interval (default: 0.01, so a "
                              "5-minute bake takes 3 s)")
+    parser.add_argument("--check-interval", type=int, metavar="SECONDS",
+                        help="nominal seconds between health checks during a bake (default: "
+                             f"the release's own, 30 s; the demo uses {DEMO_CHECK_INTERVAL})")
     return parser
 
 
@@ -73,13 +77,18 @@ def _options(args: argparse.Namespace, *, dbname: str, fresh: bool,
 
     return LocalOptions(cdk_out=args.cdk_out, workdir=args.workdir,
                         database_url=args.database_url, dbname=dbname,
-                        fresh_database=fresh, time_scale=args.time_scale, server_port=port)
+                        fresh_database=fresh, time_scale=args.time_scale, server_port=port,
+                        check_interval_seconds=args.check_interval)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from stackflow_tools.local.demo import run_demo
 
     _quiet()
+    if args.check_interval is None:
+        # Each in-bake check sends a burst of traffic; the demo's 5-minute canary is shown
+        # with two checks rather than ten (the releases' default, 30 s, is unchanged).
+        args.check_interval = DEMO_CHECK_INTERVAL
     return run_demo(_options(args, dbname="stackflow_demo", fresh=True))
 
 
