@@ -31,7 +31,7 @@ from constructs import Construct
 
 from infra.components.database import DatabaseRef
 from infra.components.functions import python_function
-from infra.config import Settings
+from infra.config import Settings, StageConfig
 from infra.nag import acknowledge
 
 API_FUNCTION_NAME = "StackFlowAPI"
@@ -47,35 +47,16 @@ class ExampleApi(Construct):
         super().__init__(scope, construct_id)
         stage = settings.stage
         self.function_name = settings.physical_name(API_FUNCTION_NAME)
-        self.function = python_function(
-            self, "Function",
-            settings=settings,
-            component="example_api",
+        self.function, self.alias = _released_function(
+            self, settings=settings, database=database, function_name=self.function_name,
             handler="example_api.app.handler",
-            description="StackFlowAPI: the example application StackFlow deploys",
-            function_name=self.function_name,
-            timeout=Duration.seconds(10),
-            database=database.reader,
-        )
-        bootstrap = lambda_.Version(self, "BootstrapVersion", lambda_=self.function,
-                                    description="Created once by CloudFormation")
-        self.alias = lambda_.Alias(self, "Prod", alias_name=ALIAS_NAME, version=bootstrap)
+            description="StackFlowAPI: the example application StackFlow deploys")
         self.api = self._http_api(retain_logs=stage.retain_data)
         self.alarm_name = f"{self.function_name}-{stage.name}-errors"
-        self.alarm = cloudwatch.Alarm(
-            self, "Errors",
-            alarm_name=self.alarm_name,
-            alarm_description=f"{self.function_name}:{ALIAS_NAME} is returning errors; the "
-                              "canary health check rolls back while this is in ALARM.",
-            metric=self.alias.metric_errors(
-                period=Duration.minutes(stage.api_alarm_period_minutes),
-                statistic="Sum"),
-            threshold=stage.api_error_threshold,
-            evaluation_periods=stage.api_alarm_evaluation_periods,
-            comparison_operator=cloudwatch.ComparisonOperator
-            .GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        self.alarm = _alias_error_alarm(
+            self, alias=self.alias, stage=stage, alarm_name=self.alarm_name,
+            description=f"{self.function_name}:{ALIAS_NAME} is returning errors; the canary "
+                        "health check rolls back while this is in ALARM.")
         self.alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
         _let_alarm_publish(alarm_topic, self.alarm, "CloudWatchAlarmPublishes")
 
@@ -116,36 +97,46 @@ class OrdersWorker(Construct):
         super().__init__(scope, construct_id)
         stage = settings.stage
         self.function_name = settings.physical_name(WORKER_FUNCTION_NAME)
-        self.function = python_function(
-            self, "Function",
-            settings=settings,
-            component="example_api",
+        self.function, self.alias = _released_function(
+            self, settings=settings, database=database, function_name=self.function_name,
             handler="example_api.worker.handler",
-            description="StackFlowOrdersWorker: the example's worker over the orders table",
-            function_name=self.function_name,
-            timeout=Duration.seconds(10),
-            database=database.reader,
-        )
-        bootstrap = lambda_.Version(self, "BootstrapVersion", lambda_=self.function,
-                                    description="Created once by CloudFormation")
-        self.alias = lambda_.Alias(self, "Prod", alias_name=ALIAS_NAME, version=bootstrap)
+            description="StackFlowOrdersWorker: the example's worker over the orders table")
         self.alarm_name = f"{self.function_name}-{stage.name}-errors"
-        self.alarm = cloudwatch.Alarm(
-            self, "Errors",
-            alarm_name=self.alarm_name,
-            alarm_description=f"{self.function_name}:{ALIAS_NAME} is failing; the canary "
-                              "health check rolls the whole release back while this is "
-                              "in ALARM.",
-            metric=self.alias.metric_errors(
-                period=Duration.minutes(stage.api_alarm_period_minutes), statistic="Sum"),
-            threshold=stage.api_error_threshold,
-            evaluation_periods=stage.api_alarm_evaluation_periods,
-            comparison_operator=cloudwatch.ComparisonOperator
-            .GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        self.alarm = _alias_error_alarm(
+            self, alias=self.alias, stage=stage, alarm_name=self.alarm_name,
+            description=f"{self.function_name}:{ALIAS_NAME} is failing; the canary health "
+                        "check rolls the whole release back while this is in ALARM.")
         self.alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
         _let_alarm_publish(alarm_topic, self.alarm, "CloudWatchWorkerAlarmPublishes")
+
+
+def _released_function(scope: Construct, *, settings: Settings, database: DatabaseRef,
+                       function_name: str, handler: str,
+                       description: str) -> tuple[lambda_.Function, lambda_.Alias]:
+    """A database-reading function of the example and its ``PROD`` alias on version 1."""
+    function = python_function(
+        scope, "Function", settings=settings, component="example_api", handler=handler,
+        description=description, function_name=function_name,
+        timeout=Duration.seconds(10), database=database.reader)
+    bootstrap = lambda_.Version(scope, "BootstrapVersion", lambda_=function,
+                                description="Created once by CloudFormation")
+    return function, lambda_.Alias(scope, "Prod", alias_name=ALIAS_NAME, version=bootstrap)
+
+
+def _alias_error_alarm(scope: Construct, *, alias: lambda_.Alias, stage: StageConfig,
+                       alarm_name: str, description: str) -> cloudwatch.Alarm:
+    """The alarm on the alias's Errors that the canary health check watches."""
+    return cloudwatch.Alarm(
+        scope, "Errors",
+        alarm_name=alarm_name,
+        alarm_description=description,
+        metric=alias.metric_errors(period=Duration.minutes(stage.api_alarm_period_minutes),
+                                   statistic="Sum"),
+        threshold=stage.api_error_threshold,
+        evaluation_periods=stage.api_alarm_evaluation_periods,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
 
 
 def _let_alarm_publish(topic: sns.ITopic, alarm: cloudwatch.IAlarm, sid: str) -> None:
