@@ -79,6 +79,7 @@ class StackFlowStack(Stack):
                       state_machine=pipeline.state_machine,
                       state_machine_name=pipeline.state_machine_name)
         grant_alias_reads(ci.role, targets)
+        grant_metric_reads(ci.role)
         diff = DiffAccess(self, "DiffAccess", settings=settings, provider=ci.provider,
                           stacks=drift_stacks)
         drift = DriftCheck(self, "Drift", settings=settings, stacks=drift_stacks,
@@ -131,6 +132,16 @@ def grant_alias_reads(role: iam.Role, functions: tuple[str, ...]) -> None:
         acknowledge(role, wildcard_finding(role, qualified),
                     "GetAlias on the target functions' aliases (read only), to show "
                     "where the deployed alias routes traffic.")
+
+
+def grant_metric_reads(role: iam.Role) -> None:
+    """The CI job's release report shows each version's error rate (``GetMetricData``)."""
+    role.add_to_policy(iam.PolicyStatement(sid="ReadReleaseMetrics",
+                                           actions=["cloudwatch:GetMetricData"],
+                                           resources=["*"]))
+    acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
+                "cloudwatch:GetMetricData does not support resource-level permissions; it "
+                "only reads metrics, for the release report's error rates.")
 
 
 def build_stage(app: App, settings: Settings) -> list[Stack]:

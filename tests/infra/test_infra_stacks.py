@@ -264,9 +264,11 @@ def test_ci_role_may_only_upload_and_start_or_watch_deployments(
     body = synthesized.template_json(DEV)
     statements = {st["Sid"]: st for st in role_statements(body, "CiAccessRole")}
     # THEN it may put and read artifacts, start this state machine and watch its
-    # executions, and read the target function's aliases (the honest traffic status)
+    # executions, read the target function's aliases (the honest traffic status) and
+    # read metrics (the release report's error rates; GetMetricData has no resources)
     assert set(statements) == {"PutArtifacts", "FindArtifacts", "StartDeployments",
-                               "WatchDeployments", "ReadAliases"}
+                               "WatchDeployments", "ReadAliases", "ReadReleaseMetrics"}
+    assert statements["ReadReleaseMetrics"]["Action"] == "cloudwatch:GetMetricData"
     assert statements["ReadAliases"]["Action"] == "lambda:GetAlias"
     assert [arn_suffix(r) for r in statements["ReadAliases"]["Resource"]] == [
         ":function:StackFlowAPI", ":function:StackFlowAPI:*",
@@ -284,8 +286,8 @@ def test_ci_role_may_only_upload_and_start_or_watch_deployments(
     assert ":execution:stackflow-dev-deployment:*" in str(watch["Resource"])
     # AND nothing else touches Lambda, the table or IAM
     actions = [a for st in statements.values() for a in as_list(st["Action"])]
-    assert all(a.split(":")[0] in ("s3", "states") or a == "lambda:GetAlias"
-               for a in actions)
+    assert all(a.split(":")[0] in ("s3", "states")
+               or a in ("lambda:GetAlias", "cloudwatch:GetMetricData") for a in actions)
 
 
 @pytest.mark.parametrize("stack", [f"stackflow-{stage}{suffix}" for stage in STAGES
