@@ -20,6 +20,8 @@ from stackflow.drift.schema import SchemaBaseline
 from stackflow.drift.state import DriftState
 from stackflow.errors import DriftCheckFailed
 
+from tests.support.deploy_table import create_deploy_table
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -31,12 +33,7 @@ EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:stackflow-dev:relea
 def ddb(aws_env: None) -> Iterator[DynamoDBClient]:
     with mock_aws():
         client = boto3.client("dynamodb")
-        client.create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        create_deploy_table(client, TABLE)
         yield client
 
 

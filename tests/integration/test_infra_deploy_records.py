@@ -14,6 +14,8 @@ import pytest
 from moto import mock_aws
 from stackflow.adapters.dynamodb import InfraDeployRecords
 
+from tests.support.deploy_table import create_deploy_table
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -24,12 +26,7 @@ TABLE = "stackflow-deployments"
 def ddb(aws_env: None) -> Iterator[DynamoDBClient]:
     with mock_aws():
         client = boto3.client("dynamodb")
-        client.create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        create_deploy_table(client, TABLE)
         yield client
 
 

@@ -21,6 +21,8 @@ from stackflow.adapters.stepfunctions import StepFunctions
 from stackflow.errors import ResourceNotFound
 from stackflow_tools.release.approvals import Approvals
 
+from tests.support.deploy_table import create_deploy_table
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -34,12 +36,7 @@ TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAc-token"
 def dynamodb(aws_env: None) -> Iterator[DynamoDBClient]:
     with mock_aws():
         client = boto3.client("dynamodb")
-        client.create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        create_deploy_table(client, TABLE)
         yield client
 
 

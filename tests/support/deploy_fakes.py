@@ -47,6 +47,8 @@ from stackflow.deploy.steps import STEP_NAMES
 from stackflow.errors import AwsCallFailed, RevisionConflict, StackFlowError
 from stackflow.handlers import Handler
 
+from tests.support.deploy_table import create_deploy_table
+
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -368,12 +370,7 @@ class MotoWorld:
         self.s3.create_bucket(Bucket=BUCKET)
         self.s3.put_bucket_versioning(Bucket=BUCKET,
                                       VersioningConfiguration={"Status": "Enabled"})
-        self.ddb.create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        create_deploy_table(self.ddb, TABLE)
         self.lam.create_function(FunctionName=FUNCTION, Runtime="python3.11", Role=role,
                                  Handler="app.handler", Code={"ZipFile": zip_bytes("v1")})
         self.lam.publish_version(FunctionName=FUNCTION)

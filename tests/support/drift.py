@@ -16,6 +16,8 @@ from moto import mock_aws
 from stackflow.adapters import default_client
 from stackflow.adapters.dynamodb import DynamoDeployStore
 
+from tests.support.deploy_table import create_deploy_table
+
 TABLE = "stackflow-deploy"
 FUNCTION = "StackFlowAPI"
 
@@ -69,11 +71,7 @@ def _function(lam: Any, iam: Any) -> None:
 
 
 def _table(ddb: Any) -> None:
-    ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}])
+    create_deploy_table(ddb, TABLE)
 
 
 @contextmanager
