@@ -125,8 +125,8 @@ def _up(args: argparse.Namespace) -> int:
     from stackflow_tools.local.runner import UP_FILE, LocalMode
 
     _quiet()
-    port = args.port or free_port()
-    options = _options(args, dbname="stackflow", fresh=False, port=port)
+    # --port 0: the local AWS picks a free loopback port itself (engine.free_port).
+    options = _options(args, dbname="stackflow", fresh=False, port=args.port or None)
     with LocalMode(options) as mode:
         state_file = options.workdir / UP_FILE
         try:
@@ -213,13 +213,6 @@ def _serve_until_stopped() -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now (``--port 0``)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _say(line: str) -> None:
