@@ -199,17 +199,10 @@ def rebuild_for(code: bytes, folder: Path, host: wheels.Target, cache: Path) -> 
         name, version = _name_version(dist_info / "METADATA")
         for path in _installed_by(dist_info, name):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
-        for wheel in wheels.fetch_wheels(host, [f"{name}=={version}"], _no_constraints(),
+        for wheel in wheels.fetch_wheels(host, [f"{name}=={version}"], None,
                                          cache):
             if wheels.distribution_name(wheel) == wheels.distribution_name(Path(name)):
                 _extract(wheels.wheel_entries(wheel), folder)
-
-
-def _no_constraints() -> Path:
-    path = Path(tempfile.gettempdir()) / "stackflow-no-constraints.txt"
-    if not path.exists():
-        path.write_text("")
-    return path
 
 
 def _name_version(metadata: Path) -> tuple[str, str]:

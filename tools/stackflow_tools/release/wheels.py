@@ -114,7 +114,7 @@ def _manylinux_platforms(glibc_minor: int, machine: str) -> tuple[str, ...]:
     return (*tags, f"manylinux2014_{machine}")
 
 
-def fetch_wheels(target: Target, requirements: Sequence[str], constraints: Path,
+def fetch_wheels(target: Target, requirements: Sequence[str], constraints: Path | None,
                  cache_root: Path, run: Runner = subprocess.run) -> list[Path]:
     """Resolve ``requirements`` for ``target`` and return the wheel files, cached.
 
@@ -122,7 +122,8 @@ def fetch_wheels(target: Target, requirements: Sequence[str], constraints: Path,
     that resolution even when the cache holds other versions; a cache that already has
     every wheel is used without the network.
     """
-    return _fetch(target, ["--constraint", str(constraints), *requirements], cache_root, run)
+    constrained = ["--constraint", str(constraints)] if constraints is not None else []
+    return _fetch(target, [*constrained, *requirements], cache_root, run)
 
 
 def fetch_locked_wheels(target: Target, lock: Path, cache_root: Path,
