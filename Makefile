@@ -99,8 +99,15 @@ typecheck: $(STAMP)
 	$(BIN)/mypy functions tools infra tests bench
 
 # One worker per core (pytest-xdist): local mode's Lambda workers are processes of their own.
-test: check
-	$(BIN)/pytest -q -n auto
+# The type check runs beside the tests (end-to-end tests leave a core idle while they
+# wait on their Lambda workers); its report follows theirs, and either failing fails.
+MYPY_LOG := $(VENV)/mypy.log
+test: lint
+	@$(BIN)/mypy functions tools infra tests bench > $(MYPY_LOG) 2>&1 & types=$$!; \
+	 $(BIN)/pytest -q -n auto --dist loadscope; tests=$$?; \
+	 wait $$types; typed=$$?; \
+	 echo "mypy functions tools infra tests bench:"; cat $(MYPY_LOG); \
+	 test $$tests -eq 0 -a $$typed -eq 0
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for tier in TIERS:
             if tier in parts:
                 item.add_marker(getattr(pytest.mark, tier))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope`` (``make test``): whole modules only where they need it.
+
+    A module-scoped fixture (a local-mode session, a synthesis, a package build) is set
+    up once per worker that runs any of the module's tests, so such a module goes to one
+    worker; every other test is scheduled on its own, as with ``--dist load``.
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if _has_module_fixture(module) else nodeid
+
+    return ModuleFixtureScheduling(config, log)
+
+
+@functools.cache
+def _has_module_fixture(module: str) -> bool:
+    path = ROOT / module
+    return path.is_file() and MODULE_FIXTURE in path.read_text()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE_FIXTURE = '@pytest.fixture(scope="module")'
 
 
 @pytest.fixture(scope="session")

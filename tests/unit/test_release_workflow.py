@@ -250,4 +250,8 @@ def test_migrations_are_linted_before_anything_is_built_or_uploaded() -> None:
     lint_target = makefile.split("\nlint: ", 1)[1].split("\n\n", 1)[0]
     assert "$(BIN)/stackflow lint $(MIGRATIONS_LINT_FLAGS)" in lint_target
     assert "\ncheck: lint typecheck" in makefile
-    assert "\ntest: check" in makefile
+    assert "\ntest: lint" in makefile
+    # AND the same target type-checks everything (beside the tests) and fails on either
+    test_target = makefile.split("\ntest: lint\n", 1)[1].split("\n\n", 1)[0]
+    assert "$(BIN)/mypy functions tools infra tests bench" in test_target
+    assert "test $$tests -eq 0 -a $$typed -eq 0" in test_target

@@ -19,6 +19,7 @@ Each is uploaded to the (versioned) artifacts bucket with its base64 SHA-256.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -106,7 +107,26 @@ def base_zip(target: wheels.Target, dist: Path) -> Path:
 
 
 def build_zip(build: Build, release: str, base: bytes) -> bytes:
-    """The deterministic zip of one build, made from the packaged application ``base``."""
+    """The deterministic zip of one build, made from the packaged application ``base``.
+
+    The same inputs give the same bytes, so a process keeps the last few: re-compressing
+    the packaged dependencies costs most of a second per release otherwise.
+    """
+    key = (build, release, hashlib.sha256(base).hexdigest())
+    cached = _BUILT.get(key)
+    if cached is None:
+        cached = _BUILT[key] = _build_zip(build, release, base)
+        while len(_BUILT) > _BUILT_KEPT:
+            del _BUILT[next(iter(_BUILT))]
+    return cached
+
+
+# (build, release, SHA-256 of the base zip) -> bytes; oldest first.
+_BUILT: dict[tuple[Build, str, str], bytes] = {}
+_BUILT_KEPT = 6
+
+
+def _build_zip(build: Build, release: str, base: bytes) -> bytes:
     entries = _entries(base)
     for name in [n for n in entries if n.split("/")[0].split("-")[0] in build.drops
                  or _dist_info_of(n) in build.drops]:
