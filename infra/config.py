@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,12 @@ PULL_REQUEST_SUBJECT = "pull_request"
 # The longest session the CI and diff roles grant (IAM's minimum maximum, 1 h): CI stops
 # following a release before it ends (.github/workflows/deploy.yml, --timeout).
 CI_MAX_SESSION_SECONDS = 3600
+# `-c snapshot_before_destructive=true|false`: the stage's snapshot setting, overridden.
+SNAPSHOT_CONTEXT_KEY = "snapshot_before_destructive"
+
+
+class ContextError(ValueError):
+    """A CDK context value StackFlow cannot accept; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,11 @@ class StageConfig:
     allow_no_alarms: bool = True
     allow_no_smoke: bool = True
     allow_all_at_once: bool = True
+    # An Aurora cluster snapshot before a release's destructive migrations (the Snapshot
+    # states and their function exist only then); `-c snapshot_before_destructive=...`
+    # turns it on or off, except off where it is required (prod).
+    snapshot_before_destructive: bool = False
+    snapshot_required: bool = False
 
     def stack_name(self, suffix: str = "") -> str:
         return f"stackflow-{self.name}{suffix}"
@@ -78,6 +89,7 @@ STAGE_CONFIGS: Mapping[str, StageConfig] = {
         execution_timeout_hours=6,
         # staging rehearses prod: an input prod would refuse fails here first
         allow_no_alarms=False, allow_no_smoke=False, allow_all_at_once=False,
+        snapshot_before_destructive=True,
     ),
     "prod": StageConfig(
         name="prod", approval_required=True, approval_timeout_hours=24,
@@ -86,6 +98,7 @@ STAGE_CONFIGS: Mapping[str, StageConfig] = {
         db_min_acu=0.5, db_max_acu=16, db_reader=True, nat_gateways=2,
         execution_timeout_hours=30,
         allow_no_alarms=False, allow_no_smoke=False, allow_all_at_once=False,
+        snapshot_before_destructive=True, snapshot_required=True,
     ),
 }
 
@@ -158,7 +171,7 @@ def settings_from_context(stage_name: str, context: ContextReader) -> Settings:
     if stage_name not in STAGE_CONFIGS:
         raise ValueError(f"STAGE must be one of {', '.join(STAGES)}, got {stage_name!r}")
     return Settings(
-        stage=STAGE_CONFIGS[stage_name],
+        stage=_stage(STAGE_CONFIGS[stage_name], context),
         github_repo=_github_repo(context("github_repo")),
         github_subjects=checked_subjects("github_subjects", _items(context("github_subjects")),
                                          pull_requests=False),
@@ -173,6 +186,28 @@ def settings_from_context(stage_name: str, context: ContextReader) -> Settings:
         account=_text(context("account")),
         region=_text(context("region")),
     )
+
+
+def _stage(stage: StageConfig, context: ContextReader) -> StageConfig:
+    """The stage's settings with the snapshot switch as the context sets it."""
+    wanted = _switch(SNAPSHOT_CONTEXT_KEY, context(SNAPSHOT_CONTEXT_KEY))
+    if wanted is None:
+        return stage
+    if stage.snapshot_required and not wanted:
+        raise ContextError(f"{SNAPSHOT_CONTEXT_KEY}=false is refused for {stage.name}: its "
+                           "releases always snapshot the cluster before destructive "
+                           "migrations; remove the context value")
+    return replace(stage, snapshot_before_destructive=wanted)
+
+
+def _switch(key: str, value: Any) -> bool | None:
+    # A JSON boolean from cdk.json, or the string `-c key=value` passes.
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise ContextError(f"{key} must be true or false, got {value!r}")
 
 
 def _imported_database(context: ContextReader) -> ImportedDatabase | None:

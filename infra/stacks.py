@@ -13,7 +13,12 @@ from stackflow import env
 from infra.components.artifacts import ArtifactsBucket
 from infra.components.ci_access import CiAccess
 from infra.components.database import DatabaseRef, DatabaseStack, imported_database
-from infra.components.deploy_steps import STEP_TIMEOUT, DeploySteps, target_function_arns
+from infra.components.deploy_steps import (
+    SNAPSHOT_STEP,
+    STEP_TIMEOUT,
+    DeploySteps,
+    target_function_arns,
+)
 from infra.components.deploy_table import DeployTable
 from infra.components.diff_access import DiffAccess
 from infra.components.drift import DriftCheck
@@ -69,7 +74,8 @@ class StackFlowStack(Stack):
         steps = DeploySteps(self, "DeploySteps", settings=settings, table=table.table,
                             bucket=artifacts.bucket,
                             patcher_name=patcher.function_name,
-                            target_functions=targets, state_machine_name=machine_name)
+                            target_functions=targets, state_machine_name=machine_name,
+                            cluster_identifier=database.cluster_identifier)
         pipeline = DeploymentStateMachine(
             self, "Deployment", settings=settings, steps=steps.functions,
             patcher=patcher.function, step_timeout=STEP_TIMEOUT,
@@ -84,9 +90,10 @@ class StackFlowStack(Stack):
                           stacks=drift_stacks)
         drift = DriftCheck(self, "Drift", settings=settings, stacks=drift_stacks,
                            read_stacks=(self, *([database.stack] if database.stack else [])),
-                           # The worker's alias is not drift-checked yet: until its first
-                           # release it would report "unmanaged" (issue 16, follow-up).
+                           # Both example aliases; one never released reports
+                           # "unmanaged", which is not drift.
                            managed_aliases=(f"{api.function_name}:{ALIAS_NAME}",
+                                            f"{worker.function_name}:{ALIAS_NAME}",
                                             *settings.managed_aliases),
                            table=table.table, topic=notifications.drift,
                            topic_key=notifications.key, database=database,
@@ -116,11 +123,18 @@ class StackFlowStack(Stack):
         # CloudFormation names these functions; the outputs say which name is which.
         for step, function in steps.items():
             CfnOutput(self, deploy_step_output(step), value=function.function_name,
-                      description=f"deploy step {step}: aws lambda invoke --function-name "
-                                  "<this value> --payload fileb://events/deploy-step-"
-                                  f"{step.replace('_', '-')}.json out.json")
+                      description=_step_output_description(step))
         CfnOutput(self, DRIFT_CHECK_OUTPUT, value=drift.function_name,
                   description="the scheduled drift check (docs/drift.md)")
+
+
+def _step_output_description(step: str) -> str:
+    if step == SNAPSHOT_STEP:
+        # No sample event: its document is SchemaBefore's result on a destructive release.
+        return ("deploy step snapshot: the cluster snapshot taken before destructive "
+                "migrations (docs/deploy-steps.md)")
+    return (f"deploy step {step}: aws lambda invoke --function-name <this value> "
+            f"--payload fileb://events/deploy-step-{step.replace('_', '-')}.json out.json")
 
 
 def grant_alias_reads(role: iam.Role, functions: tuple[str, ...]) -> None:

@@ -1,8 +1,9 @@
 """StackFlow deploy steps: one handler per state of the deployment state machine.
 
-``validate, lock, upload, publish, smoke, shift, health, approval_request, promote,
-rollback, record, unlock`` each take the whole deployment document and return the result
-the state stores under its own key (``docs/deploy-steps.md``); ``reconcile`` takes the
+``validate, lock, upload, snapshot, publish, smoke, shift, health, approval_request,
+promote, rollback, record, unlock`` each take the whole deployment document and return the
+result the state stores under its own key (``docs/deploy-steps.md``; ``snapshot`` exists
+where the stage snapshots the cluster before destructive migrations); ``reconcile`` takes the
 EventBridge event of an execution that ended ``ABORTED``, ``TIMED_OUT`` or ``FAILED``.
 Failures raise a ``stackflow.errors`` class whose name is the ``errorType`` Step
 Functions catches.
@@ -63,6 +64,7 @@ def _report(result: dict[str, Any], seconds: float) -> dict[str, Any]:
 validate = step_handler("validate")
 lock = step_handler("lock")
 upload = step_handler("upload")
+snapshot = step_handler("snapshot")
 publish = step_handler("publish")
 smoke = step_handler("smoke")
 shift = step_handler("shift")

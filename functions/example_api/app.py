@@ -59,7 +59,12 @@ def _connection() -> psycopg.Connection[dict[str, Any]]:
     url = database_url()
     conn = _connections.get(url)
     if conn is None or conn.closed:
-        conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=5)
+        # No server-side prepared statements: psycopg prepares a query after its fifth
+        # run, and a prepared `SELECT *` fails ("cached plan must not change result
+        # type") once a release's expand migration adds a column, while this version
+        # still serves traffic.
+        conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=5,
+                               prepare_threshold=None)
         _connections[url] = conn
     return conn
 

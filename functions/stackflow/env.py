@@ -35,6 +35,9 @@ PATCHER_FUNCTION = "PATCHER_FUNCTION"
 DEPLOY_ALLOW_NO_ALARMS = "DEPLOY_ALLOW_NO_ALARMS"
 DEPLOY_ALLOW_NO_SMOKE = "DEPLOY_ALLOW_NO_SMOKE"
 DEPLOY_ALLOW_ALL_AT_ONCE = "DEPLOY_ALLOW_ALL_AT_ONCE"
+# The Aurora cluster the Snapshot step snapshots before destructive migrations (set on
+# that step's function only, where the stage takes snapshots: infra/config.py).
+DB_CLUSTER_ID = "DB_CLUSTER_ID"
 
 # Drift checks
 DRIFT_STACKS = "DRIFT_STACKS"

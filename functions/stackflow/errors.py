@@ -142,6 +142,11 @@ class AwsCallFailed(StackFlowError):
     """An AWS call failed for a reason a retry will not fix (permissions, validation)."""
 
 
+class SnapshotFailed(StackFlowError):
+    """The cluster snapshot taken before destructive migrations ended in a state other
+    than ``available`` (RDS's status is named); no migration ran."""
+
+
 class DriftCheckFailed(StackFlowError):
     """A drift detection could not complete."""
 

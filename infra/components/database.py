@@ -70,6 +70,10 @@ class DatabaseStack(Stack):
             cluster_identifier=self.cluster.cluster_identifier,
             stack=self,
         )
+        # Exported whether or not this stage snapshots the cluster (the Snapshot step's
+        # DB_CLUSTER_ID): an export that comes and goes with the setting would have to be
+        # deleted while the StackFlow stack still imports it, which CloudFormation refuses.
+        self.export_value(self.cluster.cluster_identifier)
         self.roles = DatabaseRoles(
             self, "Roles", settings=settings, admin=self.ref.client(secret),
             migrator_secret=migrator, reader_secret=reader, cluster=self.cluster,

@@ -13,6 +13,11 @@ execution applied even when ``Migrate`` itself failed part-way; then ``RollbackI
 (a rollback dry run against SchemaBefore's baseline) says what reverting them would
 destroy.
 
+Where the stage snapshots the cluster before destructive migrations, ``SnapshotNeeded``
+follows SchemaBefore: a pending destructive statement leads through ``Snapshot`` (and
+``SnapshotWait`` until RDS reports it available) to Migrate (release_definition.py's
+``snapshot_states``).
+
 Only plain ASL is used (Task, Choice, Wait with SecondsPath, Pass, Succeed, Fail with
 ErrorPath/CausePath) so local mode can run the synthesized definition unchanged.
 Each bake is a bounded loop of ``Bake`` (Wait, ``$.shift.check_seconds``) and
@@ -30,7 +35,7 @@ from typing import Any
 from stackflow.errors import RETRYABLE_ERROR_NAMES
 
 from infra.components.release_definition import START as RELEASE_START
-from infra.components.release_definition import release_states
+from infra.components.release_definition import release_states, snapshot_states
 
 # Lambda's own transient failures, then StackFlow's retryable error types.
 LAMBDA_TRANSIENT_ERRORS = (
@@ -63,6 +68,9 @@ class DefinitionProps:
     execution_timeout_seconds: int
     # A multi-function release's Map states run at most this many functions at once.
     map_concurrency: int = 5
+    # The stage snapshots the cluster before destructive migrations: the Snapshot states
+    # (and function_arns["snapshot"]); off, SchemaBefore goes straight to Migrate.
+    snapshot_before_destructive: bool = False
 
 
 def build_definition(props: DefinitionProps) -> dict[str, Any]:
@@ -89,7 +97,10 @@ def build_definition(props: DefinitionProps) -> dict[str, Any]:
         # The baseline (touched tables' rows and write counters) is what the rollback
         # impact report compares against after a failure.
         "SchemaBefore": _patcher(props, {"action": "status", "baseline": True},
-                                 "$.schema_before", "Migrate"),
+                                 "$.schema_before", _after_schema_before(props)),
+        **(snapshot_states(props, _Builders(), prefix="", next_state="Migrate",
+                           on_error="Rollback")
+           if props.snapshot_before_destructive else {}),
         "Migrate": _patcher(props, {
             "action": "migrate",
             "phase": "expand",
@@ -208,6 +219,10 @@ def _choice(flag_path: str, when_true: str, otherwise: str) -> dict[str, Any]:
 def _fail(comment: str) -> dict[str, Any]:
     return {"Type": "Fail", "Comment": comment,
             "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+
+
+def _after_schema_before(props: DefinitionProps) -> str:
+    return "SnapshotNeeded" if props.snapshot_before_destructive else "Migrate"
 
 
 def _after_shift(props: DefinitionProps) -> str:

@@ -1,4 +1,9 @@
-"""The deploy-step functions: one Lambda per state of the deployment state machine."""
+"""The deploy-step functions: one Lambda per state of the deployment state machine.
+
+Thirteen share one role; the Snapshot step's function, where the stage snapshots the
+cluster before destructive migrations, has its own (RDS snapshot calls and the deploy
+table only), so no other step can snapshot the database.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,14 @@ DEPLOY_STEPS = (
     "approval_request", "promote", "rollback", "record", "unlock", "reconcile",
 )
 RECONCILE = "reconcile"
+SNAPSHOT_STEP = "snapshot"
+# Every snapshot the step takes is named stackflow-<execution name> (lower case in RDS).
+SNAPSHOT_PREFIX = "stackflow-"
+SNAPSHOT_CREATE_ACTIONS = ("rds:CreateDBClusterSnapshot",)
+SNAPSHOT_TAG_ACTIONS = ("rds:AddTagsToResource",)
+SNAPSHOT_READ_ACTIONS = ("rds:DescribeDBClusterSnapshots",)
+# The record of each deployment: the step writes its snapshot there, nothing else.
+SNAPSHOT_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
 # Lock (taking over a dead holder's lock), Reconcile and `unlock --force` ask whether an
 # execution of this stage's state machine still runs.
 EXECUTION_ACTIONS = ("states:DescribeExecution",)
@@ -65,7 +78,8 @@ class DeploySteps(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
                  table: dynamodb.ITable, bucket: s3.IBucket, patcher_name: str,
-                 target_functions: Sequence[str], state_machine_name: str) -> None:
+                 target_functions: Sequence[str], state_machine_name: str,
+                 cluster_identifier: str) -> None:
         super().__init__(scope, construct_id)
         self.role = lambda_role(self, "Role", description="StackFlow deploy steps",
                                 wildcard_reason=METRICS_REASON)
@@ -77,7 +91,7 @@ class DeploySteps(Construct):
             env.PATCHER_FUNCTION: patcher_name,
             **policy_environment(settings),
         }
-        self.functions: Mapping[str, lambda_.Function] = {
+        functions: dict[str, lambda_.Function] = {
             step: python_function(
                 self, _construct_id(step),
                 settings=settings,
@@ -90,8 +104,34 @@ class DeploySteps(Construct):
             )
             for step in DEPLOY_STEPS
         }
+        if settings.stage.snapshot_before_destructive:
+            functions[SNAPSHOT_STEP] = self._snapshot_function(settings, table,
+                                                               cluster_identifier)
+        self.functions: Mapping[str, lambda_.Function] = functions
         self._grant(table, bucket, target_functions)
         self._grant_executions(state_machine_name)
+
+    def _snapshot_function(self, settings: Settings, table: dynamodb.ITable,
+                           cluster_identifier: str) -> lambda_.Function:
+        """The Snapshot step, on a role of its own that may snapshot only this cluster."""
+        function = python_function(
+            self, _construct_id(SNAPSHOT_STEP), settings=settings, component="deploy_steps",
+            handler=f"deploy_steps.handler.{SNAPSHOT_STEP}",
+            description="StackFlow deploy step: snapshot (the cluster, before destructive "
+                        "migrations)",
+            environment={env.DEPLOY_TABLE: table.table_name,
+                         env.DB_CLUSTER_ID: cluster_identifier},
+            timeout=STEP_TIMEOUT)
+        role = function.role
+        if role is None:  # python_function without a role always creates one
+            raise RuntimeError("the snapshot function has no role")
+        for statement in snapshot_statements(self, table, cluster_identifier):
+            role.add_to_principal_policy(statement)
+        acknowledge(role, wildcard_finding(self, snapshot_arn(self, f"{SNAPSHOT_PREFIX}*")),
+                    "Snapshot names are stackflow-<execution name>, chosen per release; "
+                    "the pattern covers only StackFlow's own cluster snapshots (create, "
+                    "tag and read; never delete or restore).")
+        return function
 
     def _grant_executions(self, state_machine_name: str) -> None:
         # Built from the name, not the state machine: it invokes these functions, so
@@ -125,6 +165,34 @@ class DeploySteps(Construct):
         acknowledge(self.role, wildcard_finding(self, bucket.arn_for_objects("*")),
                     "Release zips and smoke cases: CI uploads a new key on every run; "
                     "the statement only reads objects.")
+
+
+def snapshot_arn(scope: Construct, name: str) -> str:
+    return Stack.of(scope).format_arn(service="rds", resource="cluster-snapshot",
+                                      resource_name=name,
+                                      arn_format=ArnFormat.COLON_RESOURCE_NAME)
+
+
+def snapshot_statements(scope: Construct, table: dynamodb.ITable,
+                        cluster_identifier: str) -> list[iam.PolicyStatement]:
+    """What the Snapshot step may do: snapshot this cluster under StackFlow's names, tag
+    and read those snapshots, and write the deployment records."""
+    cluster = Stack.of(scope).format_arn(service="rds", resource="cluster",
+                                         resource_name=cluster_identifier,
+                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
+    snapshots = snapshot_arn(scope, f"{SNAPSHOT_PREFIX}*")
+    return [
+        # CreateDBClusterSnapshot is authorized on the cluster and on the new snapshot.
+        iam.PolicyStatement(sid="CreateSnapshot", actions=list(SNAPSHOT_CREATE_ACTIONS),
+                            resources=[cluster, snapshots]),
+        # Tags given to CreateDBClusterSnapshot need AddTagsToResource on the snapshot.
+        iam.PolicyStatement(sid="TagSnapshot", actions=list(SNAPSHOT_TAG_ACTIONS),
+                            resources=[snapshots]),
+        iam.PolicyStatement(sid="ReadSnapshot", actions=list(SNAPSHOT_READ_ACTIONS),
+                            resources=[cluster, snapshots]),
+        iam.PolicyStatement(sid="DeployRecords", actions=list(SNAPSHOT_TABLE_ACTIONS),
+                            resources=[table.table_arn]),
+    ]
 
 
 def policy_environment(settings: Settings) -> dict[str, str]:

@@ -7,7 +7,8 @@ step functions, which recognise a release document); the per-function steps run 
 Map states over the *target documents* (``{"input", "execution_id", "lock", ...}``,
 one per function), each iteration returning its updated document:
 
-``ReleaseLock`` -> migrations once -> ``ReleaseDeliver`` (Map: Upload -> Publish ->
+``ReleaseLock`` -> migrations once (with the stage's snapshot before destructive ones,
+``ReleaseSnapshot``) -> ``ReleaseDeliver`` (Map: Upload -> Publish ->
 Smoke per function) -> ``ReleaseShift`` (Map: every alias gets the same weight) ->
 ``ReleaseShiftDone`` -> ``ReleaseBake`` -> ``ReleaseHealthCheck`` (Map) ->
 ``ReleaseBakeDone`` ... -> (approval) -> ``ReleasePromote`` (Map) -> ``ReleaseRecord``
@@ -24,6 +25,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 TARGETS = "$.targets"
+SNAPSHOT_STEP = "snapshot"
+# How long a Snapshot round waits before reading the snapshot's status again.
+SNAPSHOT_WAIT_SECONDS = 30
 # The first target's document, copied by a Pass state after each Map: an ASL path with
 # an array index is definite in AWS, but moto (local mode) reads it as a list.
 FIRST = "$.first.target"
@@ -45,6 +49,8 @@ class ReleaseProps(Protocol):
     def patcher_timeout_seconds(self) -> int: ...
     @property
     def map_concurrency(self) -> int: ...
+    @property
+    def snapshot_before_destructive(self) -> bool: ...
 
 
 class Helpers(Protocol):
@@ -110,17 +116,48 @@ def _migration_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, An
         state["Catch"] = h.catch("ReleaseRollback")
         return state
 
+    after_status = "ReleaseSnapshotNeeded" if props.snapshot_before_destructive \
+        else "ReleaseMigrate"
     # Once per release, before any function publishes: no new code meets an old schema.
     return {
         "ReleaseMigrationsEnabled": h.choice("$.input.migrations.enabled",
                                              "ReleaseSchemaBefore", "ReleaseDeliver"),
-        "ReleaseSchemaBefore": call({"action": "status"}, "$.schema_before",
-                                    "ReleaseMigrate"),
+        "ReleaseSchemaBefore": call({"action": "status"}, "$.schema_before", after_status),
+        **(snapshot_states(props, h, prefix="Release", next_state="ReleaseMigrate",
+                           on_error="ReleaseRollback")
+           if props.snapshot_before_destructive else {}),
         "ReleaseMigrate": call({"action": "migrate", "target.$": "$.input.migrations.target",
                                 "applied_by.$": "$$.Execution.Name"}, "$.migrate",
                                "ReleaseMigrationsComplete"),
         "ReleaseMigrationsComplete": h.choice("$.migrate.complete", "ReleaseDeliver",
                                               "ReleaseMigrate"),
+    }
+
+
+def snapshot_states(props: ReleaseProps, h: Helpers, *, prefix: str, next_state: str,
+                    on_error: str) -> dict[str, dict[str, Any]]:
+    """A cluster snapshot before migrations that destroy data, polled until available.
+
+    Only when SchemaBefore found a destructive statement among the pending migrations
+    (``destructive`` is a list: its first item is present); one snapshot covers both
+    phases, since destructive statements normally sit in contract migrations. The step
+    creates the snapshot on its first round and reads it back on the later ones.
+    """
+    snapshot = h.task(props.function_arns[SNAPSHOT_STEP], "$.snapshot",
+                      f"{prefix}SnapshotReady", props.step_timeout_seconds)
+    # Nothing has shifted yet: the usual failure path releases the lock and records it.
+    snapshot["Catch"] = h.catch(on_error)
+    return {
+        f"{prefix}SnapshotNeeded": {
+            "Type": "Choice", "Default": next_state,
+            "Choices": [{"Variable": "$.schema_before.destructive[0]", "IsPresent": True,
+                         "Next": f"{prefix}Snapshot"}]},
+        f"{prefix}Snapshot": snapshot,
+        f"{prefix}SnapshotReady": h.choice("$.snapshot.available", next_state,
+                                           f"{prefix}SnapshotWait"),
+        f"{prefix}SnapshotWait": {
+            "Type": "Wait", "Comment": "RDS is still taking the snapshot.",
+            "Seconds": SNAPSHOT_WAIT_SECONDS, "Next": f"{prefix}Snapshot"},
     }
 
 

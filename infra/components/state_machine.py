@@ -123,4 +123,5 @@ def _definition_props(settings: Settings, arns: Mapping[str, str], *,
         patcher_timeout_seconds=int(patcher_timeout.to_seconds())
         + TASK_TIMEOUT_MARGIN_SECONDS,
         execution_timeout_seconds=stage.execution_timeout_hours * 3600,
+        snapshot_before_destructive=stage.snapshot_before_destructive,
     )

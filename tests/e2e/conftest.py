@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,11 @@ from pathlib import Path
 import pytest
 from stackflow_tools.local.runner import REPO_ROOT, LocalMode, LocalOptions
 
+from infra.config import SNAPSHOT_CONTEXT_KEY
+
+# The CDK context of the one synthesis every e2e test shares (the CLI's `-c` values).
+E2E_CONTEXT = {SNAPSHOT_CONTEXT_KEY: "true"}
+
 
 @pytest.fixture(scope="session")
 def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -19,6 +25,9 @@ def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Synthesized once per run: parallel test workers share the run's temporary root, and
     the first to take the lock synthesizes for all (synthesis is seconds of CPU each).
+    The dev stage, with the cluster snapshot before destructive migrations turned on
+    (``-c snapshot_before_destructive=true``, as staging and prod have it), so the
+    releases here run the states production runs; ``make demo`` keeps dev's default.
     """
     base = tmp_path_factory.getbasetemp()
     # Under xdist each worker's root is a folder of the run's own (popen-gwN).
@@ -28,7 +37,9 @@ def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (out / "manifest.json").is_file():
             subprocess.run([sys.executable, "-m", "infra.app"], cwd=REPO_ROOT, check=True,
-                           env={**os.environ, "CDK_OUTDIR": str(out)}, capture_output=True)
+                           env={**os.environ, "CDK_OUTDIR": str(out),
+                                "CDK_CONTEXT_JSON": json.dumps(E2E_CONTEXT)},
+                           capture_output=True)
     return out
 
 

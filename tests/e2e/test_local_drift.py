@@ -9,6 +9,11 @@ from stackflow_tools.local.drift import STACKS_NOT_CHECKED, render, run_drift_ch
 from stackflow_tools.local.runner import REPO_ROOT, LocalMode, LocalOptions
 
 
+def unmanaged_worker(local: LocalMode) -> str:
+    """What the report says of the example worker's alias before its first release."""
+    return f"alias {local.worker_name}:{local.alias} is unmanaged"
+
+
 def test_after_a_release_the_alias_and_schema_are_in_sync_and_stacks_are_not_checked(
         local: LocalMode) -> None:
     # GIVEN a healthy release promoted to version 2
@@ -21,7 +26,9 @@ def test_after_a_release_the_alias_and_schema_are_in_sync_and_stacks_are_not_che
     assert result.schema["checked"] is True
     assert result.schema["current_version"] == 4
     assert result.schema_findings == []
-    assert result.problems() == []
+    # AND the worker's alias, watched too but never released, is unmanaged (not drift)
+    assert result.alias_status(str(local.worker_name), local.alias) == "unmanaged"
+    assert result.problems() == [unmanaged_worker(local)]
     # AND stack drift is reported as not checked, never as in sync
     assert result.report is not None
     assert result.report["stacks"] == []
@@ -34,7 +41,7 @@ def test_after_a_release_the_alias_and_schema_are_in_sync_and_stacks_are_not_che
 def test_an_alias_moved_by_hand_is_reported_as_alias_drift(local: LocalMode) -> None:
     # GIVEN release 1.1.0 promoted version 2 and the drift check found nothing
     assert local.release("good", "1.1.0").status == "SUCCEEDED"
-    assert run_drift_check(local).problems() == []
+    assert run_drift_check(local).problems() == [unmanaged_worker(local)]
     # WHEN someone points the alias back at version 1 by hand
     local.local_aws.client("lambda").update_alias(
         FunctionName=local.function_name, Name=local.alias, FunctionVersion="1")

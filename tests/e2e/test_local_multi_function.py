@@ -5,17 +5,14 @@ in order; each starts from where the previous one left both aliases): StackFlowA
 the example's orders worker, released together by one execution with
 ``"functions": [...]``.
 
-* both promoted together: both aliases on their new versions, one release summary;
+* both promoted together: both aliases on their new versions, one release record;
 * the worker's canary fails: both aliases back on their previous versions;
 * the API's smoke test fails: the worker is never shifted;
 * an operator puts the worker's alias back by hand mid-bake: the API still rolls back,
   and the record names both outcomes.
 
-The 20-target payload check is not here: local mode runs only the functions the
-template defines (it never adds what production lacks), and 20 functions would be 20
-cold-started workers. It is ``tests/unit/test_deploy_release.py``
-(``test_twenty_targets_stay_within_the_payload_limit``), which plays the release path
-with 20 targets and prints the largest state.
+The 20-target payload check is ``tests/e2e/test_local_release_scale.py`` (its own local
+environment, with 18 more functions an operator creates).
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stackflow.adapters.dynamodb import DynamoDeployStore
 from stackflow_tools.local.runner import LocalMode, LocalOptions
 
 from tests.e2e.local_support import lock_held, states_entered
@@ -88,14 +86,24 @@ def _once_while_shifting(local: LocalMode,
     return hook
 
 
-def record_of(local: LocalMode, function: str, execution_arn: str) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
+def store(local: LocalMode) -> DynamoDeployStore:
+    return DynamoDeployStore(local.table_name(), local.local_aws.client("dynamodb"))
 
-    item = local.local_aws.client("dynamodb").get_item(
-        TableName=local.table_name(), Key={"pk": {"S": f"DEPLOY#{function}"},
-                                           "sk": {"S": f"EXEC#{execution_arn}"}}).get("Item")
-    assert item is not None, f"no record of {function} for {execution_arn}"
-    return {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
+
+def record_of(local: LocalMode, function: str, execution_arn: str) -> dict[str, Any]:
+    found = store(local).get_record(function, execution_arn)
+    assert found is not None, f"no record of {function} for {execution_arn}"
+    return found
+
+
+def release_of(local: LocalMode, execution_arn: str) -> dict[str, Any]:
+    found = store(local).get_release(execution_arn)
+    assert found is not None, f"no release record for {execution_arn}"
+    return found
+
+
+def rollbacks(local: LocalMode, execution_arn: str) -> dict[str, str]:
+    return {r["function"]: r["rollback"] for r in release_of(local, execution_arn)["functions"]}
 
 
 def alias_writes(local: LocalMode, function: str, since: int) -> list[tuple[str, dict[str, float]]]:
@@ -119,11 +127,17 @@ def two_functions_are_promoted_together(local: LocalMode, worker: str) -> None:
     states = states_entered(local, run["arn"])
     assert states.count("ReleaseMigrate") == 1
     assert states.count("TargetSmoke") == 2
-    # AND one release summary (on each function's record) names both versions
-    summary = record_of(local, worker, run["arn"])["release"]["functions"]
+    # AND one release record names both versions and each function's steps
+    recorded = release_of(local, run["arn"])
+    assert recorded["status"] == "SUCCEEDED"
     assert [(r["function"], r["previous_version"], r["new_version"], r["status"])
-            for r in summary] == [(local.function_name, "1", "2", "SUCCEEDED"),
-                                  (worker, "1", "2", "SUCCEEDED")]
+            for r in recorded["functions"]] == [(local.function_name, "1", "2", "SUCCEEDED"),
+                                                (worker, "1", "2", "SUCCEEDED")]
+    assert [s["name"] for s in recorded["functions"][1]["steps"]][:4] == [
+        "lock", "upload", "publish", "smoke"]
+    # AND each function's record points at it rather than copying it
+    for function in (local.function_name, worker):
+        assert record_of(local, function, run["arn"])["release"] == run["arn"]
     assert not lock_held(local)
 
 
@@ -140,6 +154,11 @@ def the_second_functions_canary_fails_and_both_go_back(local: LocalMode,
     for function in (local.function_name, worker):
         assert local.alias_state(function) == ("2", {})
         assert record_of(local, function, run["arn"])["status"] == "ROLLED_BACK"
+    # AND the release record holds the error once and both outcomes
+    recorded = release_of(local, run["arn"])
+    assert (recorded["status"], recorded["error"]["type"]) == ("ROLLED_BACK",
+                                                               "CanaryUnhealthy")
+    assert set(rollbacks(local, run["arn"]).values()) == {"rolled_back"}
 
 
 def the_first_smoke_fails_and_the_second_is_never_shifted(local: LocalMode,
@@ -154,9 +173,12 @@ def the_first_smoke_fails_and_the_second_is_never_shifted(local: LocalMode,
     assert alias_writes(local, local.function_name, mark) == []
     assert "ReleaseShift" not in states_entered(local, run["arn"])
     assert local.alias_state(worker) == ("2", {})
-    outcomes = {r["function"]: r["rollback"] for r in
-                record_of(local, worker, run["arn"])["release"]["functions"]}
-    assert outcomes == {local.function_name: "untouched", worker: "untouched"}
+    assert rollbacks(local, run["arn"]) == {local.function_name: "untouched",
+                                            worker: "untouched"}
+    # AND the API's row in the release record shows its failed smoke step and why
+    api_steps = release_of(local, run["arn"])["functions"][0]["steps"]
+    assert [(s["name"], s["error"]["type"]) for s in api_steps
+            if s["outcome"] == "failed"] == [("smoke", "SmokeTestFailed")]
 
 
 def an_operator_changed_one_alias_and_the_other_rolls_back(local: LocalMode,
@@ -176,9 +198,8 @@ def an_operator_changed_one_alias_and_the_other_rolls_back(local: LocalMode,
     # ... the API went back by its own guarded rollback, the worker stays as set
     assert local.alias_state(local.function_name) == ("2", {})
     assert local.alias_state(worker) == ("2", {})
-    outcomes = {r["function"]: r["rollback"] for r in
-                record_of(local, local.function_name, run["arn"])["release"]["functions"]}
-    assert outcomes == {local.function_name: "rolled_back", worker: "already_previous"}
+    assert rollbacks(local, run["arn"]) == {local.function_name: "rolled_back",
+                                            worker: "already_previous"}
     cause = json.loads(run["cause"])["errorMessage"]
     assert f"{worker}:PROD already_previous" in cause
     assert not lock_held(local)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import aws_iam as iam
+from stackflow import env
 
 from infra.components.deploy_steps import (
     DEPLOY_STEPS,
@@ -28,6 +29,7 @@ from tests.infra.conftest import (
     Synthesized,
     arn_suffix,
     exported_ids,
+    functions_of,
     references,
     resources_of,
     synthesize,
@@ -227,6 +229,24 @@ def test_drift_can_read_every_resource_cloudformation_will_compare(
                     for action in reads.actions:
                         assert logical_id in granted.get(action, set()), (
                             stage, resource_type, logical_id, action)
+
+
+def test_drift_watches_the_worker_alias_and_may_read_it(synthesized: Synthesized) -> None:
+    body = synthesized.template_json(DEV)
+    functions = functions_of(body)
+    (drift,) = [p for p in functions.values() if p["Handler"] == "drift_check.handler.handler"]
+    (worker,) = [lid for lid, p in functions.items()
+                 if p["Handler"] == "example_api.worker.handler"]
+    # THEN the scheduled check compares both example aliases with their releases
+    assert drift["Environment"]["Variables"][env.DRIFT_MANAGED_ALIASES] == (
+        "StackFlowAPI:PROD,StackFlowOrdersWorker:PROD")
+    # AND may read the worker's alias: GetAlias on its qualified ARNs (ReadFunctions, the
+    # statement of the stacks' own functions; no extra managed-alias statement needed)
+    by_sid = {st.get("Sid"): st for _, st in drift_statements(body)}
+    reads = by_sid["ReadFunctions"]
+    assert "lambda:GetAlias" in reads["Action"]
+    assert {"Fn::Join": ["", [{"Fn::GetAtt": [worker, "Arn"]}, ":*"]]} in reads["Resource"]
+    assert "ReadManagedAliases" not in by_sid
 
 
 def test_drift_reads_an_extra_managed_alias_and_nothing_else_of_its_function(

@@ -88,3 +88,19 @@ def test_ci_role_trusts_the_imported_provider_and_environment(imported: Synthesi
                     ["repo:acme/shop:environment:staging"]}},
         })]},
     })
+
+
+def test_the_snapshot_step_snapshots_the_imported_cluster(imported: Synthesized) -> None:
+    # GIVEN staging (which snapshots before destructive migrations) on an existing cluster
+    body = imported.template_json("stackflow-staging")
+    (snapshot,) = [f for f in functions_of(body).values()
+                   if f["Handler"] == "deploy_steps.handler.snapshot"]
+    # THEN the Snapshot step is told that cluster's identifier, as given in context
+    assert snapshot["Environment"]["Variables"][env.DB_CLUSTER_ID] == "shop-cluster"
+    # AND its role may snapshot that cluster, by name
+    (create,) = [st for policy in resources_of(body, "AWS::IAM::Policy").values()
+                 if {"Ref": snapshot["Role"]["Fn::GetAtt"][0]} in policy["Properties"]["Roles"]
+                 for st in policy["Properties"]["PolicyDocument"]["Statement"]
+                 if st.get("Sid") == "CreateSnapshot"]
+    clusters = [r for r in create["Resource"] if ":cluster:" in str(r)]
+    assert [r["Fn::Join"][1][-1] for r in clusters] == [":cluster:shop-cluster"]

@@ -12,7 +12,11 @@ from stackflow.roles import MASTER_USER, MIGRATOR_ROLE, READER_ROLE
 
 from infra.components.artifacts import MIGRATIONS_PREFIX
 from infra.components.definition import PATCHER, DefinitionProps, build_definition
-from infra.components.deploy_steps import DEPLOY_STEPS, TARGET_LAMBDA_ACTIONS
+from infra.components.deploy_steps import (
+    DEPLOY_STEPS,
+    SNAPSHOT_STEP,
+    TARGET_LAMBDA_ACTIONS,
+)
 from infra.components.drift import STACK_DRIFT_ACTIONS
 from infra.config import STAGES, UNCONFIGURED_GITHUB_REPO
 from tests.infra.conftest import (
@@ -360,9 +364,11 @@ def test_state_machine_logs_keep_task_tokens_and_documents_out(
     assert logging["Level"] == "ALL"
 
 
-# What docs/infra.md promises per stage: approval policy and timeouts (hours), and the
-# Task timeouts (the function's timeout + 30 s: 5 min steps, 15 min patcher).
-STAGE_MACHINES = {"dev": (False, 1, 3), "staging": (False, 8, 6), "prod": (True, 24, 30)}
+# What docs/infra.md promises per stage: approval policy and timeouts (hours), the
+# snapshot before destructive migrations, and the Task timeouts (the function's
+# timeout + 30 s: 5 min steps, 15 min patcher).
+STAGE_MACHINES = {"dev": (False, 1, 3, False), "staging": (False, 8, 6, True),
+                  "prod": (True, 24, 30, True)}
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -372,15 +378,16 @@ def test_synthesized_definition_is_exactly_the_documented_one(
     body = synthesized.template_json(f"stackflow-{stage}")
     by_handler = {r["Properties"]["Handler"]: lid
                   for lid, r in resources_of(body, "AWS::Lambda::Function").items()}
-    arns = {step: f"<{by_handler[f'deploy_steps.handler.{step}']}.Arn>"
-            for step in DEPLOY_STEPS}
+    approval_always, approval_hours, execution_hours, snapshot = STAGE_MACHINES[stage]
+    steps = (*DEPLOY_STEPS, SNAPSHOT_STEP) if snapshot else DEPLOY_STEPS
+    arns = {step: f"<{by_handler[f'deploy_steps.handler.{step}']}.Arn>" for step in steps}
     arns[PATCHER] = f"<{by_handler['patcher.handler.handler']}.Arn>"
-    approval_always, approval_hours, execution_hours = STAGE_MACHINES[stage]
     # WHEN the definition is built from those functions and the documented stage policy
     expected = build_definition(DefinitionProps(
         function_arns=arns, approval_always=approval_always,
         approval_timeout_seconds=approval_hours * 3600, step_timeout_seconds=330,
-        patcher_timeout_seconds=930, execution_timeout_seconds=execution_hours * 3600))
+        patcher_timeout_seconds=930, execution_timeout_seconds=execution_hours * 3600,
+        snapshot_before_destructive=snapshot))
     # THEN the deployed DefinitionString is that document, state for state (so the
     # Retry, Catch, Wait and waitForTaskToken tests of the builder hold for the template)
     assert state_machine_definition(body) == expected
@@ -448,9 +455,9 @@ def test_drift_check_runs_on_a_schedule_with_scoped_permissions(
     body = synthesized.template_json(DEV)
     drift = function_by_handler(body, "drift_check.handler.handler")
     variables = drift["Environment"]["Variables"]
-    # THEN it checks this stage's stacks and the example alias, and reports to its topic
+    # THEN it checks this stage's stacks and both example aliases, and reports to its topic
     assert variables[env.DRIFT_STACKS] == "stackflow-dev,stackflow-dev-database"
-    assert variables[env.DRIFT_MANAGED_ALIASES] == "StackFlowAPI:PROD"
+    assert variables[env.DRIFT_MANAGED_ALIASES] == "StackFlowAPI:PROD,StackFlowOrdersWorker:PROD"
     assert set(variables) >= {env.DRIFT_TOPIC_ARN, env.DEPLOY_TABLE, env.DB_SECRET_ARN}
     # AND the CloudFormation drift actions are limited to those two stacks
     statements = role_statements(body, "DriftFunction")

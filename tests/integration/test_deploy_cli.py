@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from moto import mock_aws
+from stackflow.deploy.steps import run
 from stackflow_tools.cli.main import main
 
 from tests.support.deploy_fakes import (
@@ -18,6 +19,7 @@ from tests.support.deploy_fakes import (
     MotoWorld,
     execution_input,
     run_state_machine,
+    zip_bytes,
 )
 
 
@@ -168,3 +170,62 @@ def test_unlock_force_frees_a_dead_executions_lock_and_history_shows_who(
     history = capsys.readouterr().out
     assert "unlock by carol at" in history
     assert "CI job cancelled" in history
+
+
+WORKER = "StackFlowOrdersWorker"
+
+
+def running_release(world: MotoWorld) -> None:
+    """The API and a worker, both locked by one release and moved to version 2."""
+    role = world.lam.get_function(FunctionName=FUNCTION)["Configuration"]["Role"]
+    world.lam.create_function(FunctionName=WORKER, Runtime="python3.11", Role=role,
+                              Handler="app.handler", Code={"ZipFile": zip_bytes("w1")})
+    world.lam.publish_version(FunctionName=WORKER)
+    world.lam.create_alias(FunctionName=WORKER, Name=ALIAS, FunctionVersion="1")
+    artifact = world.put_artifact("v2")
+    release = {"functions": [{"function_name": name, "alias": ALIAS, "artifact": artifact}
+                             for name in (FUNCTION, WORKER)],
+               "migrations": {"enabled": False}, "strategy": {"preset": "AllAtOnce"}}
+    deps = world.deps()
+    run("lock", {"input": run("validate", {"input": release}, deps),
+                 "execution_id": EXECUTION}, deps)
+    for name, source in ((FUNCTION, "v2"), (WORKER, "w2")):
+        world.lam.update_function_code(FunctionName=name, ZipFile=zip_bytes(source))
+        world.lam.publish_version(FunctionName=name)
+        world.lam.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion="2")
+
+
+def test_rollback_alias_release_needs_no_function_and_history_shows_the_release(
+        world: MotoWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a running two-function release that moved both aliases to version 2
+    running_release(world)
+    capsys.readouterr()
+    # WHEN the operator rolls the release back by its execution name alone
+    assert main(["rollback-alias", "--release", "release-1", "--by", "alice"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # THEN both aliases are back on version 1, and it says where it is recorded
+    for name in (FUNCTION, WORKER):
+        assert world.lam.get_alias(FunctionName=name, Name=ALIAS)["FunctionVersion"] == "1"
+    assert out[-1] == "recorded on release release-1"
+    # AND the API's history shows the release below its row, read from the release
+    # record, with the operator's rollback
+    assert main(["history", FUNCTION]) == 0
+    history = capsys.readouterr().out.splitlines()
+    assert "  release of 2 functions (IN_PROGRESS):" in history
+    assert f"    {WORKER}:{ALIAS}  1 -> -  IN_PROGRESS" in history
+    assert any(line.startswith("  rollback-alias --release by alice at ")
+               for line in history)
+
+
+def test_rollback_alias_release_refuses_a_function_outside_the_release(
+        world: MotoWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a running release / WHEN the operator names another function with it
+    running_release(world)
+    capsys.readouterr()
+    # THEN nothing moves and the error names the function argument
+    assert main(["rollback-alias", "Billing", "--release", EXECUTION]) == 1
+    assert "Billing is not a function of release" in capsys.readouterr().err
+    assert world.lam.get_alias(FunctionName=WORKER, Name=ALIAS)["FunctionVersion"] == "2"
+    # AND without --release a function is still required
+    assert main(["rollback-alias"]) == 1
+    assert "InvalidRequest" in capsys.readouterr().err

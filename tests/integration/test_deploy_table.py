@@ -63,6 +63,32 @@ def test_an_approval_token_is_stored_under_its_execution_and_read_back(
     assert store.get_approval(EXECUTION + "-other") is None
 
 
+def test_a_release_record_is_one_item_found_by_execution_arn_or_name(
+        ddb: DynamoDBClient) -> None:
+    # GIVEN a release opened by Lock, then an operator's note on it
+    store = DynamoDeployStore(TABLE, ddb)
+    store.update_release(EXECUTION, {"execution_id": EXECUTION, "status": "IN_PROGRESS",
+                                     "functions": [{"function": "StackFlowAPI",
+                                                    "previous_version": "1"}]})
+    store.update_release(EXECUTION, {"status": "SUCCEEDED"})
+    assert store.append_release_intervention(EXECUTION, {"action": "rollback-alias",
+                                                         "by": "alice"})
+    # THEN it is the RELEASE#<execution name> / EXEC#<execution id> item
+    item = raw_item(ddb, "RELEASE#release-1", f"EXEC#{EXECUTION}")
+    assert item is not None
+    assert item["status"] == {"S": "SUCCEEDED"}
+    # AND it reads back by the ARN, and by the name among the releases named so
+    found = store.get_release(EXECUTION)
+    assert found is not None
+    assert found["functions"] == [{"function": "StackFlowAPI", "previous_version": "1"}]
+    assert found["interventions"] == [{"action": "rollback-alias", "by": "alice"}]
+    assert store.releases_named("release-1") == [found]
+    assert store.releases_named("release-2") == []
+    # AND a note on a release never recorded writes nothing
+    assert not store.append_release_intervention(EXECUTION + "-other", {"action": "x"})
+    assert store.get_release(EXECUTION + "-other") is None
+
+
 def test_drift_state_and_baseline_are_json_items_of_the_deploy_table(
         ddb: DynamoDBClient) -> None:
     # GIVEN a drift run's state and a schema baseline

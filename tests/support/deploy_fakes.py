@@ -136,6 +136,7 @@ class InMemoryStore:
 
     locks: dict[tuple[str, str], LockState] = field(default_factory=dict)
     records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    releases: dict[str, dict[str, Any]] = field(default_factory=dict)
     approvals: dict[str, ApprovalToken] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
 
@@ -204,6 +205,29 @@ class InMemoryStore:
         self.calls.append("list_records")
         return [{k: v for k, v in item.items() if k != "_keys"}
                 for (fn, _), item in self.records.items() if fn == function_name]
+
+    def update_release(self, execution_id: str, fields: Mapping[str, Any]) -> None:
+        self.calls.append("update_release")
+        self.releases.setdefault(execution_id, {}).update(fields)
+
+    def get_release(self, execution_id: str) -> dict[str, Any] | None:
+        self.calls.append("get_release")
+        item = self.releases.get(execution_id)
+        return None if item is None else dict(item)
+
+    def releases_named(self, execution_name: str) -> list[dict[str, Any]]:
+        self.calls.append("releases_named")
+        return [dict(item) for execution_id, item in self.releases.items()
+                if execution_id.rsplit(":", 1)[-1] == execution_name]
+
+    def append_release_intervention(self, execution_id: str,
+                                    entry: Mapping[str, Any]) -> bool:
+        self.calls.append("append_release_intervention")
+        item = self.releases.get(execution_id)
+        if item is None:
+            return False
+        item.setdefault("interventions", []).append(dict(entry))
+        return True
 
     def put_approval(self, approval: ApprovalToken) -> None:
         self.calls.append("put_approval")

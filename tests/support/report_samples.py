@@ -200,3 +200,101 @@ def baking() -> tuple[Execution, list[HistoryEvent]]:
 
 
 NOW_WHILE_BAKING = T0 + timedelta(seconds=131)
+
+
+# --- a multi-function release -----------------------------------------------------------
+RELEASE_NAME = "StackFlowAPI-PROD-and-1-0123456789abcdef"
+RELEASE_ARN = ARN.replace(NAME, RELEASE_NAME)
+WORKER = "StackFlowOrdersWorker"
+RELEASE_INPUT = {"functions": [{"function_name": name, "alias": "PROD"}
+                               for name in ("StackFlowAPI", WORKER)],
+                 "strategy": {"preset": "Canary10Percent5Minutes"},
+                 "migrations": {"enabled": False, "target": None},
+                 "ci": {"commit": "abc1234"}}
+WORKER_CANARY = CANARY_MESSAGE.replace("StackFlowAPI", WORKER)
+
+
+def _targets(*keys: str) -> list[dict[str, Any]]:
+    """Each function's target document, with Lock's result and the named ones."""
+    results = {"lock": _lock(), "publish": {"version": "7", "code_sha256": "abc="}}
+    return [{"input": {"function_name": name, "alias": "PROD"}, "execution_id": RELEASE_ARN,
+             **{key: results[key] for key in ("lock", *keys)}}
+            for name in ("StackFlowAPI", WORKER)]
+
+
+def _map(history: ReleaseHistory, name: str, at: float, seconds: float) -> None:
+    history.enter(name, at, "Map")
+    history.document["targets"] = _targets("publish")
+    history.leave(name, at + seconds, "Map")
+
+
+def _release_until_bake() -> ReleaseHistory:
+    history = ReleaseHistory(document={"input": dict(RELEASE_INPUT),
+                                       "execution_id": RELEASE_ARN})
+    history.task("Validate", 0, 1, "input", dict(RELEASE_INPUT))
+    history.task("ReleaseLock", 1, 1, "lock", {"targets": _targets(), "order": [
+        "StackFlowAPI:PROD", f"{WORKER}:PROD"]})
+    _map(history, "ReleaseDeliver", 2, 6)
+    _map(history, "ReleaseShift", 8, 2)
+    return history.wait("ReleaseBake", 10, 300)
+
+
+def release_record_steps(failed: str | None) -> list[dict[str, Any]]:
+    """One function's steps as its release record row keeps them."""
+    names = ["lock", "upload", "publish", "smoke", "shift", "health", "health"]
+    steps: list[dict[str, Any]] = [{"name": n, "outcome": "succeeded", "started_at": iso(i),
+                                    "finished_at": iso(i + 1)} for i, n in enumerate(names)]
+    if failed is not None:
+        steps[-1] = {**steps[-1], "outcome": "failed",
+                     "error": {"type": "CanaryUnhealthy", "message": failed}}
+    return [*steps, {"name": "rollback", "outcome": "succeeded"},
+            {"name": "record", "outcome": "succeeded"}]
+
+
+def release_record() -> dict[str, Any]:
+    """The release record of :func:`release_rolled_back`, as the deploy table holds it."""
+    return {"execution_id": RELEASE_ARN, "status": "ROLLED_BACK",
+            "error": {"type": "CanaryUnhealthy", "message": WORKER_CANARY},
+            "functions": [{"function": name, "alias": "PROD", "previous_version": "6",
+                           "new_version": "7", "status": "ROLLED_BACK",
+                           "rollback": "rolled_back", "steps": release_record_steps(failed)}
+                          for name, failed in (("StackFlowAPI", None),
+                                               (WORKER, WORKER_CANARY))]}
+
+
+def release_rolled_back() -> tuple[Execution, list[HistoryEvent]]:
+    """Two functions at 10%; the worker's canary errors and both aliases go back to 6."""
+    history = _release_until_bake()
+    history.enter("ReleaseHealthCheck", 310, "Map")
+    history.event("MapStateFailed", 311, error="CanaryUnhealthy",
+                  cause=lambda_cause("CanaryUnhealthy", WORKER_CANARY))
+    history.document["error"] = {"Error": "CanaryUnhealthy",
+                                 "Cause": lambda_cause("CanaryUnhealthy", WORKER_CANARY)}
+    history.leave("ReleaseHealthCheck", 311, "Map")
+    history.task("ReleaseRollback", 311, 1, "rollback", {"functions": [
+        {"function": name, "alias": "PROD", "outcome": "rolled_back"}
+        for name in ("StackFlowAPI", WORKER)], "rolled_back": True, "complete": True})
+    summary = [{k: v for k, v in row.items() if k != "steps"}
+               for row in release_record()["functions"]]
+    history.task("ReleaseRecordFailure", 312, 1, "record", {"status": "ROLLED_BACK",
+                                                            "functions": summary})
+    history.task("ReleaseUnlockAfterFailure", 313, 1, "unlock", {"released": True})
+    history.enter("ReleaseRolledBackFailed", 314, "Fail")
+    history.event("ExecutionFailed", 314, error="CanaryUnhealthy",
+                  cause=lambda_cause("CanaryUnhealthy", WORKER_CANARY))
+    return _release_execution(history, "FAILED", 314), history.events
+
+
+def release_baking() -> tuple[Execution, list[HistoryEvent]]:
+    """Two functions at 10%, still in their first bake."""
+    history = _release_until_bake()
+    history.events.pop()  # the Bake is entered, not yet left
+    return _release_execution(history, "RUNNING", None), history.events
+
+
+def _release_execution(history: ReleaseHistory, status: str, at: float | None) -> Execution:
+    error = "CanaryUnhealthy" if status == "FAILED" else None
+    return Execution(arn=RELEASE_ARN, name=RELEASE_NAME, status=status, started_at=T0,
+                     stopped_at=None if at is None else T0 + timedelta(seconds=at),
+                     error=error, cause=lambda_cause(error, WORKER_CANARY) if error else None,
+                     input=json.dumps(RELEASE_INPUT), output=None)

@@ -24,8 +24,8 @@ from tests.support.deploy_fakes import (
 )
 from tests.support.events import load_event
 
-CONTRACT = ("validate", "lock", "upload", "publish", "smoke", "shift", "health",
-            "approval_request", "promote", "rollback", "record", "unlock")
+CONTRACT = ("validate", "lock", "upload", "snapshot", "publish", "smoke", "shift",
+            "health", "approval_request", "promote", "rollback", "record", "unlock")
 
 
 @pytest.fixture

@@ -186,6 +186,15 @@ def record(release: Release, function: str) -> dict[str, Any]:
     return release.store.records[(function, EXECUTION)]
 
 
+def release_record(release: Release) -> dict[str, Any]:
+    return release.store.releases[EXECUTION]
+
+
+def versions(release: Release) -> list[tuple[str, str | None, str | None, str | None]]:
+    return [(r["function"], r["previous_version"], r["new_version"], r["status"])
+            for r in release_record(release)["functions"]]
+
+
 # --- the input ------------------------------------------------------------------------
 
 def test_a_release_input_normalizes_and_reads_back_the_same() -> None:
@@ -237,6 +246,9 @@ def test_every_lock_is_taken_in_a_stable_order_or_none() -> None:
     assert (API, "PROD") not in played.store.locks
     assert played.store.locks[(WORKER, "PROD")].holder == other
     assert record(played, API)["status"] == "FAILED"
+    # AND the release record says it was refused, and why
+    assert release_record(played)["status"] == "FAILED"
+    assert release_record(played)["error"]["type"] == "DeploymentInProgress"
 
 
 def test_lock_returns_one_target_document_per_function_in_input_order() -> None:
@@ -251,7 +263,7 @@ def test_lock_returns_one_target_document_per_function_in_input_order() -> None:
 
 # --- the flows (the "Done when", played over the handlers) ------------------
 
-def test_two_functions_are_promoted_together_with_one_release_summary() -> None:
+def test_two_functions_are_promoted_together_with_one_release_record() -> None:
     # GIVEN two functions on version 1 WHEN the release runs with healthy canaries
     played = Release().play(release_input())
     # THEN each shift wrote the same weight to both aliases, then both were promoted
@@ -260,12 +272,21 @@ def test_two_functions_are_promoted_together_with_one_release_summary() -> None:
         assert [(w.version, dict(w.routing)) for w in writes] == [("1", {"2": 0.1}),
                                                                    ("2", {})]
         assert record(played, name)["status"] == "SUCCEEDED"
-    # AND the release summary names each function's previous and new version
-    summary = record(played, API)["release"]["functions"]
-    assert [(r["function"], r["previous_version"], r["new_version"], r["status"])
-            for r in summary] == [(API, "1", "2", "SUCCEEDED"), (WORKER, "1", "2", "SUCCEEDED")]
-    assert record(played, WORKER)["release"] == record(played, API)["release"]
-    assert played.doc["record"]["status"] == "SUCCEEDED"
+    # AND one release record names each function's previous and new version
+    assert versions(played) == [(API, "1", "2", "SUCCEEDED"), (WORKER, "1", "2", "SUCCEEDED")]
+    release = release_record(played)
+    assert (release["execution_id"], release["status"]) == (EXECUTION, "SUCCEEDED")
+    assert release["strategy"]["preset"] == "Canary10Percent5Minutes"
+    # AND each function's step outcomes, without their detail (that is on its record)
+    steps = release["functions"][1]["steps"]
+    assert [s["name"] for s in steps] == [s["name"] for s in record(played, WORKER)["steps"]]
+    assert {s["outcome"] for s in steps} == {"succeeded"}
+    assert "detail" not in steps[0]
+    # AND each function's record points at the release instead of copying it
+    assert {record(played, name)["release"] for name in (API, WORKER)} == {EXECUTION}
+    assert played.doc["record"] == {"status": "SUCCEEDED",
+                                    "functions": [{k: v for k, v in row.items() if k != "steps"}
+                                                  for row in release["functions"]]}
     assert played.store.locks == {}
 
 
@@ -286,6 +307,11 @@ def test_the_second_canary_fails_and_both_aliases_go_back() -> None:
     assert f"{API}:PROD rolled_back" in verdict["Cause"]
     assert f"{WORKER}:PROD rolled_back" in verdict["Cause"]
     assert played.doc["record"]["status"] == "ROLLED_BACK"
+    # AND the release record holds the error once, and each function's outcome
+    release = release_record(played)
+    assert (release["status"], release["error"]["type"]) == ("ROLLED_BACK", "CanaryUnhealthy")
+    assert [r["rollback"] for r in release["functions"]] == ["rolled_back"] * 2
+    assert release["migration_rollback"] == {"needed": False, "applied": []}
 
 
 def test_the_first_smoke_fails_and_the_second_is_never_shifted() -> None:
@@ -348,6 +374,9 @@ def test_twenty_targets_stay_within_the_payload_limit(failing: str | None) -> No
     assert played.doc["record"]["status"] == ("SUCCEEDED" if failing is None else "ROLLED_BACK")
     # AND each function's detail (every step) is in its own record, not in the state
     assert all(len(record(played, n)["steps"]) >= 4 for n in names)
+    # AND one release record lists all 20 with their versions
+    assert [(r["function"], r["previous_version"], r["new_version"])
+            for r in release_record(played)["functions"]] == [(n, "1", "2") for n in names]
 
 
 # --- interrupted ----------------------------------------------------------------------
@@ -377,24 +406,47 @@ def test_a_stopped_release_is_reconciled_function_by_function() -> None:
         assert record(played, name)["status"] == "ABORTED"
     assert played.store.locks == {}
     assert [f["rollback"]["outcome"] for f in result["functions"]] == ["rolled_back"] * 2
+    # AND the release record is closed ABORTED, each function's outcome on its row
+    release = release_record(played)
+    assert (release["status"], release["error"]["type"]) == ("ABORTED", "ExecutionAborted")
+    assert [(r["status"], r["rollback"]) for r in release["functions"]] == [
+        ("ABORTED", "rolled_back")] * 2
+    assert result["record_status"] == "ABORTED"
     # AND a second delivery changes nothing
+    writes = played.store.calls.count("update_release")
     assert run("reconcile", sample, played.deps)["changed"] is False
+    assert played.store.calls.count("update_release") == writes
 
 
 # --- the operator's view --------------------------------------------------------------
 
 def test_history_shows_a_release_as_one_row_with_its_functions_below() -> None:
     from stackflow_tools.cli.deploy import history_lines
+    from stackflow_tools.cli.releases import releases_of
 
     played = Release()
     played.alarms.by_function[WORKER] = 3
     played.play(release_input())
-    lines = history_lines([record(played, API)])
+    # WHEN the API's history is shown, its release read from the release record
+    records = [record(played, API)]
+    lines = history_lines(records, releases=releases_of(records, played.store))
     assert len([line for line in lines if "ROLLED_BACK" in line
                 and not line.startswith(" ")]) == 1
-    assert "  release of 2 functions:" in lines
+    assert "  release of 2 functions (ROLLED_BACK):" in lines
     assert f"    {API}:PROD  1 -> 2  ROLLED_BACK (rollback rolled_back)" in lines
     assert f"    {WORKER}:PROD  1 -> 2  ROLLED_BACK (rollback rolled_back)" in lines
+
+
+def test_history_still_reads_a_summary_copied_on_an_older_record() -> None:
+    from stackflow_tools.cli.deploy import history_lines
+
+    # GIVEN a record written before release records: the summary on the record itself
+    older = {"execution_id": EXECUTION, "status": "SUCCEEDED", "release": {
+        "execution_id": EXECUTION, "functions": [
+            {"function": API, "alias": "PROD", "previous_version": "1", "new_version": "2",
+             "status": "SUCCEEDED", "rollback": None}]}}
+    # WHEN shown THEN its function is listed below it as before
+    assert f"    {API}:PROD  1 -> 2  SUCCEEDED" in history_lines([older])
 
 
 def test_rollback_alias_release_puts_every_alias_back_and_notes_each_record() -> None:
@@ -403,8 +455,8 @@ def test_rollback_alias_release_puts_every_alias_back_and_notes_each_record() ->
 
     # GIVEN a promoted two-function release
     played = Release().play(release_input())
-    # WHEN the operator rolls the release back by its execution name
-    found = find_release(played.store.list_records(WORKER), EXECUTION.rsplit(":", 1)[-1])
+    # WHEN the operator rolls the release back by its execution name (no function named)
+    found = find_release(played.store, EXECUTION.rsplit(":", 1)[-1])
     results = roll_back_release(
         found, lambda fn, alias, version: rollback_alias(fn, alias, version, played.fleet),
         played.store, by="alice", at=played.clock.now())
@@ -413,6 +465,25 @@ def test_rollback_alias_release_puts_every_alias_back_and_notes_each_record() ->
     for name in (API, WORKER):
         assert played.fleet.of(name).alias.version == "1"
         assert record(played, name)["interventions"][0]["by"] == "alice"
+    # AND the release record notes it once, naming both aliases
+    (note,) = release_record(played)["interventions"]
+    assert (note["action"], note["by"]) == ("rollback-alias --release", "alice")
+    assert [(f["function"], f["version"]) for f in note["functions"]] == [(API, "1"),
+                                                                         (WORKER, "1")]
+    # AND the same release is found by its ARN
+    assert find_release(played.store, EXECUTION)["execution_id"] == EXECUTION
+
+
+def test_a_release_that_is_not_recorded_or_not_of_the_function_is_refused() -> None:
+    from stackflow.errors import ResourceNotFound
+    from stackflow_tools.cli.releases import check_function, find_release
+
+    played = Release().play(release_input())
+    with pytest.raises(ResourceNotFound):
+        find_release(played.store, "release-2")
+    with pytest.raises(InvalidRequest) as caught:
+        check_function(find_release(played.store, "release-1"), "Billing")
+    assert caught.value.field == "function"
 
 
 def test_a_running_release_already_names_its_functions() -> None:
@@ -420,6 +491,6 @@ def test_a_running_release_already_names_its_functions() -> None:
     doc = {"input": run("validate", {"input": release_input()}, played.deps),
            "execution_id": EXECUTION}
     run("lock", doc, played.deps)
-    rows = record(played, WORKER)["release"]["functions"]
-    assert [(r["function"], r["previous_version"], r["status"]) for r in rows] == [
-        (API, "1", "IN_PROGRESS"), (WORKER, "1", "IN_PROGRESS")]
+    assert release_record(played)["status"] == "IN_PROGRESS"
+    assert versions(played) == [(API, "1", None, "IN_PROGRESS"),
+                                (WORKER, "1", None, "IN_PROGRESS")]

@@ -85,6 +85,6 @@ def test_destructive_statements_are_listed_with_their_phase() -> None:
                                          "0008_widen.up.sql"))
     assert destructive_statements([m(5), drop, widen]) == [
         {"version": 7, "file": "0007_drop.up.sql", "phase": "contract", "statement": 2,
-         "what": "drop column a.c"},
+         "what": "drop column a.c", "tables": ["a"]},
         {"version": 8, "file": "0008_widen.up.sql", "phase": "expand", "statement": 2,
-         "what": "rename"}]
+         "what": "rename", "tables": ["a"]}]

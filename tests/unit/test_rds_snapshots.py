@@ -12,7 +12,7 @@ from stackflow.adapters.rds import ClusterSnapshots, snapshot_identifier
 from stackflow.errors import ResourceNotFound
 
 CLUSTER = "stackflow-prod-database"
-SNAPSHOT = "stackflow-StackFlowAPI-PROD-0123abcd"
+SNAPSHOT = "stackflow-stackflowapi-prod-0123abcd"
 
 
 def rds() -> Any:

@@ -9,13 +9,16 @@ item             pk                           sk                attributes
 lock             ``LOCK#<function>#<alias>``  ``LOCK``          holder, expires_at, ttl, ...
 record           ``DEPLOY#<function>``        ``EXEC#<id>``     function, alias, steps,
                                                                 interventions, ...
+release record   ``RELEASE#<name>``           ``EXEC#<id>``     status, functions, error,
+                                                                interventions, ...
 approval token   ``APPROVAL#<execution id>``  ``TOKEN``         task_token, requested_at...
 drift state      ``DRIFT#STATE``              ``STATE``         data (JSON), updated_at
 schema baseline  ``DRIFT#SCHEMA``             ``BASELINE``      data (JSON), updated_at
 infra deploy     ``INFRA#<stack>``            ``DEPLOY#...``    outcome, status, backups, ...
 ===============  ===========================  ================  ===========================
 
-(an infra deploy's sort key is ``DEPLOY#<started_at>#<change set name>``)
+(an infra deploy's sort key is ``DEPLOY#<started_at>#<change set name>``; a release
+record's ``<name>`` is the execution's name, the last segment of its id, the ARN)
 
 :class:`DynamoDeployStore` implements ``stackflow.deploy.ports.DeployStore`` and reads
 approval tokens back for ``stackflow approve``; :class:`DriftStateTable` implements
@@ -74,6 +77,20 @@ def records_partition(function_name: str) -> str:
 
 def record_key(function_name: str, execution_id: str) -> dict[str, Any]:
     return _key(records_partition(function_name), f"EXEC#{execution_id}")
+
+
+def releases_partition(execution_name: str) -> str:
+    """The partition holding the release record of every execution named so.
+
+    By name, not by ARN: an operator names a release by its execution name, and a
+    partition per name finds it with one Query instead of a scan.
+    """
+    return f"RELEASE#{execution_name}"
+
+
+def release_key(execution_id: str) -> dict[str, Any]:
+    # Execution names cannot contain ":", so the ARN's last segment is the whole name.
+    return _key(releases_partition(execution_id.rsplit(":", 1)[-1]), f"EXEC#{execution_id}")
 
 
 def approval_key(execution_id: str) -> dict[str, Any]:
@@ -150,7 +167,7 @@ class _ConditionFailed(Exception):
 
 
 class DynamoDeployStore(_DeployTable):
-    """Locks, deployment records and approval tokens."""
+    """Locks, deployment records, release records and approval tokens."""
 
     # --- lock ------------------------------------------------------------------------
     def acquire_lock(self, function_name: str, alias: str, lock: LockState,
@@ -206,11 +223,8 @@ class DynamoDeployStore(_DeployTable):
     # --- deployment records ----------------------------------------------------------
     def update_record(self, function_name: str, execution_id: str,
                       fields: Mapping[str, Any]) -> None:
-        names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":v{i}": value for i, value in enumerate(fields.values())}
-        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
-        self._update(record_key(function_name, execution_id), f"SET {sets}", names,
-                     serialize(values), None, f"recording deployment {execution_id}")
+        self._set(record_key(function_name, execution_id), fields,
+                  f"recording deployment {execution_id}")
 
     def append_step(self, function_name: str, execution_id: str, step: Mapping[str, Any],
                     *, key: str | None) -> bool:
@@ -231,17 +245,8 @@ class DynamoDeployStore(_DeployTable):
 
     def append_intervention(self, function_name: str, execution_id: str,
                             entry: Mapping[str, Any]) -> bool:
-        try:
-            # Only on an existing record: a lock of something that kept none gets none.
-            self._update(record_key(function_name, execution_id),
-                         "SET interventions = list_append(if_not_exists(interventions, "
-                         ":empty), :entry)", None,
-                         serialize({":empty": [], ":entry": [dict(entry)]}),
-                         "attribute_exists(pk)",
-                         f"recording {entry.get('action')} on deployment {execution_id}")
-        except _ConditionFailed:
-            return False
-        return True
+        return self._append_intervention(record_key(function_name, execution_id), entry,
+                                         f"deployment {execution_id}")
 
     def get_record(self, function_name: str, execution_id: str) -> dict[str, Any] | None:
         raw = self._get(record_key(function_name, execution_id),
@@ -260,6 +265,48 @@ class DynamoDeployStore(_DeployTable):
         except _aws_errors() as e:
             raise aws_error(e, f"listing the deployments of {function_name}") from e
         return records
+
+    # --- release records (one per multi-function execution) -------------------------
+    def update_release(self, execution_id: str, fields: Mapping[str, Any]) -> None:
+        self._set(release_key(execution_id), fields, f"recording release {execution_id}")
+
+    def get_release(self, execution_id: str) -> dict[str, Any] | None:
+        raw = self._get(release_key(execution_id), f"reading release {execution_id}")
+        return _public(raw) if raw is not None else None
+
+    def releases_named(self, execution_name: str) -> list[dict[str, Any]]:
+        """The release record of every execution named ``execution_name`` (unsorted)."""
+        try:
+            pages = self.client.get_paginator("query").paginate(
+                TableName=self.table, KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": releases_partition(execution_name)}})
+            return [_public(deserialize(item)) for page in pages
+                    for item in page.get("Items", [])]
+        except _aws_errors() as e:
+            raise aws_error(e, f"finding release {execution_name}") from e
+
+    def append_release_intervention(self, execution_id: str,
+                                    entry: Mapping[str, Any]) -> bool:
+        return self._append_intervention(release_key(execution_id), entry,
+                                         f"release {execution_id}")
+
+    def _set(self, key: dict[str, Any], fields: Mapping[str, Any], what: str) -> None:
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":v{i}": value for i, value in enumerate(fields.values())}
+        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        self._update(key, f"SET {sets}", names, serialize(values), None, what)
+
+    def _append_intervention(self, key: dict[str, Any], entry: Mapping[str, Any],
+                             what: str) -> bool:
+        try:
+            # Only on an existing item: a lock of something that kept none gets none.
+            self._update(key, "SET interventions = list_append(if_not_exists(interventions, "
+                              ":empty), :entry)", None,
+                         serialize({":empty": [], ":entry": [dict(entry)]}),
+                         "attribute_exists(pk)", f"recording {entry.get('action')} on {what}")
+        except _ConditionFailed:
+            return False
+        return True
 
     # --- approval tokens -------------------------------------------------------------
     def put_approval(self, approval: ApprovalToken) -> None:

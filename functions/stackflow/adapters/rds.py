@@ -10,6 +10,7 @@ dependencies yet.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +39,10 @@ class ClusterSnapshot:
 
 def snapshot_identifier(execution_name: str) -> str:
     """``stackflow-<execution name>`` as RDS allows it: letters, digits and single
-    hyphens, starting with a letter, not ending with a hyphen."""
+    hyphens, starting with a letter, not ending with a hyphen; in lower case, as RDS
+    stores (and lists) it, so the record names it exactly as the console shows it."""
     text = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9-]", "-", f"stackflow-{execution_name}"))
-    return text[:MAX_IDENTIFIER].rstrip("-")
+    return text[:MAX_IDENTIFIER].rstrip("-").lower()
 
 
 class ClusterSnapshots:
@@ -55,7 +57,11 @@ class ClusterSnapshots:
             self._client = default_client("rds")
         return self._client
 
-    def create(self, cluster: str, identifier: str, tags: dict[str, str]) -> ClusterSnapshot:
+    def identifier_for(self, execution_name: str) -> str:
+        return snapshot_identifier(execution_name)
+
+    def create(self, cluster: str, identifier: str,
+               tags: Mapping[str, str]) -> ClusterSnapshot:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:

@@ -16,9 +16,11 @@ def build_deps(settings: DeploySettings) -> Deps:
     from stackflow.adapters.cloudwatch import CloudWatchAlarms
     from stackflow.adapters.dynamodb import DynamoDeployStore
     from stackflow.adapters.lambda_ import LambdaFunctions, LambdaInvoker
+    from stackflow.adapters.rds import ClusterSnapshots
     from stackflow.adapters.s3 import get_object_bytes
     from stackflow.adapters.stepfunctions import ExecutionStatuses
 
     return Deps(settings=settings, functions=LambdaFunctions(), invoker=LambdaInvoker(),
                 store=DynamoDeployStore(settings.table), alarms=CloudWatchAlarms(),
-                read_object=get_object_bytes, executions=ExecutionStatuses())
+                read_object=get_object_bytes, executions=ExecutionStatuses(),
+                snapshots=ClusterSnapshots())

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from stackflow import env
 from stackflow.deploy.policy import SafetyPolicy, load_policy
@@ -21,6 +22,8 @@ from stackflow.deploy.ports import (
     Monotonic,
     ObjectReader,
     Sleep,
+    SnapshotsPort,
+    SnapshotState,
     TimeLeft,
 )
 from stackflow.settings import env_int, env_required, env_str
@@ -40,6 +43,8 @@ class DeploySettings:
     smoke_root: Path | None = None
     patcher_function: str = DEFAULT_PATCHER_FUNCTION
     policy: SafetyPolicy = field(default_factory=SafetyPolicy)
+    # The Aurora cluster Snapshot snapshots (only that step's function is given one).
+    db_cluster: str | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> DeploySettings:
@@ -51,6 +56,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DeploySettings:
         smoke_root=Path(smoke) if smoke else None,
         patcher_function=env_str(env.PATCHER_FUNCTION, environ) or DEFAULT_PATCHER_FUNCTION,
         policy=load_policy(environ),
+        db_cluster=env_str(env.DB_CLUSTER_ID, environ),
     )
 
 
@@ -72,6 +78,27 @@ class NoExecutions:
         raise ConfigurationError(f"no Step Functions access to look up {execution_arn}")
 
 
+class NoSnapshots:
+    """A ``SnapshotsPort`` without RDS access: every call fails, naming what is missing."""
+
+    def identifier_for(self, execution_name: str) -> str:
+        return self._refuse()
+
+    def create(self, cluster: str, identifier: str,
+               tags: Mapping[str, str]) -> SnapshotState:
+        return self._refuse()
+
+    def describe(self, identifier: str) -> SnapshotState:
+        return self._refuse()
+
+    @staticmethod
+    def _refuse() -> NoReturn:
+        from stackflow.errors import ConfigurationError
+
+        raise ConfigurationError("no RDS access to take a cluster snapshot (only the "
+                                 "snapshot step's function is given one)")
+
+
 @dataclass(frozen=True)
 class Deps:
     """Everything a step touches; tests and local mode build their own."""
@@ -88,6 +115,7 @@ class Deps:
     # The handler sets the Lambda context's remaining time here.
     time_left: TimeLeft = field(default=unlimited)
     executions: ExecutionsPort = field(default_factory=NoExecutions)
+    snapshots: SnapshotsPort = field(default_factory=NoSnapshots)
 
     def seconds_to_spare(self) -> float:
         """Time this step may still spend waiting before it must give up."""

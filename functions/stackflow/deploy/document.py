@@ -11,6 +11,7 @@ optional on read, so documents of earlier releases still read.
 ``$.input`` is :class:`~stackflow.deploy.model.DeployInput`; ``$.record`` is the
 deployment record as the deploy table returns it (``stackflow.adapters.dynamodb``);
 ``$.schema_before``, ``$.migrate`` and ``$.schema_after`` are the patcher's results.
+``$.snapshot`` is the same for a single function and a whole release (it is taken once).
 """
 
 from __future__ import annotations
@@ -302,6 +303,40 @@ class HealthResult:
             window=None if window is None else BakeWindow.from_object(window, p + "window"),
             check=opt_int(health, "check", 0, minimum=0, prefix=p) or 0,
             checks=opt_int(health, "checks", 1, minimum=1, prefix=p) or 1)
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """``$.snapshot``: the cluster snapshot taken before destructive migrations.
+
+    ``available`` is what the state machine's ``SnapshotReady`` Choice reads: until it
+    is true, a Wait and another Snapshot round follow (Migrate waits for it).
+    """
+
+    KEY: ClassVar[str] = "snapshot"
+    snapshot_id: str
+    cluster: str
+    status: str  # RDS's word: creating, available, ...
+    tables: tuple[str, ...]
+    created_at: str  # when this execution asked for it (its first Snapshot round)
+
+    @property
+    def available(self) -> bool:
+        return self.status == "available"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"snapshot_id": self.snapshot_id, "cluster": self.cluster,
+                "status": self.status, "tables": list(self.tables),
+                "created_at": self.created_at, "available": self.available}
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> Self:
+        snapshot, p = _part(doc, cls.KEY)
+        return cls(snapshot_id=req_str(snapshot, "snapshot_id", p),
+                   cluster=req_str(snapshot, "cluster", p),
+                   status=req_str(snapshot, "status", p),
+                   tables=_strings(snapshot, "tables", p),
+                   created_at=_timestamp(snapshot, "created_at", p))
 
 
 @dataclass(frozen=True)

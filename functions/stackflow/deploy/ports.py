@@ -1,6 +1,6 @@
 """The ports the deploy steps reach AWS through, and the plain values they return.
 
-Adapters (``stackflow.adapters.lambda_``, ``dynamodb``, ``cloudwatch``) implement
+Adapters (``stackflow.adapters.lambda_``, ``dynamodb``, ``cloudwatch``, ``rds``) implement
 these; tests may pass type-checked fakes. Every method raises only
 ``stackflow.errors`` classes.
 """
@@ -87,6 +87,31 @@ class ExecutionsPort(Protocol):
         ...
 
 
+class SnapshotState(Protocol):
+    """A cluster snapshot as RDS describes it; ``status`` is RDS's word (``creating``,
+    ``available``, ``failed``...)."""
+
+    @property
+    def identifier(self) -> str: ...
+    @property
+    def cluster(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+
+
+class SnapshotsPort(Protocol):
+    def identifier_for(self, execution_name: str) -> str:
+        """The snapshot name of one execution, in the form RDS accepts."""
+        ...
+
+    def create(self, cluster: str, identifier: str,
+               tags: Mapping[str, str]) -> SnapshotState:
+        """Start a snapshot of ``cluster``; one of that name already there is read back."""
+        ...
+
+    def describe(self, identifier: str) -> SnapshotState: ...
+
+
 @dataclass(frozen=True)
 class AlarmState:
     """An alarm's ``StateValue`` and when that value last changed (ISO-8601, or None)."""
@@ -168,6 +193,21 @@ class DeployStore(Protocol):
     def get_record(self, function_name: str, execution_id: str) -> dict[str, Any] | None: ...
 
     def list_records(self, function_name: str) -> list[dict[str, Any]]: ...
+
+    def update_release(self, execution_id: str, fields: Mapping[str, Any]) -> None:
+        """Set top-level attributes of a release record (creating it if needed)."""
+        ...
+
+    def get_release(self, execution_id: str) -> dict[str, Any] | None: ...
+
+    def releases_named(self, execution_name: str) -> list[dict[str, Any]]:
+        """The release records of the executions with this name (the ARN's last part)."""
+        ...
+
+    def append_release_intervention(self, execution_id: str,
+                                    entry: Mapping[str, Any]) -> bool:
+        """``append_intervention`` for a release record; False when there is none."""
+        ...
 
     def put_approval(self, approval: ApprovalToken) -> None:
         """Store the token under its execution id (replacing an earlier one)."""

@@ -10,7 +10,9 @@ to the ``reconcile`` handler, which does what the failure path would have done:
   execution holds the lock now (the alias is that one's);
 * releases the lock if this execution still holds it;
 * marks a record still ``IN_PROGRESS`` as ``ABORTED`` / ``TIMED_OUT`` (or, for a
-  ``FAILED`` execution, ``ROLLED_BACK`` / ``FAILED``) with when and why.
+  ``FAILED`` execution, ``ROLLED_BACK`` / ``FAILED``) with when and why; for a
+  multi-function release, each function's record and then the release record, with
+  every function's outcome.
 
 Every part is idempotent: for an execution whose failure path ran (every ordinary
 failure) or one reconciled already, it writes nothing at all.
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from stackflow.deploy import release_record
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import RollbackResult, iso, version_number
 from stackflow.deploy.guard import AliasGuard
@@ -125,12 +128,48 @@ def _reconcile_release(change: StatusChange, release: ReleaseInput,
     """Every function of a release on its own: one refused rollback stops no other."""
     results = tuple((f"{t.function_name}:{t.alias}", _reconcile_target(change, t, deps))
                     for t in release.targets)
-    first = results[0][1]
+    status = _close_release(change, release, [r for _, r in results], deps)
     return ReconcileResult(
         change.execution_arn, change.status, changed=any(r.changed for _, r in results),
         reason="; ".join(f"{name}: {r.reason}" for name, r in results),
-        record_status=first.record_status,
+        record_status=status or results[0][1].record_status,
         lock_released=all(r.lock_released for _, r in results), functions=results)
+
+
+def _close_release(change: StatusChange, release: ReleaseInput,
+                   results: list[ReconcileResult], deps: Deps) -> str | None:
+    """Close the release record as its functions' records were; its status (or None)."""
+    current = deps.store.get_release(change.execution_arn)
+    if current is None:
+        return None  # the release never got its locks (or predates release records)
+    open_release = current.get("status") == IN_PROGRESS
+    if not open_release and not any(r.changed for r in results):
+        return str(current.get("status"))
+    rows = _release_rows(change, release, results, current, deps)
+    now = iso(deps.now())
+    fields: dict[str, Any] = {"functions": rows, "reconciled": {
+        "at": now, "execution_status": change.status, "stopped_at": change.stopped_at}}
+    if open_release:
+        status = change.status if change.status in (ABORTED, TIMED_OUT) \
+            else release_record.status_of(rows, failed=True)
+        fields |= {"status": status, **_interrupted(change, now)}
+    deps.store.update_release(change.execution_arn, fields)
+    return str(fields.get("status", current.get("status")))
+
+
+def _release_rows(change: StatusChange, release: ReleaseInput,
+                  results: list[ReconcileResult], current: Mapping[str, Any],
+                  deps: Deps) -> list[dict[str, Any]]:
+    # A function Reconcile did not roll back keeps the outcome its row had.
+    before = {(row.get("function"), row.get("alias")): row.get("rollback")
+              for row in current.get("functions") or [] if isinstance(row, Mapping)}
+    rows = []
+    for target, result in zip(release.targets, results, strict=True):
+        rollback = result.rollback.outcome if result.rollback is not None \
+            else before.get((target.function_name, target.alias))
+        found = deps.store.get_record(target.function_name, change.execution_arn)
+        rows.append(release_record.row_of_record(target, found, rollback))
+    return rows
 
 
 def _reconcile_target(change: StatusChange, inp: DeployInput,
@@ -190,16 +229,22 @@ def _record_fields(change: StatusChange, record: Mapping[str, Any] | None,
     acted = released or (rollback is not None and rollback.rolled_back)
     if not open_record and not acted:
         return {}
-    note = {"at": iso(deps.now()), "execution_status": change.status,
+    now = iso(deps.now())
+    note = {"at": now, "execution_status": change.status,
             "stopped_at": change.stopped_at, "lock_released": released,
             "rollback": rollback.to_dict() if rollback is not None else None}
     fields: dict[str, Any] = {"reconciled": note}
     if open_record:
         fields |= {"status": _final_status(change.status, rollback),
-                   "finished_at": change.stopped_at or note["at"],
-                   "error": {"type": change.error or DEFAULT_ERRORS[change.status],
-                             "message": change.cause or _default_cause(change)}}
+                   **_interrupted(change, now)}
     return fields
+
+
+def _interrupted(change: StatusChange, now: str) -> dict[str, Any]:
+    """When and why an open record ended: the event's stop time and error."""
+    return {"finished_at": change.stopped_at or now,
+            "error": {"type": change.error or DEFAULT_ERRORS[change.status],
+                      "message": change.cause or _default_cause(change)}}
 
 
 def _final_status(status: str, rollback: RollbackResult | None) -> str:

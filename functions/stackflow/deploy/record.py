@@ -36,24 +36,34 @@ SUCCEEDED_STATUSES = frozenset({SUCCEEDED, SUCCEEDED_WITH_PENDING_CONTRACT})
 FINAL_STATUSES = frozenset({*SUCCEEDED_STATUSES, FAILED, ROLLED_BACK, ABORTED, TIMED_OUT})
 
 
-def start(inp: DeployInput, execution_id: str, lock: LockResult, deps: Deps) -> None:
-    """Create (or, on a retried Lock, rewrite) the record of this execution."""
+def start(inp: DeployInput, execution_id: str, lock: LockResult, deps: Deps, *,
+          release: str | None = None) -> None:
+    """Create (or, on a retried Lock, rewrite) the record of this execution.
+
+    ``release``: the execution id of the multi-function release this is one function
+    of, which keys its release record (``stackflow.deploy.release_record``).
+    """
     deps.store.update_record(inp.function_name, execution_id, {
         "execution_id": execution_id, "function": inp.function_name, "alias": inp.alias,
         "previous_version": lock.previous_version, "artifact": inp.artifact.to_dict(),
         "ci": dict(inp.ci), "strategy": inp.to_dict()["strategy"], "status": IN_PROGRESS,
-        "started_at": lock.started_at,
+        "started_at": lock.started_at, **_release_pointer(release),
     })
 
 
-def rejected(inp: DeployInput, execution_id: str, error: dict[str, Any], deps: Deps) -> None:
+def rejected(inp: DeployInput, execution_id: str, error: dict[str, Any], deps: Deps, *,
+             release: str | None = None) -> None:
     """Record an execution that never got the lock, so history shows it was refused."""
     now = iso(deps.now())
     deps.store.update_record(inp.function_name, execution_id, {
         "execution_id": execution_id, "function": inp.function_name, "alias": inp.alias,
         "artifact": inp.artifact.to_dict(), "ci": dict(inp.ci), "status": FAILED,
-        "error": error, "started_at": now, "finished_at": now,
+        "error": error, "started_at": now, "finished_at": now, **_release_pointer(release),
     })
+
+
+def _release_pointer(release: str | None) -> dict[str, str]:
+    return {} if release is None else {"release": release}
 
 
 def outcome(name: str, result: str, started_at: str, finished_at: str,

@@ -10,14 +10,16 @@ HealthCheck, Promote) run unchanged inside the state machine's Map states, on on
 Four steps act on the whole set, once per release:
 
 - Lock takes every target's lock in a stable order (function, then alias), or none:
-  a refused lock releases the ones already taken. Its result ``$.lock.targets`` holds
-  the target documents the first Map iterates.
+  a refused lock releases the ones already taken. It opens each function's record and
+  the release record (``release_record``). Its result ``$.lock.targets`` holds the
+  target documents the first Map iterates.
 - Rollback runs the guarded rollback of every alias, each on its own: an alias that
   someone else changed is left alone and the others still go back. Its result lists
   each function's outcome and a ``verdict`` (``{Error, Cause}``) naming them, which
   the execution fails with.
-- Record closes each function's record (its steps, versions, status) and writes the
-  release summary (every function's previous and new version and outcome) on each.
+- Record closes each function's record (its steps, versions, status) and the release
+  record (``release_record``): the release's status and error once, and every
+  function's previous and new version, status, rollback outcome and step outcomes.
 - Unlock releases every lock this execution holds.
 
 The state carries only what the next state needs per target; per-function detail (each
@@ -32,9 +34,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stackflow.deploy import lock, record
+from stackflow.deploy import lock, record, release_record
 from stackflow.deploy.deps import Deps
-from stackflow.deploy.document import LEFT_ALONE, LockResult, PublishResult, iso, read_optional
+from stackflow.deploy.document import LockResult, iso
 from stackflow.deploy.model import (
     TARGET_FIELDS,
     DeployInput,
@@ -48,11 +50,11 @@ from stackflow.validation import as_object, opt_list, reject_unknown
 FUNCTIONS = "functions"
 RELEASE_FIELDS = frozenset({FUNCTIONS, "migrations", "strategy", "health", "approval", "ci"})
 SHARED_KEYS = ("migrations", "strategy", "health", "approval", "ci")
-# 20 targets stay far below Step Functions' 256 KB payload limit (tests/integration:
-# test_release_state_size); 40 is where a plain input with smoke cases still fits.
+# 20 targets stay far below Step Functions' 256 KB payload limit (measured in
+# tests/e2e/test_local_release_scale.py and tests/unit/test_deploy_release.py); 40 is
+# where a plain input with smoke cases still fits.
 MAX_TARGETS = 40
-# Outcomes of a rollback that leave an alias off its previous version.
-NOT_BACK = frozenset({LEFT_ALONE, "failed"})
+NOT_BACK = release_record.NOT_BACK
 
 StepFn = Callable[[Mapping[str, Any], DeployInput, str, Deps], dict[str, Any]]
 
@@ -127,15 +129,17 @@ def target_documents(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def lock_all(release: ReleaseInput, execution_id: str, deps: Deps) -> dict[str, Any]:
-    """Every target's lock in the stable order, or none; one record per function."""
+    """Every target's lock in the stable order, or none; each function's record and the
+    release record."""
     taken: dict[tuple[str, str], LockResult] = {}
     try:
         for target in release.in_lock_order():
             taken[(target.function_name, target.alias)] = lock.acquire(target, execution_id,
                                                                         deps)
-        for target in release.targets:
-            record.start(target, execution_id, taken[(target.function_name, target.alias)],
-                         deps)
+        held = [(t, taken[(t.function_name, t.alias)]) for t in release.targets]
+        for target, result in held:
+            record.start(target, execution_id, result, deps, release=execution_id)
+        release_record.open_release(held, execution_id, deps)
     except StackFlowError:
         _release_taken(release, taken, execution_id, deps)
         raise
@@ -198,23 +202,20 @@ def _outcome_text(outcome: Mapping[str, Any]) -> str:
 
 
 def record_all(doc: Mapping[str, Any], execution_id: str, deps: Deps) -> dict[str, Any]:
-    """Close every function's record and write the release summary on each."""
+    """Close every function's record, then the release record with all of them."""
     rollbacks = _rollbacks_by_target(doc.get("rollback"))
     shared = {key: doc[key] for key in ("error", "schema_before", "migrate", "schema_after")
               if doc.get(key) is not None}
-    summary = []
+    rows = []
     for target in target_documents(doc):
         inp = parse_input(target.get("input"))
         rollback = rollbacks.get((inp.function_name, inp.alias))
         full = {**target, **shared, **({"rollback": rollback} if rollback else {})}
         closed = record.finish(full, inp, execution_id, deps)
-        summary.append(_summary_row(inp, full, closed, rollback))
-    for row in summary:
-        deps.store.update_record(row["function"], execution_id, {
-            "release": {"execution_id": execution_id, "functions": summary,
-                        "finished_at": iso(deps.now())}})
-    return {"status": release_status(summary, doc.get("error") is not None),
-            "functions": summary}
+        rows.append(release_record.row_of_record(inp, closed, (rollback or {}).get("outcome")))
+    status = release_record.close(doc, rows, execution_id, deps)
+    # The state keeps the summary; each function's steps are in the release record.
+    return {"status": status, "functions": release_record.summary(rows)}
 
 
 def _rollbacks_by_target(value: Any) -> dict[tuple[str, str], dict[str, Any]]:
@@ -228,27 +229,6 @@ def _rollbacks_by_target(value: Any) -> dict[tuple[str, str], dict[str, Any]]:
 
 def _rollback_result(row: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if key != "function"}
-
-
-def _summary_row(inp: DeployInput, doc: Mapping[str, Any], closed: Mapping[str, Any],
-                 rollback: Mapping[str, Any] | None) -> dict[str, Any]:
-    published = read_optional(doc, PublishResult)
-    held = read_optional(doc, LockResult)
-    return {"function": inp.function_name, "alias": inp.alias,
-            "previous_version": held.previous_version if held else None,
-            "new_version": published.version if published else None,
-            "status": closed.get("status"),
-            "rollback": (rollback or {}).get("outcome")}
-
-
-def release_status(summary: list[dict[str, Any]], failed: bool) -> str:
-    """SUCCEEDED; ROLLED_BACK when every moved alias is back; else FAILED."""
-    if not failed:
-        return record.SUCCEEDED
-    if any(row.get("rollback") in NOT_BACK for row in summary):
-        return record.FAILED
-    statuses = {row.get("status") for row in summary}
-    return record.ROLLED_BACK if record.ROLLED_BACK in statuses else record.FAILED
 
 
 def unlock_all(doc: Mapping[str, Any], release: ReleaseInput, execution_id: str,
@@ -297,17 +277,12 @@ def _recorded_lock(release: ReleaseInput, execution_id: str, deps: Deps) -> dict
         error = {"type": e.error_type, "message": e.message}
         for target in release.targets:
             with contextlib.suppress(StackFlowError):
-                record.rejected(target, execution_id, error, deps)
+                record.rejected(target, execution_id, error, deps, release=execution_id)
+        with contextlib.suppress(StackFlowError):
+            release_record.rejected(release.targets, execution_id, error, deps)
         raise
-    # The release summary from the start, so an operator can roll back a running release
-    # (``rollback-alias --release``); Record rewrites it with the outcomes.
-    summary = [{"function": t["input"]["function_name"], "alias": t["input"]["alias"],
-                "previous_version": t["lock"]["previous_version"], "new_version": None,
-                "status": record.IN_PROGRESS, "rollback": None} for t in result["targets"]]
     for target in result["targets"]:
         inp = parse_input(target["input"])
         step = record.outcome("lock", "succeeded", started, iso(deps.now()), target["lock"])
         deps.store.append_step(inp.function_name, execution_id, step, key="lock")
-        deps.store.update_record(inp.function_name, execution_id, {
-            "release": {"execution_id": execution_id, "functions": summary}})
     return result

@@ -7,7 +7,9 @@ record differently: Rollback makes at most one write (the alias), so RecordFailu
 records its outcome from ``$.rollback``; Record writes the final record itself; a
 HealthCheck is recorded once per bake (its last check, or the one that failed), the
 checks in between are in the execution history; Reconcile, which EventBridge invokes
-with a status-change event rather than the document, writes what it changed itself.
+with a status-change event rather than the document, writes what it changed itself;
+Snapshot writes the snapshot on every record of the release each round, and its outcome
+once the snapshot is available (``stackflow.deploy.snapshot``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stackflow.deploy import approval, lock, publish, record, smoke, traffic, upload
+from stackflow.deploy import (
+    approval,
+    lock,
+    publish,
+    record,
+    smoke,
+    snapshot,
+    traffic,
+    upload,
+)
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import (
     HealthResult,
@@ -141,7 +152,9 @@ STEPS: Mapping[str, StepFn] = {
 }
 # Steps whose outcome is not appended by ``run`` (see the module docstring).
 SELF_RECORDING = frozenset({"rollback", "record"})
-STEP_NAMES = ("validate", *STEPS, "reconcile")
+# Snapshot takes a single-function and a release document alike (one snapshot per
+# execution), so it is dispatched before the release steps.
+STEP_NAMES = ("validate", *STEPS, snapshot.STEP, "reconcile")
 
 
 def run(name: str, event: Any, deps: Deps) -> dict[str, Any]:
@@ -149,6 +162,8 @@ def run(name: str, event: Any, deps: Deps) -> dict[str, Any]:
     if name == "reconcile":
         return reconcile(read_status_change(event), deps).to_dict()
     doc = _document(name, event)
+    if name == snapshot.STEP:
+        return snapshot.take(doc, deps).to_dict()
     if is_release(doc.get("input")):
         # A multi-function release: its set-wide steps; the Map states' items are
         # single-function documents and take the path below.

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -32,15 +33,22 @@ def find_pg_dump(explicit: str | None = None) -> str | None:
     return shutil.which("pg_dump")
 
 
-def dump_schema(pg_dump: str, database_url: str, *,
-                timeout: float = DUMP_TIMEOUT_SECONDS) -> str:
-    """The schema-only dump of ``database_url`` (the password travels in PGPASSWORD,
-    never on the command line where ``ps`` would show it)."""
+def dump_command(pg_dump: str, database_url: str,
+                 options: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """pg_dump's arguments and environment for ``database_url``: the password travels
+    in PGPASSWORD, never on the command line where ``ps`` would show it."""
     url, password = _split_password(_no_tls_on_a_socket(database_url))
     env = dict(os.environ)
     if password is not None:
         env["PGPASSWORD"] = password
-    args = [pg_dump, "--schema-only", "--no-owner", "--no-privileges", "--dbname", url]
+    return [pg_dump, *options, "--dbname", url], env
+
+
+def dump_schema(pg_dump: str, database_url: str, *,
+                timeout: float = DUMP_TIMEOUT_SECONDS) -> str:
+    """The schema-only dump of ``database_url``."""
+    args, env = dump_command(pg_dump, database_url,
+                             ("--schema-only", "--no-owner", "--no-privileges"))
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
                               env=env, check=False)

@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from stackflow.migrations.impact import effects
+from stackflow.migrations.impact import effects, statement_tables
 from stackflow.migrations.markers import phase_of
 from stackflow.migrations.model import Migration
 from stackflow.migrations.sqltext import LazyPattern, names_text, split_statements
@@ -34,7 +34,9 @@ def destructive_kind(statement: str) -> str | None:
 
 
 def destructive_statements(migrations: Sequence[Migration]) -> list[dict[str, Any]]:
-    """``[{"version", "file", "phase", "statement", "what"}]`` of the up scripts."""
+    """``[{"version", "file", "phase", "statement", "what", "tables"}]`` of the up
+    scripts (``tables``: what a snapshot before them must hold, folded as PostgreSQL
+    resolves the names)."""
     found = []
     for m in migrations:
         for number, statement in enumerate(split_statements(m.up.sql), start=1):
@@ -42,5 +44,5 @@ def destructive_statements(migrations: Sequence[Migration]) -> list[dict[str, An
             if what is not None:
                 found.append({"version": m.version, "file": m.up.file_name,
                               "phase": phase_of(m.up.sql), "statement": number,
-                              "what": what})
+                              "what": what, "tables": statement_tables(statement)})
     return found

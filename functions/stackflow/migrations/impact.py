@@ -135,6 +135,16 @@ def _alter_effects(table: str, actions: str, number: int) -> list[Effect]:
     return found
 
 
+def statement_tables(statement: str) -> list[str]:
+    """The tables one statement drops, truncates, alters or deletes from, sorted."""
+    text = names_text(statement)
+    tables = {e.table for e in _statement_effects(text, 1)}
+    altered = _ALTER_TABLE.match(text)
+    if altered:  # a rename has no effect above but still changes its table
+        tables.add(fold(altered["table"]))
+    return sorted(tables)
+
+
 def touched_tables(scripts: Sequence[str]) -> list[str]:
     """The tables the scripts' destructive statements touch, each once, sorted."""
     return sorted({e.table for sql in scripts for e in effects(sql)})

@@ -6,7 +6,10 @@ deployment of that alias started from, and notes who did it on that deployment's
 record. A running deployment does not undo it: its next alias write stops with
 ``AliasChangedExternally``. ``history`` shows where the alias points now (read from the
 alias), then the deployment records, newest first, with what operators and Reconcile
-did to each. ``unlock --force`` frees a lock whose execution no longer runs.
+did to each (a multi-function release's functions below its row, from its release
+record). ``rollback-alias --release EXECUTION`` puts every alias of a release back
+(``stackflow_tools.cli.releases``). ``unlock --force`` frees a lock whose execution no
+longer runs.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from stackflow.deploy.record import FAILED, IN_PROGRESS, ROLLED_BACK
 from stackflow.errors import InvalidRequest, ResourceNotFound
 from stackflow.settings import env_str
 
-from stackflow_tools.cli.releases import release_lines
+from stackflow_tools.cli.releases import Releases, release_for, release_lines, releases_of
 from stackflow_tools.cli.rollback_impact import impact_text
 
 if TYPE_CHECKING:
@@ -33,7 +36,8 @@ DEFAULT_LIMIT = 20
 
 def register(subparsers: Any) -> None:
     rollback = _command(subparsers, "rollback-alias",
-                        "point an alias back at a version (one UpdateAlias, no routing left)")
+                        "point an alias back at a version (one UpdateAlias, no routing left)",
+                        function_optional=True)
     rollback.add_argument("--to", dest="version", type=_version, metavar="VERSION",
                           help="version to point at (default: the one the newest successful "
                                "or running deployment of this alias replaced)")
@@ -45,8 +49,8 @@ def register(subparsers: Any) -> None:
                                f"StackFlowPatcher)")
     rollback.add_argument("--release", metavar="EXECUTION",
                           help="put every alias of this multi-function release (execution "
-                               "name or ARN; FUNCTION is any of its functions) back on its "
-                               "previous version")
+                               "name or ARN; FUNCTION, if given, must be one of its "
+                               "functions) back on its previous version")
     rollback.set_defaults(func=rollback_alias_command)
 
     unlock = _command(subparsers, "unlock",
@@ -69,10 +73,15 @@ def register(subparsers: Any) -> None:
     history.set_defaults(func=history_command)
 
 
-def _command(subparsers: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+def _command(subparsers: Any, name: str, help_text: str, *,
+             function_optional: bool = False) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help_text,
                                                             description=help_text)
-    parser.add_argument("function", help="function name")
+    if function_optional:
+        parser.add_argument("function", nargs="?", help="function name (not needed with "
+                                                        "--release)")
+    else:
+        parser.add_argument("function", help="function name")
     parser.add_argument("--alias", default=DEFAULT_ALIAS,
                         help=f"alias (default {DEFAULT_ALIAS})")
     parser.add_argument("--table", help=f"deploy table (default: ${env.DEPLOY_TABLE})")
@@ -94,9 +103,12 @@ def rollback_alias_command(args: argparse.Namespace) -> int:
 
     from stackflow_tools.cli.main import print_json
 
-    store, records = _store(args), _records(args)
+    store = _store(args)
     if args.release:
-        return _rollback_release(args, store, records)
+        return _rollback_release(args, store)
+    if not args.function:
+        raise InvalidRequest("function", "is required (or --release EXECUTION)")
+    records = store.list_records(args.function)
     version = args.version or previous_version(records, args.function, args.alias)
     # An operator's one-off call: the SDK's own retries help here (UpdateAlias to a
     # fixed version is idempotent), unlike inside the state machine. Nothing polls or
@@ -117,25 +129,27 @@ def rollback_alias_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rollback_release(args: argparse.Namespace, store: DynamoDeployStore,
-                      records: Sequence[Mapping[str, Any]]) -> int:
+def _rollback_release(args: argparse.Namespace, store: DynamoDeployStore) -> int:
     from stackflow.adapters import default_client
     from stackflow.adapters.lambda_ import LambdaFunctions
     from stackflow.deploy.traffic import rollback_alias
 
     from stackflow_tools.cli.main import print_json
-    from stackflow_tools.cli.releases import find_release, roll_back_release
+    from stackflow_tools.cli.releases import check_function, find_release, roll_back_release
 
+    release = find_release(store, args.release)
+    check_function(release, args.function)
     functions = LambdaFunctions(default_client("lambda"))
     results = roll_back_release(
-        find_release(records, args.release),
-        lambda fn, alias, version: rollback_alias(fn, alias, version, functions),
+        release, lambda fn, alias, version: rollback_alias(fn, alias, version, functions),
         store, by=operator_name(args.by), at=datetime.now(UTC))
     if args.json:
-        print_json({"ok": True, "release": args.release, "functions": results})
-    for result in [] if args.json else results:
+        print_json({"ok": True, "release": release["execution_id"], "functions": results})
+        return 0
+    for result in results:
         print(rollback_text(result) if "before" in result
               else f"{result['function']}:{result['alias']}: {result['skipped']}")
+    print(f"recorded on release {str(release['execution_id']).rsplit(':', 1)[-1]}")
     return 0
 
 
@@ -211,22 +225,24 @@ def history_command(args: argparse.Namespace) -> int:
     from stackflow_tools.cli.aliases import alias_line, alias_now
     from stackflow_tools.cli.main import print_json
 
-    records = newest_first(_records(args))
+    store = _store(args)
+    records = newest_first(store.list_records(args.function))
     if not args.all_aliases:
         records = [r for r in records if r.get("alias") == args.alias]
     records = records[: max(args.limit, 0)]
+    releases = releases_of(records, store)
     aliases = sorted({str(r["alias"]) for r in records if r.get("alias")}) \
         if args.all_aliases else [args.alias]
     now = {alias: alias_now(args.function, alias) for alias in aliases}
     if args.json:
         print_json({"ok": True, "function": args.function, "aliases": now,
-                    "deployments": records})
+                    "deployments": records, "releases": releases})
         return 0
     for alias, state in now.items():
         print("now  " + alias_line(args.function, alias, state))
     if not records:
         print(f"no deployments of {args.function} recorded")
-    for line in history_lines(records, with_alias=args.all_aliases):
+    for line in history_lines(records, with_alias=args.all_aliases, releases=releases):
         print(line)
     return 0
 
@@ -238,11 +254,12 @@ def newest_first(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]
 HISTORY_COLUMNS = ("STARTED", "STATUS", "VERSION", "COMMIT", "DURATION", "EXECUTION")
 
 
-def history_lines(records: Sequence[Mapping[str, Any]], *,
-                  with_alias: bool = False) -> list[str]:
+def history_lines(records: Sequence[Mapping[str, Any]], *, with_alias: bool = False,
+                  releases: Releases | None = None) -> list[str]:
     """A table: started, status, previous -> new version, commit, duration, execution.
 
-    A failed deployment's error follows on its own indented line.
+    A failed deployment's error follows on its own indented line; a release's functions
+    (from ``releases``, the release records by execution id) below its row.
     """
     header = ("ALIAS", *HISTORY_COLUMNS) if with_alias else HISTORY_COLUMNS
     rows = [_history_row(r, with_alias) for r in records]
@@ -253,9 +270,23 @@ def history_lines(records: Sequence[Mapping[str, Any]], *,
         error = record.get("error")
         if isinstance(error, Mapping):
             lines.append(f"  {error.get('type')}: {error.get('message')}")
+        lines.extend(f"  {line}" for line in snapshot_lines(record))
         lines.extend(f"  {line}" for line in aftermath_lines(record))
-        lines.extend(f"  {line}" for line in release_lines(record))
+        lines.extend(f"  {line}" for line in release_lines(release_for(record,
+                                                                       releases or {})))
     return lines
+
+
+def snapshot_lines(record: Mapping[str, Any]) -> list[str]:
+    """The cluster snapshot taken before this deployment's destructive migrations
+    (docs/patcher.md restores from it), if it took one."""
+    snapshot = record.get("snapshot")
+    if not isinstance(snapshot, Mapping):
+        return []
+    line = (f"snapshot {snapshot.get('snapshot_id')} of cluster {snapshot.get('cluster')} "
+            f"({snapshot.get('status')})")
+    tables = [str(t) for t in snapshot.get("tables") or []]
+    return [f"{line}: tables {', '.join(tables)}" if tables else line]
 
 
 def aftermath_lines(record: Mapping[str, Any]) -> list[str]:
@@ -326,10 +357,6 @@ def _store(args: argparse.Namespace) -> DynamoDeployStore:
     from stackflow.adapters.dynamodb import DynamoDeployStore
 
     return DynamoDeployStore(_table(args))
-
-
-def _records(args: argparse.Namespace) -> list[dict[str, Any]]:
-    return _store(args).list_records(args.function)
 
 
 def _routing_text(routing: Mapping[str, float]) -> str:

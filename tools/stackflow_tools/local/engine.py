@@ -9,7 +9,9 @@ N seconds waits ``N * time_scale`` seconds; wait hooks run at the start of every
 
 :func:`create_stack` recreates a synthesized template's functions (with their asset
 zips as code), tables, buckets, topics, secrets, alarms and state machine in moto and
-resolves the definition's references to them.
+resolves the definition's references to them; the database stack's Aurora cluster,
+when the template refers to it (the Snapshot step's ``DB_CLUSTER_ID``), is a moto cluster
+whose snapshots the snapshot hooks store (:mod:`.snapshots`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -51,6 +54,9 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
 
 WaitHook = Callable[[float], None]
+# (cluster, snapshot identifier, tags): stores a cluster snapshot's data (patches.py).
+SnapshotHook = Callable[[str, str, Mapping[str, str]], None]
+CLUSTER_TYPE = "AWS::RDS::DBCluster"
 LOCAL_ROLE = "stackflow-local-role"
 LAMBDA_CACHE = REPO_ROOT / ".stackflow" / "lambda"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -71,6 +77,7 @@ class LocalAws:
     # Unpacked packages and runtime clients, by content: shared by every local session.
     code_cache: Path = LAMBDA_CACHE
     wait_hooks: list[WaitHook] = field(default_factory=list)
+    snapshot_hooks: list[SnapshotHook] = field(default_factory=list)
     announce: Callable[[str], None] = _stderr
     lambda_: LocalLambdaService | None = None
     # What happened, in real time (time.time()): every Wait's span with its nominal
@@ -109,7 +116,8 @@ class LocalAws:
             on_alias=lambda *change: self.alias_changes.append(
                 AliasChange(time.time(), *change)),
             on_status_event=self.status_events.append,
-            invoke_event=self.lambda_.invoke_event))
+            invoke_event=self.lambda_.invoke_event,
+            on_snapshot=self.on_cluster_snapshot))
         self._stack.enter_context(_moto_server(self.server_port))
         self.client("iam").create_role(
             RoleName=LOCAL_ROLE, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
@@ -142,6 +150,11 @@ class LocalAws:
     def on_wait(self, nominal_seconds: float) -> None:
         for hook in list(self.wait_hooks):
             hook(nominal_seconds)
+
+    def on_cluster_snapshot(self, cluster: str, snapshot_id: str,
+                            tags: Mapping[str, str]) -> None:
+        for hook in list(self.snapshot_hooks):
+            hook(cluster, snapshot_id, tags)
 
     def settle(self, execution_arn: str, timeout: float = 60) -> None:
         """Wait until the execution's final status event went out and every Lambda it
@@ -324,6 +337,7 @@ def _create_storage(local: LocalAws, template: Template, secret_string: str | No
     for lid in template.of_type("AWS::SecretsManager::Secret"):
         _create_secret(local, template, lid, secret_string)
     _import_secrets(local, template, secret_string, secret_strings)
+    _import_clusters(local, template)
 
 
 def _bind_placeholders(template: Template) -> None:
@@ -426,6 +440,30 @@ def _import_secrets(local: LocalAws, template: Template, secret_string: str | No
             arn = local.client("secretsmanager").create_secret(
                 Name=name, SecretString=value)["ARN"]
             template.imports[export] = arn
+
+
+def _import_clusters(local: LocalAws, template: Template) -> None:
+    """Recreate the Aurora cluster another stack exports (the database stack's) and
+    this template imports as a moto cluster, so the references to it resolve to a
+    cluster that can be snapshotted. No database server is behind it:
+    the functions reach local PostgreSQL through their secrets."""
+    body = json.dumps(template.body)
+    for export, rtype in template.exports.items():
+        if rtype == CLUSTER_TYPE and export not in template.imports and \
+                json.dumps(export) in body:
+            lid = template.export_ids.get(export, "Cluster")
+            name = cluster_identifier(f"{template.pseudo.stack_name}-{lid}")
+            local.client("rds").create_db_cluster(
+                DBClusterIdentifier=name, Engine="aurora-postgresql",
+                MasterUsername="stackflow", MasterUserPassword="local-only-never-used")
+            template.imports[export] = name
+
+
+def cluster_identifier(text: str) -> str:
+    """A DB cluster identifier RDS accepts: lower-case letters, digits and single
+    hyphens, a letter first, at most 63 characters, no hyphen last."""
+    name = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "-", text.lower()))
+    return ("c" + name if not name[:1].isalpha() else name)[:63].rstrip("-")
 
 
 def asset_code(template: Template, lid: str) -> tuple[str, str, Path]:

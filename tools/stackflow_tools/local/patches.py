@@ -17,13 +17,18 @@ a clear message instead of letting a renamed internal fail somewhere deep in a r
   ``SUCCEEDED``, ``FAILED``, ``TIMED_OUT``, ``ABORTED``) goes through moto's EventBridge
   as AWS's "Step Functions Execution Status Change" event (moto sends none);
 * :func:`rule_targets`: a rule delivers to Lambda (asynchronously, as EventBridge
-  invokes it) and SNS targets, which moto's EventBridge cannot.
+  invokes it) and SNS targets, which moto's EventBridge cannot;
+* :func:`cluster_snapshots`: ``CreateDBClusterSnapshot`` hands the new snapshot to a
+  listener that stores its data (moto keeps only the description), and the snapshot
+  reads ``creating`` until that is done, as RDS's does until its storage has it.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -46,6 +51,10 @@ AliasListener = Callable[[str, str, str, Mapping[str, float], str], None]
 # (nominal seconds, real start, real end) of every Wait state.
 WaitListener = Callable[[float, float, float], None]
 STATUS_DETAIL_TYPE = "Step Functions Execution Status Change"
+# (cluster identifier, snapshot identifier, tags) of every manual cluster snapshot.
+SnapshotListener = Callable[[str, str, Mapping[str, str]], None]
+# How long leaving local mode waits for a snapshot's data still being stored.
+SNAPSHOT_JOIN_SECONDS = 30.0
 
 
 def check_moto_version(version: str | None = None) -> None:
@@ -57,7 +66,8 @@ def check_moto_version(version: str | None = None) -> None:
     if not version.startswith(MOTO_SERIES):
         raise ConfigurationError(
             f"local mode patches moto {MOTO_SERIES}x internals (Lambda invoke, alias "
-            f"revisions, Step Functions waits and task failures) and found moto {version}; "
+            f"revisions, Step Functions waits and task failures, cluster snapshots) and "
+            f"found moto {version}; "
             f"install moto {MOTO_SERIES}x (pyproject.toml pins it) or update "
             f"stackflow_tools/local/patches.py for this release", moto=version)
 
@@ -67,10 +77,13 @@ def all_patches(answer: InvokeAnswer, *, time_scale: float,
                 on_wait: Callable[[float], None], on_waited: WaitListener | None = None,
                 on_alias: AliasListener | None = None,
                 on_status_event: Callable[[dict[str, Any]], None] | None = None,
-                invoke_event: EventInvoke | None = None) -> Iterator[None]:
+                invoke_event: EventInvoke | None = None,
+                on_snapshot: SnapshotListener | None = None) -> Iterator[None]:
     """Every patch local mode needs, applied together."""
     check_moto_version()
     with ExitStack() as stack:
+        if on_snapshot is not None:
+            stack.enter_context(cluster_snapshots(on_snapshot))
         stack.enter_context(lambda_invoke(answer))
         stack.enter_context(alias_revisions(on_alias))
         stack.enter_context(task_failure_cause())
@@ -323,3 +336,42 @@ def rule_targets(invoke: EventInvoke) -> Iterator[None]:
 
     with mock.patch.object(Rule, "send_to_targets", send_to_targets):
         yield
+
+
+@contextmanager
+def cluster_snapshots(on_snapshot: SnapshotListener) -> Iterator[None]:
+    """A manual cluster snapshot is ``creating`` while ``on_snapshot`` stores its data
+    (on a thread of its own, as RDS takes it in the background), then ``available``, or
+    ``failed`` when the listener raised. Leaving waits for the ones still running."""
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.create_db_cluster_snapshot
+    running: list[threading.Thread] = []
+
+    def take(snapshot: Any) -> None:
+        tags = {str(t["Key"]): str(t["Value"]) for t in snapshot.tags or []}
+        try:
+            on_snapshot(str(snapshot.db_cluster_identifier),
+                        str(snapshot.db_cluster_snapshot_identifier), tags)
+        except Exception:  # any failure of the stand-in is the snapshot's failure
+            logging.getLogger(__name__).exception("local cluster snapshot failed")
+            snapshot.status = "failed"
+            return
+        snapshot.status = "available"
+
+    def create(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        snapshot = original(backend, *args, **kwargs)
+        if snapshot.snapshot_type == "manual":
+            snapshot.status = "creating"
+            thread = threading.Thread(target=take, args=(snapshot,), daemon=True,
+                                      name=f"snapshot-{snapshot.db_cluster_snapshot_identifier}")
+            running.append(thread)
+            thread.start()
+        return snapshot
+
+    with mock.patch.object(RDSBackend, "create_db_cluster_snapshot", create):
+        try:
+            yield
+        finally:
+            for thread in running:
+                thread.join(SNAPSHOT_JOIN_SECONDS)

@@ -3,10 +3,12 @@
 :class:`LocalMode` starts the database, starts moto, recreates the CDK template's
 resources (the state machine included, every function with its asset zip), puts the
 migration files where the patcher reads them (the artifacts bucket, under its
-``MIGRATIONS_PREFIX``), publishes the example application's asset as release ``1.0.0``
-behind its alias, and runs releases through the synthesized state machine with
-:meth:`LocalMode.release`. :meth:`LocalMode.attach` does the same against a running
-``stackflow local up`` from another shell, through the state it wrote (:data:`UP_FILE`).
+``MIGRATIONS_PREFIX``), keeps each cluster snapshot's data as a dump in that bucket
+(:mod:`.snapshots`, where the stage takes snapshots), publishes the example
+application's asset as release ``1.0.0`` behind its alias, and runs releases through
+the synthesized state machine with :meth:`LocalMode.release`. :meth:`LocalMode.attach`
+does the same against a running ``stackflow local up`` from another shell, through the
+state it wrote (:data:`UP_FILE`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from stackflow_tools.local.postgres import (
     recreate_database,
     secret_string,
 )
+from stackflow_tools.local.snapshots import TableDumps
 from stackflow_tools.local.template import Template, find_state_machine_template
 from stackflow_tools.local.traffic import Traffic, watches_errors
 from stackflow_tools.release import package, wheels
@@ -185,6 +188,7 @@ class LocalMode:
             secret_strings=ensure_roles(self.database_url))
         self.state_machine_arn = self.stack.state_machine_arn
         self.artifacts_bucket = self._artifacts_bucket(template)
+        self._store_snapshots()
         self.upload_migrations()
         self._install_example()
         # Traffic flows during every bake, whoever started the release (`local deploy`,
@@ -214,6 +218,16 @@ class LocalMode:
         if not buckets:
             raise ConfigurationError("the template has no artifacts bucket")
         return template.refs[next(iter(buckets))]
+
+    def _store_snapshots(self) -> None:
+        """Where the stage snapshots the cluster (a function is given ``DB_CLUSTER_ID``),
+        each snapshot's data is a dump of its tables in the artifacts bucket."""
+        stack = self._require_stack()
+        clusters = {stack.env_value(name, env.DB_CLUSTER_ID) for name in stack.functions.values()}
+        for cluster in sorted(c for c in clusters if c):
+            self.local_aws.snapshot_hooks.append(TableDumps(
+                database_url=self.database_url, bucket=self.artifacts_bucket,
+                cluster=cluster, s3=self.local_aws.client("s3")))
 
     def upload_migrations(self) -> None:
         """Put migrations/ where each function reading MIGRATIONS_BUCKET looks for it.

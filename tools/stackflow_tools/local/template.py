@@ -54,6 +54,8 @@ class Template:
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
     # Fn::ImportValue: export name -> the exporting resource's type, from sibling stacks
     exports: dict[str, str] = field(default_factory=dict)
+    # Export name -> the logical id of the resource it exports (in its own template)
+    export_ids: dict[str, str] = field(default_factory=dict)
     imports: dict[str, str] = field(default_factory=dict)
     # Exported database secrets: export name -> the username the secret is generated for
     secret_users: dict[str, str] = field(default_factory=dict)
@@ -151,7 +153,7 @@ class _Resolver:
 
     def _import(self, arg: Any) -> str:
         # Another stack's output: local mode binds the ones it recreates (the database
-        # secret); the rest resolve to a recognizable placeholder.
+        # secrets, the cluster); the rest resolve to a recognizable placeholder.
         name = str(self.resolve(arg))
         return self.template.imports.get(name, f"imported:{name}")
 
@@ -182,6 +184,7 @@ def find_state_machine_template(cdk_out: Path, pseudo: Pseudo | None = None) -> 
             for sibling in candidates:
                 exporter = load_template(sibling, pseudo)
                 template.exports.update(_exports(exporter))
+                template.export_ids.update(_export_targets(exporter))
                 template.secret_users.update(_secret_users(exporter))
             return template
     raise ConfigurationError(

@@ -1,10 +1,11 @@
 """Read what a release left behind, through the adapters, and build its report.
 
-The execution and its history come from Step Functions; the deployment record from the
-deploy table when one is given (else the document's ``$.record``, which Record writes at
-the end); ``Invocations`` and ``Errors`` per ``ExecutedVersion`` from CloudWatch when a
-client is given. A part that cannot be read (no permission, no table) leaves a note in
-the report instead of failing it: the timeline alone is worth seeing at 2 a.m.
+The execution and its history come from Step Functions; the deployment record (for a
+multi-function release, its release record) from the deploy table when one is given
+(else the document's ``$.record``, which Record writes at the end); ``Invocations``
+and ``Errors`` per ``ExecutedVersion`` from CloudWatch when a client is given. A part
+that cannot be read (no permission, no table) leaves a note in the report instead of
+failing it: the timeline alone is worth seeing at 2 a.m.
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ from stackflow_tools.report.model import (
     ReportInputs,
     build_report,
     document,
+    is_release,
     metric_query,
     samples_from_series,
 )
 
 if TYPE_CHECKING:
     from stackflow.adapters.cloudwatch import CloudWatchAlarms
-    from stackflow.adapters.dynamodb import DynamoDeployStore
     from stackflow.adapters.stepfunctions import Execution, HistoryEvent
+    from stackflow.deploy.ports import DeployStore
 
 METRICS = ("Invocations", "Errors")
 Clock = Callable[[], datetime]
@@ -51,7 +53,7 @@ class Sources:
 
     sfn: ExecutionReader
     cloudwatch: CloudWatchAlarms | None = None
-    store: DynamoDeployStore | None = None
+    store: DeployStore | None = None
     period_seconds: int = PERIOD_SECONDS
     clock: Clock = lambda: datetime.now(UTC)
 
@@ -69,16 +71,17 @@ def collect(execution_arn: str, sources: Sources) -> Report:
         notes=tuple(n for n in (record_note,) if n)))
 
 
-def _record(store: DynamoDeployStore | None, execution: Execution,
+def _record(store: DeployStore | None, execution: Execution,
             events: Sequence[HistoryEvent]) -> tuple[Mapping[str, Any] | None, str | None]:
     if store is None:
         return None, None
-    function = str((document(execution, events).get("input") or {}).get("function_name", ""))
-    if not function:
-        return None, None
+    doc = document(execution, events)
+    function = str((doc.get("input") or {}).get("function_name", ""))
     try:
         # The record's key is the execution id, which the state machine sets to the ARN.
-        return store.get_record(function, execution.arn), None
+        if is_release(doc):
+            return store.get_release(execution.arn), None
+        return (store.get_record(function, execution.arn) if function else None), None
     except StackFlowError as e:
         return None, f"deployment record not read ({e.error_type}: {e.message})"
 
@@ -88,6 +91,8 @@ def _metrics(sources: Sources, execution: Execution, events: Sequence[HistoryEve
     if sources.cloudwatch is None:
         return None, "error rates not read (CloudWatch metrics were not asked for)"
     query = metric_query(execution, events, now)
+    if query is None and is_release(document(execution, events)):
+        return None, "error rates not read: they are charted for one function at a time"
     if query is None:
         return None, "error rates not read: no version was published"
     start, end = aligned(query, sources.period_seconds)

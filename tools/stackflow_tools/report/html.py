@@ -1,7 +1,9 @@
 """The report as one self-contained HTML page: inline CSS and SVG, no script, no fetch.
 
 It opens from a CI artifact or a laptop's disk and works offline: nothing is loaded
-from anywhere (no font, stylesheet, image or script), links are the only URLs. Light
+from anywhere (no font, stylesheet, image or script), links are the only URLs. A
+multi-function release shows a section per function (versions, status, rollback, steps)
+in place of the one alias's traffic chart and smoke cases. Light
 and dark follow ``prefers-color-scheme``; printed it turns black on white, keeps the
 series colours and starts no section across a page break.
 """
@@ -12,18 +14,20 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
-from stackflow_tools.report.model import Migrations, Report, SmokeCase
+from stackflow_tools.report.model import FunctionOutcome, Migrations, Report, SmokeCase
 from stackflow_tools.report.svg import timeline_svg, traffic_svg
 from stackflow_tools.report.text import (
     count,
     count_of,
     duration,
     elapsed,
+    function_versions,
     outcome_title,
     percent,
     schema_text,
     since_start,
     state_groups,
+    step_runs,
     utc,
     versions_text,
 )
@@ -121,11 +125,12 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 
 def render_html(report: Report) -> str:
     """The whole page."""
-    title = (f"{outcome_title(report.verdict.outcome)}: {report.function}:{report.alias} "
-             f"{versions_text(report)} ({report.name})")
+    versions = "" if report.functions else f" {versions_text(report)}"
+    title = f"{outcome_title(report.verdict.outcome)}: {report.target}{versions} ({report.name})"
+    middle: tuple[str, ...] = (_functions(report.functions), _timeline(report)) \
+        if report.functions else (_traffic(report), _timeline(report), _smoke(report.smoke))
     body = "\n".join(part for part in (
-        _verdict(report), _traffic(report), _timeline(report), _smoke(report.smoke),
-        _migrations(report.migrations), _footer(report)) if part)
+        _verdict(report), *middle, _migrations(report.migrations), _footer(report)) if part)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f'<meta name="color-scheme" content="light dark">\n'
@@ -150,8 +155,7 @@ def _facts(report: Report) -> str:
     facts: list[tuple[str, str]] = [
         ("execution", f'<span class="mono">{escape(report.name)}</span> '
                       f'<span class="muted">({escape(report.status)})</span>'),
-        ("function", escape(f"{report.function}:{report.alias}")),
-        ("versions", escape(versions_text(report))),
+        *_target_facts(report),
         ("strategy", escape(report.strategy or "-")),
         ("started", escape(utc(report.started_at))),
         ("took", escape(duration(report.seconds) if report.ended_at
@@ -162,6 +166,13 @@ def _facts(report: Report) -> str:
     if report.run_url:
         facts.append(("CI run", _link(report.run_url)))
     return "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+
+
+def _target_facts(report: Report) -> list[tuple[str, str]]:
+    if report.functions:
+        return [("functions", escape(", ".join(f"{f.function}:{f.alias}"
+                                               for f in report.functions)))]
+    return [("function", escape(report.target)), ("versions", escape(versions_text(report)))]
 
 
 def _link(url: str) -> str:
@@ -215,6 +226,25 @@ def _timeline(report: Report) -> str:
                    numeric={1, 2, 3}, escaped=True)
     return (f"<section>\n<h2>Timeline</h2>\n<figure>{timeline_svg(report)}</figure>\n"
             f"{table}\n</section>")
+
+
+def _functions(functions: Sequence[FunctionOutcome]) -> str:
+    rows = [(f'<span class="mono">{escape(f.function)}:{escape(f.alias)}</span>',
+             escape(function_versions(f)), escape(f.status or "-"),
+             escape(f.rollback or "-"), _steps(f)) for f in functions]
+    return ("<section>\n<h2>Functions</h2>\n"
+            + _table(("function", "versions", "status", "rollback", "steps"), rows,
+                     escaped=True) + "\n</section>")
+
+
+def _steps(outcome: FunctionOutcome) -> str:
+    runs = step_runs(outcome.steps)
+    if not runs:
+        return '<span class="muted">not recorded</span>'
+    return ", ".join(
+        f'<span class="pass">{escape(run.label)}</span>' if run.outcome != "failed" else
+        f'<span class="fail">{escape(run.label)} failed</span>'
+        + (f" {escape(run.error)}" if run.error else "") for run in runs)
 
 
 def _smoke(cases: Sequence[SmokeCase]) -> str:

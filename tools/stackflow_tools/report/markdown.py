@@ -1,22 +1,26 @@
 """The report as GitHub-flavoured Markdown: what a GitHub Actions job summary shows.
 
 Verdict first, then the versions, a compact timeline (one row per state, however often
-it ran) and the traffic steps; error counts per version when the metrics were read.
+it ran) and the traffic steps; error counts per version when the metrics were read. A
+multi-function release has a table of its functions (versions, status, rollback, steps)
+instead of the one alias's versions and traffic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from stackflow_tools.report.model import Report, VersionLine
+from stackflow_tools.report.model import FunctionOutcome, Report, VersionLine
 from stackflow_tools.report.text import (
     OUTCOME_MARKS,
     duration,
     elapsed,
+    function_versions,
     percent,
     schema_text,
     since_start,
     state_groups,
+    step_runs,
     utc,
     versions_text,
 )
@@ -24,8 +28,11 @@ from stackflow_tools.report.text import (
 
 def render_markdown(report: Report) -> str:
     """The whole summary, ending with a newline."""
-    parts = [_verdict(report), _facts(report), _versions(report), _timeline(report),
-             _traffic(report), _smoke(report)]
+    if report.functions:
+        parts = [_verdict(report), _facts(report), _functions(report), _timeline(report)]
+    else:
+        parts = [_verdict(report), _facts(report), _versions(report), _timeline(report),
+                 _traffic(report), _smoke(report)]
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
@@ -39,10 +46,11 @@ def _verdict(report: Report) -> str:
 
 
 def _facts(report: Report) -> str:
+    versions = "per function, below" if report.functions else versions_text(report)
     rows = [("execution", f"`{report.name}`"),
             ("status", f"{report.status}, {duration(report.seconds)} from "
                        f"{utc(report.started_at)}"),
-            ("versions", versions_text(report)),
+            ("versions", versions),
             ("strategy", report.strategy or "-")]
     if report.commit:
         rows.append(("commit", f"`{cell(report.commit)}`"))
@@ -79,6 +87,22 @@ def _version_row(line: VersionLine, read: bool) -> tuple[str, ...]:
     rate = line.errors / line.invocations if line.invocations else None
     return (line.version, line.role, f"{line.invocations:g}",
             f"{line.errors:g} ({percent(rate)})")
+
+
+def _functions(report: Report) -> str:
+    rows = [_function_row(outcome) for outcome in report.functions]
+    return "**Functions**\n\n" + table(
+        ("function", "versions", "status", "rollback", "steps"), rows, align="-----")
+
+
+def _function_row(outcome: FunctionOutcome) -> tuple[str, ...]:
+    # The error type only, as in the timeline: the function's record has the message.
+    steps = ", ".join(run.label if run.outcome != "failed" else
+                      f"**{run.label} failed**" + (f" ({cell(run.error.split(':', 1)[0])})"
+                                                   if run.error else "")
+                      for run in step_runs(outcome.steps))
+    return (f"`{cell(outcome.function)}:{cell(outcome.alias)}`", function_versions(outcome),
+            outcome.status or "-", outcome.rollback or "-", steps or "-")
 
 
 def _timeline(report: Report) -> str:

@@ -6,6 +6,11 @@ table's item, or ``$.record`` of the document when the table is not read) and th
 ``AWS/Lambda`` ``Invocations`` / ``Errors`` per ``ExecutedVersion`` over the release
 window. The document's keys are read with their own types (``stackflow.deploy.document``);
 a key that does not read is left out of the report, never guessed.
+
+A multi-function release (``"functions"`` in the input) reports its release record
+instead: the release's verdict, and one :class:`FunctionOutcome` per function (its
+versions, status, rollback outcome and steps). Without the table, ``$.record`` (Record's
+summary) or, while it runs, Lock's target documents give the functions without steps.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ PREVIOUS, NEW = "previous", "new"
 # Choice and Pass states take no time and decide nothing a reader needs to see.
 _HIDDEN_KINDS = ("Choice", "Pass")
 _FAILURE_EVENTS = frozenset({"TaskFailed", "LambdaFunctionFailed", "TaskTimedOut",
+                             "MapStateFailed",
                              "LambdaFunctionTimedOut", "LambdaFunctionStartFailed",
                              "LambdaFunctionScheduleFailed", "TaskSubmitFailed",
                              "TaskStartFailed", "ExecutionFailed"})
@@ -128,6 +134,30 @@ class Migrations:
 
 
 @dataclass(frozen=True)
+class FunctionStep:
+    """One step of one function of a release, as its release record keeps it."""
+
+    name: str
+    outcome: str  # succeeded, failed
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None  # "ErrorType: message" of a failed step
+
+
+@dataclass(frozen=True)
+class FunctionOutcome:
+    """One function of a multi-function release: versions, status, rollback, steps."""
+
+    function: str
+    alias: str
+    previous_version: str | None
+    new_version: str | None
+    status: str | None
+    rollback: str | None = None  # the outcome of its rollback, when one ran
+    steps: tuple[FunctionStep, ...] = ()
+
+
+@dataclass(frozen=True)
 class Verdict:
     outcome: str  # PROMOTED, ROLLED_BACK, FAILED, RUNNING, ABORTED, TIMED_OUT
     headline: str
@@ -165,6 +195,15 @@ class Report:
     period_seconds: int | None = None  # of each error sample (CloudWatch's period)
     generated_at: datetime | None = None
     notes: tuple[str, ...] = ()
+    # A multi-function release's functions (empty for one function).
+    functions: tuple[FunctionOutcome, ...] = ()
+
+    @property
+    def target(self) -> str:
+        """What was released: ``fn:alias``, or ``release of N functions``."""
+        if self.function:
+            return f"{self.function}:{self.alias}"
+        return release_label(len(self.functions)) if self.functions else self.name
 
     @property
     def until(self) -> datetime:
@@ -222,11 +261,13 @@ def build_report(inputs: ReportInputs) -> Report:
     function, alias = _target(doc, record)
     until = execution.stopped_at or inputs.now or _last_time(events, execution.started_at)
     traffic = traffic_steps(events)
+    functions = function_outcomes(doc, record)
     return Report(
         name=execution.name, arn=execution.arn, status=execution.status,
         function=function, alias=alias, started_at=execution.started_at,
         ended_at=execution.stopped_at, previous_version=previous, new_version=new,
-        verdict=verdict(execution, record, doc, function, alias),
+        verdict=release_verdict(execution, record, functions) if functions
+        else verdict(execution, record, doc, function, alias),
         states=state_runs(events, until), traffic=traffic,
         versions=version_lines(previous, new, traffic, _published_at(events),
                                execution.started_at, inputs.metrics or {}),
@@ -234,7 +275,7 @@ def build_report(inputs: ReportInputs) -> Report:
         strategy=_strategy(doc), commit=_ci(doc, "commit"), run_url=_ci(doc, "run_url"),
         metrics_note=inputs.metrics_note if inputs.metrics is None else None,
         period_seconds=inputs.period_seconds if inputs.metrics is not None else None,
-        generated_at=inputs.now, notes=inputs.notes)
+        generated_at=inputs.now, notes=inputs.notes, functions=functions)
 
 
 def metric_query(execution: Execution, events: Sequence[HistoryEvent],
@@ -299,6 +340,15 @@ def _mapping(value: Any) -> Mapping[str, Any] | None:
 
 def _input(doc: Mapping[str, Any]) -> Mapping[str, Any]:
     return _mapping(doc.get("input")) or {}
+
+
+def is_release(doc: Mapping[str, Any]) -> bool:
+    """A multi-function release's document (``"functions"`` in its input)."""
+    return isinstance(_input(doc).get("functions"), list)
+
+
+def release_label(count: int) -> str:
+    return f"release of {count} function{'' if count == 1 else 's'}"
 
 
 def _target(doc: Mapping[str, Any], record: Mapping[str, Any] | None) -> tuple[str, str]:
@@ -526,6 +576,75 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+# --- the functions of a release ------------------------------------------------------
+def function_outcomes(doc: Mapping[str, Any],
+                      record: Mapping[str, Any] | None) -> tuple[FunctionOutcome, ...]:
+    """Each function of a release: the record's rows, else Lock's target documents."""
+    if not is_release(doc):
+        return ()
+    rows = (record or {}).get("functions")
+    if isinstance(rows, list) and rows:
+        return tuple(_outcome(row) for row in rows if isinstance(row, Mapping))
+    return tuple(_outcome_of_target(t) for t in _target_documents(doc))
+
+
+def _outcome(row: Mapping[str, Any]) -> FunctionOutcome:
+    steps = row.get("steps")
+    return FunctionOutcome(
+        function=str(row.get("function") or ""), alias=str(row.get("alias") or ""),
+        previous_version=_text(row.get("previous_version")),
+        new_version=_text(row.get("new_version")), status=_text(row.get("status")),
+        rollback=_text(row.get("rollback")),
+        steps=tuple(_step(s) for s in steps if isinstance(s, Mapping))
+        if isinstance(steps, list) else ())
+
+
+def _step(step: Mapping[str, Any]) -> FunctionStep:
+    error = _mapping(step.get("error"))
+    return FunctionStep(name=str(step.get("name") or ""),
+                        outcome=str(step.get("outcome") or ""),
+                        started_at=_text(step.get("started_at")),
+                        finished_at=_text(step.get("finished_at")),
+                        error=f"{error.get('type')}: {error.get('message')}" if error else None)
+
+
+def _target_documents(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    # The last Map's documents are the newest; before the first, Lock's.
+    targets = doc.get("targets")
+    if not isinstance(targets, list):
+        targets = (_mapping(doc.get("lock")) or {}).get("targets")
+    return [t for t in targets if isinstance(t, Mapping)] if isinstance(targets, list) else []
+
+
+def _outcome_of_target(target: Mapping[str, Any]) -> FunctionOutcome:
+    lock, publish = _read(target, LockResult), _read(target, PublishResult)
+    function, alias = _target(target, None)
+    return FunctionOutcome(function=function, alias=alias,
+                           previous_version=lock.previous_version if lock else None,
+                           new_version=publish.version if publish else None, status=None)
+
+
+def release_verdict(execution: Execution, record: Mapping[str, Any] | None,
+                    functions: Sequence[FunctionOutcome]) -> Verdict:
+    """How a multi-function release ended: the release's status, then its error."""
+    label = release_label(len(functions))
+    error = execution.error
+    cause = cause_message(execution.cause) if execution.cause else None
+    if execution.status == "SUCCEEDED":
+        return Verdict(PROMOTED, f"{label} promoted: " + ", ".join(
+            f"{f.function}:{f.alias} {f.previous_version} → {f.new_version}" for f in functions))
+    if execution.status == "RUNNING":
+        return Verdict(RUNNING, f"{label} is running")
+    if execution.status in (ABORTED, TIMED_OUT):
+        return Verdict(execution.status, f"{label}: the execution "
+                                         f"{execution.status.lower()} (the release record's "
+                                         f"status: {_status(record)})", error, cause)
+    if _status(record) == "ROLLED_BACK":
+        return Verdict(ROLLED_BACK, f"{label} rolled back after {error}: every alias is "
+                                    "on its previous version", error, cause)
+    return Verdict(FAILED, f"{label} failed with {error}", error, cause)
 
 
 # --- the verdict ---------------------------------------------------------------------

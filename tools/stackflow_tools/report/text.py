@@ -13,6 +13,8 @@ from stackflow_tools.report.model import (
     ROLLED_BACK,
     RUNNING,
     TIMED_OUT,
+    FunctionOutcome,
+    FunctionStep,
     Report,
     StateRun,
 )
@@ -72,6 +74,37 @@ def versions_text(report: Report) -> str:
     if report.new_version is None:
         return f"{previous} (no version published)"
     return f"{previous} → {report.new_version}"
+
+
+def function_versions(outcome: FunctionOutcome) -> str:
+    """``1 → 2`` for one function of a release; ``-`` for what is not known."""
+    return f"{outcome.previous_version or '-'} → {outcome.new_version or '-'}"
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """Consecutive runs of one step with one outcome (a bake's checks are one)."""
+
+    name: str
+    outcome: str
+    runs: int
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name + (f" ({self.runs} runs)" if self.runs > 1 else "")
+
+
+def step_runs(steps: Sequence[FunctionStep]) -> list[StepRun]:
+    """A function's steps in order, repeats of the same step and outcome merged."""
+    merged: list[StepRun] = []
+    for step in steps:
+        last = merged[-1] if merged else None
+        if last is not None and (last.name, last.outcome) == (step.name, step.outcome):
+            merged[-1] = StepRun(last.name, last.outcome, last.runs + 1, step.error or last.error)
+        else:
+            merged.append(StepRun(step.name, step.outcome, 1, step.error))
+    return merged
 
 
 def schema_text(version: int | None) -> str:
