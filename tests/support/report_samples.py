@@ -298,3 +298,16 @@ def _release_execution(history: ReleaseHistory, status: str, at: float | None) -
                      stopped_at=None if at is None else T0 + timedelta(seconds=at),
                      error=error, cause=lambda_cause(error, WORKER_CANARY) if error else None,
                      input=json.dumps(RELEASE_INPUT), output=None)
+
+
+class Recorded:
+    """``collect.ExecutionReader`` over one fixed execution."""
+
+    def __init__(self, sample: tuple[Execution, list[HistoryEvent]]) -> None:
+        self.execution, self.events = sample
+
+    def describe_execution(self, arn: str) -> Execution:
+        return self.execution
+
+    def history(self, arn: str, after_id: int = 0) -> list[HistoryEvent]:
+        return [e for e in self.events if e.id > after_id]

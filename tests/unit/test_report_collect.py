@@ -11,28 +11,14 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from stackflow.adapters.cloudwatch import CloudWatchAlarms
-from stackflow.adapters.stepfunctions import Execution, HistoryEvent
 from stackflow_tools.cli import main as cli_main
 from stackflow_tools.report.collect import Sources, aligned, collect
 from stackflow_tools.report.model import MetricQuery
 
-from tests.support.report_samples import ARN, T0, rolled_back
+from tests.support.report_samples import ARN, T0, Recorded, rolled_back
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
-
-
-class Recorded:
-    """``collect.ExecutionReader`` over one fixed execution."""
-
-    def __init__(self, sample: tuple[Execution, list[HistoryEvent]]) -> None:
-        self.execution, self.events = sample
-
-    def describe_execution(self, arn: str) -> Execution:
-        return self.execution
-
-    def history(self, arn: str, after_id: int = 0) -> list[HistoryEvent]:
-        return [e for e in self.events if e.id > after_id]
 
 
 @pytest.fixture

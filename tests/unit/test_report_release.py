@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 from stackflow.adapters.cloudwatch import CloudWatchAlarms
-from stackflow.adapters.stepfunctions import Execution, HistoryEvent
 from stackflow_tools.report.collect import Sources, collect
 from stackflow_tools.report.html import render_html
 from stackflow_tools.report.markdown import render_markdown
@@ -21,6 +20,7 @@ from tests.support.report_samples import (
     NOW_WHILE_BAKING,
     RELEASE_ARN,
     WORKER,
+    Recorded,
     release_baking,
     release_record,
     release_rolled_back,
@@ -98,19 +98,6 @@ def test_a_running_release_names_its_functions_and_their_previous_versions() -> 
     assert [(f.function, f.previous_version, f.new_version, f.status)
             for f in report.functions] == [("StackFlowAPI", "6", "7", None),
                                            (WORKER, "6", "7", None)]
-
-
-class Recorded:
-    """``collect.ExecutionReader`` over one fixed execution."""
-
-    def __init__(self, sample: tuple[Execution, list[HistoryEvent]]) -> None:
-        self.execution, self.events = sample
-
-    def describe_execution(self, arn: str) -> Execution:
-        return self.execution
-
-    def history(self, arn: str, after_id: int = 0) -> list[HistoryEvent]:
-        return [e for e in self.events if e.id > after_id]
 
 
 def test_collect_reads_the_release_record_of_a_release() -> None:
