@@ -91,7 +91,8 @@ def release_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, Any]]
         **_approval_states(props, h),
         "ReleasePromote": _map(props, h, TARGETS, {"TargetPromote": _end(
             h.task(props.function_arns["promote"], "$.promote", "-",
-                   props.step_timeout_seconds))}, "TargetPromote", "ReleaseRecord"),
+                   props.step_timeout_seconds))}, "TargetPromote", "ReleaseContractEnabled"),
+        **_contract_states(props, h),
         "ReleaseRecord": _set_step(props, h, "record", "$.record", "ReleaseUnlock"),
         "ReleaseUnlock": _set_step(props, h, "unlock", "$.unlock", "ReleaseDeployed"),
         "ReleaseDeployed": {"Type": "Succeed"},
@@ -122,15 +123,40 @@ def _migration_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, An
     return {
         "ReleaseMigrationsEnabled": h.choice("$.input.migrations.enabled",
                                              "ReleaseSchemaBefore", "ReleaseDeliver"),
-        "ReleaseSchemaBefore": call({"action": "status"}, "$.schema_before", after_status),
+        # The baseline is what the rollback impact report compares against on failure.
+        "ReleaseSchemaBefore": call({"action": "status", "baseline": True},
+                                    "$.schema_before", after_status),
         **(snapshot_states(props, h, prefix="Release", next_state="ReleaseMigrate",
                            on_error="ReleaseRollback")
            if props.snapshot_before_destructive else {}),
-        "ReleaseMigrate": call({"action": "migrate", "target.$": "$.input.migrations.target",
+        # Expand only: contract migrations wait until every alias is promoted
+        # (ReleaseMigrateContract), so no previous version meets a schema it cannot read.
+        "ReleaseMigrate": call({"action": "migrate", "phase": "expand",
+                                "target.$": "$.input.migrations.target",
                                 "applied_by.$": "$$.Execution.Name"}, "$.migrate",
                                "ReleaseMigrationsComplete"),
         "ReleaseMigrationsComplete": h.choice("$.migrate.complete", "ReleaseDeliver",
                                               "ReleaseMigrate"),
+    }
+
+
+def _contract_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, Any]]:
+    """Contract-phase migrations once every alias is promoted, as on the single path: a
+    failure keeps the release promoted (caught into ``$.migrate_contract_error``; the
+    release record says SUCCEEDED_WITH_PENDING_CONTRACT)."""
+    contract = h.task(props.function_arns["patcher"], "$.migrate_contract",
+                      "ReleaseContractComplete", props.patcher_timeout_seconds)
+    contract["Parameters"] = {"action": "migrate", "phase": "contract",
+                              "target.$": "$.input.migrations.target",
+                              "applied_by.$": "$$.Execution.Name"}
+    contract["Catch"] = h.catch("ReleaseRecord", "$.migrate_contract_error")
+    return {
+        "ReleaseContractEnabled": h.choice("$.input.migrations.enabled",
+                                           "ReleaseMigrateContract", "ReleaseRecord"),
+        "ReleaseMigrateContract": contract,
+        # A round stopped before the Lambda deadline is followed by another.
+        "ReleaseContractComplete": h.choice("$.migrate_contract.complete", "ReleaseRecord",
+                                            "ReleaseMigrateContract"),
     }
 
 
@@ -230,10 +256,18 @@ def _failure_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, Any]
         state["Catch"] = h.catch(next_state, error_path)
         return state
 
-    schema_after = step("patcher", "$.schema_after", "ReleaseRecordFailure",
+    schema_after = step("patcher", "$.schema_after", "ReleaseBaselineTaken",
                         "$.schema_after_error")
     schema_after["TimeoutSeconds"] = props.patcher_timeout_seconds
     schema_after["Parameters"] = {"action": "status"}
+    # The rollback impact report, as on the single path: a rollback dry run back to the
+    # version ReleaseSchemaBefore saw, measured against its baseline.
+    impact = step("patcher", "$.rollback_impact", "ReleaseRecordFailure",
+                  "$.rollback_impact_error")
+    impact["TimeoutSeconds"] = props.patcher_timeout_seconds
+    impact["Parameters"] = {"action": "rollback", "dry_run": True,
+                            "target.$": "$.schema_before.baseline.version",
+                            "baseline.$": "$.schema_before.baseline"}
     return {
         "ReleaseRollback": step("rollback", "$.rollback", "ReleaseMigrationsAttempted",
                                 "$.rollback_error"),
@@ -242,6 +276,11 @@ def _failure_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, Any]
             "Choices": [{"Variable": "$.schema_before", "IsPresent": True,
                          "Next": "ReleaseSchemaAfter"}]},
         "ReleaseSchemaAfter": schema_after,
+        "ReleaseBaselineTaken": {
+            "Type": "Choice", "Default": "ReleaseRecordFailure",
+            "Choices": [{"Variable": "$.schema_before.baseline", "IsPresent": True,
+                         "Next": "ReleaseRollbackImpact"}]},
+        "ReleaseRollbackImpact": impact,
         "ReleaseRecordFailure": step("record", "$.record", "ReleaseUnlockAfterFailure",
                                      "$.record_error"),
         "ReleaseUnlockAfterFailure": step("unlock", "$.unlock", "ReleaseVerdict",

@@ -17,20 +17,26 @@ environment, with 18 more functions an operator creates).
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
+from stackflow.adapters import default_client
 from stackflow.adapters.dynamodb import DynamoDeployStore
+from stackflow_tools.cli import main as cli_main
 from stackflow_tools.local.runner import LocalMode, LocalOptions
 
-from tests.e2e.local_support import lock_held, states_entered
+from tests.e2e.local_support import applied_migrations, lock_held, states_entered
 from tests.support.postgres import fresh_database
 
 TIMINGS: dict[str, float] = {}
+# The first scenario's execution name (`release` names each execution after its release).
+FIRST_RELEASE = "multi-1.1.0"
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +133,9 @@ def two_functions_are_promoted_together(local: LocalMode, worker: str) -> None:
     states = states_entered(local, run["arn"])
     assert states.count("ReleaseMigrate") == 1
     assert states.count("TargetSmoke") == 2
+    # AND the contract phase ran once, after every alias was promoted
+    assert states.index("ReleasePromote") < states.index("ReleaseMigrateContract") \
+        < states.index("ReleaseRecord")
     # AND one release record names both versions and each function's steps
     recorded = release_of(local, run["arn"])
     assert recorded["status"] == "SUCCEEDED"
@@ -212,3 +221,30 @@ def test_two_functions_released_as_one_through_every_outcome(local: LocalMode,
     the_second_functions_canary_fails_and_both_go_back(local, worker)
     the_first_smoke_fails_and_the_second_is_never_shifted(local, worker)
     an_operator_changed_one_alias_and_the_other_rolls_back(local, worker)
+    an_operator_rolls_the_first_release_back_and_sees_the_schema_impact(local, worker)
+
+
+def an_operator_rolls_the_first_release_back_and_sees_the_schema_impact(
+        local: LocalMode, worker: str) -> None:
+    # GIVEN the first release (1 -> 2 for both functions, migrations 1-4 applied)
+    first = next(r for r in store(local).releases_named(FIRST_RELEASE))
+    assert local.alias_state(local.function_name)[0] == "2"
+    # WHEN an operator runs `stackflow rollback-alias --release` by its execution name
+    default_client.cache_clear()  # the CLI's clients must reach this local AWS
+    assert local.stack is not None
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = cli_main.main([
+            "rollback-alias", "--release", FIRST_RELEASE, "--table", local.table_name(),
+            "--by", "oncall-bob",
+            "--patcher-function", local.stack.function_by_handler("patcher.handler.handler")])
+    # THEN both aliases are back on version 1, and the release record says who did it
+    assert code == 0, out.getvalue()
+    assert local.alias_state(local.function_name) == ("1", {})
+    assert local.alias_state(worker) == ("1", {})
+    (note,) = release_of(local, first["execution_id"])["interventions"]
+    assert (note["action"], note["by"]) == ("rollback-alias --release", "oncall-bob")
+    # AND it says what reverting the release's migrations would destroy (the schema
+    # itself stays: alias first, then assess)
+    assert "schema (not rolled back): " in out.getvalue()
+    assert applied_migrations(local.database_url) == [1, 2, 3, 4]

@@ -42,8 +42,43 @@ def test_the_release_runs_migrate_once_then_maps_per_function() -> None:
         "ReleaseMigrationsComplete", "ReleaseDeliver", "ReleaseShift", "ReleaseShifted",
         "ReleaseShiftDone", "ReleaseBake", "ReleaseHealthCheck", "ReleaseChecked",
         "ReleaseBakeDone", "ReleaseShift", "ReleaseShifted", "ReleaseShiftDone",
-        "ReleaseApprovalRequired", "ReleasePromote", "ReleaseRecord", "ReleaseUnlock",
-        "ReleaseDeployed"]
+        "ReleaseApprovalRequired", "ReleasePromote", "ReleaseContractEnabled",
+        "ReleaseMigrateContract", "ReleaseContractComplete", "ReleaseRecord",
+        "ReleaseUnlock", "ReleaseDeployed"]
+
+
+def test_the_release_migrates_expand_first_and_contract_after_every_promote() -> None:
+    # GIVEN the release path's patcher calls
+    states = states_of(definition())
+    # THEN Migrate (before any function publishes) applies the expand phase only, on a
+    # baseline SchemaBefore took; the contract phase runs after the promote Map, and its
+    # failure is caught into Record (the release stays promoted)
+    assert states["ReleaseSchemaBefore"]["Parameters"] == {"action": "status",
+                                                           "baseline": True}
+    assert states["ReleaseMigrate"]["Parameters"]["phase"] == "expand"
+    contract = states["ReleaseMigrateContract"]
+    assert contract["Parameters"]["phase"] == "contract"
+    assert contract["Catch"] == [{"ErrorEquals": ["States.ALL"],
+                                  "ResultPath": "$.migrate_contract_error",
+                                  "Next": "ReleaseRecord"}]
+    assert states["ReleasePromote"]["Next"] == "ReleaseContractEnabled"
+
+
+def test_a_failed_release_reports_the_rollback_impact_before_its_record() -> None:
+    # GIVEN the release's failure path after the schema was read again
+    states = states_of(definition())
+    # THEN a baseline leads to the patcher's rollback dry run, whose result (or error)
+    # the failure record reads; without one, straight to the record
+    assert states["ReleaseSchemaAfter"]["Next"] == "ReleaseBaselineTaken"
+    assert states["ReleaseBaselineTaken"]["Choices"][0]["Next"] == "ReleaseRollbackImpact"
+    assert states["ReleaseBaselineTaken"]["Default"] == "ReleaseRecordFailure"
+    impact = states["ReleaseRollbackImpact"]
+    assert impact["Parameters"] == {"action": "rollback", "dry_run": True,
+                                    "target.$": "$.schema_before.baseline.version",
+                                    "baseline.$": "$.schema_before.baseline"}
+    assert impact["ResultPath"] == "$.rollback_impact"
+    assert impact["Next"] == "ReleaseRecordFailure"
+    assert impact["Catch"][0]["Next"] == "ReleaseRecordFailure"
 
 
 def test_each_map_is_bounded_and_any_failure_rolls_every_alias_back() -> None:

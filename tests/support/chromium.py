@@ -10,6 +10,7 @@ against the rendered DOM (the report itself has no script; DevTools evaluates th
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -58,7 +59,10 @@ class DevTools:
     """One Chromium process and its protocol pipe."""
 
     def __init__(self, binary: str, *, width: int = 1200, height: int = 1600) -> None:
-        self._profile = tempfile.TemporaryDirectory(prefix="stackflow-chromium-")
+        # Chromium's helper processes may still be writing the profile as the browser
+        # exits: what is left in the temporary folder must not fail the test.
+        self._profile = tempfile.TemporaryDirectory(prefix="stackflow-chromium-",
+                                                    ignore_cleanup_errors=True)
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
         # Above 9, so neither lands on 3 or 4 before the child moves them there.
@@ -81,7 +85,13 @@ class DevTools:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._process.terminate()
+        # Browser.close lets Chromium flush and close its profile; SIGTERM if it cannot.
+        with contextlib.suppress(Exception):
+            self.call("Browser.close")
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.terminate()
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -121,12 +121,12 @@ class Release:
         return run(name, copy.deepcopy(dict(doc)), self.deps)
 
     def play(self, execution_input: dict[str, Any], *, smoke_fails: str | None = None,
-             mid_bake: Any = None) -> Release:
+             mid_bake: Any = None, after_promote: Any = None) -> Release:
         self.doc = {"input": execution_input, "execution_id": EXECUTION}
         self.doc["input"] = self.step("validate", self.doc)
         self.doc["lock"] = self.step("lock", self.doc)
         try:
-            self._forward(smoke_fails, mid_bake)
+            self._forward(smoke_fails, mid_bake, after_promote)
         except StackFlowError as e:
             self.doc["error"] = {"Error": e.error_type, "Cause": json.dumps(
                 {"errorType": e.error_type, "errorMessage": e.message})}
@@ -136,7 +136,7 @@ class Release:
             self.states.append("ReleaseFailed")
         return self
 
-    def _forward(self, smoke_fails: str | None, mid_bake: Any) -> None:
+    def _forward(self, smoke_fails: str | None, mid_bake: Any, after_promote: Any) -> None:
         # ReleaseDeliver: Upload -> Publish -> Smoke per function (a failure fails the Map).
         delivered = [self._deliver(t, smoke_fails) for t in self.doc["lock"]["targets"]]
         self.doc["targets"] = delivered
@@ -152,6 +152,8 @@ class Release:
                 if self.doc["targets"][0]["health"]["bake_done"]:
                     break
         self._map("promote")
+        if after_promote is not None:
+            after_promote(self)  # ReleaseMigrateContract's result (or caught error)
         self.doc["record"] = self.step("record", self.doc)
         self.doc["unlock"] = self.step("unlock", self.doc)
         self.states.append("ReleaseDeployed")
@@ -288,6 +290,26 @@ def test_two_functions_are_promoted_together_with_one_release_record() -> None:
                                     "functions": [{k: v for k, v in row.items() if k != "steps"}
                                                   for row in release["functions"]]}
     assert played.store.locks == {}
+
+
+def test_a_failed_contract_migration_leaves_the_release_promoted_and_pending() -> None:
+    # GIVEN a release whose contract-phase migration fails after every alias is promoted
+    def contract_fails(release: Release) -> None:
+        release.doc["migrate_contract_error"] = {"Error": "MigrationFailed", "Cause": json.dumps(
+            {"errorType": "MigrationFailed", "errorMessage": "column still read"})}
+
+    played = Release().play(release_input(), after_promote=contract_fails)
+    # THEN both aliases stay on the new version, and the release record (and each
+    # function's record) says the contract phase is pending and how to finish it
+    for name in (API, WORKER):
+        assert played.fleet.of(name).writes[-1].version == "2"
+        assert record(played, name)["status"] == "SUCCEEDED_WITH_PENDING_CONTRACT"
+    release = release_record(played)
+    assert release["status"] == "SUCCEEDED_WITH_PENDING_CONTRACT"
+    assert release["contract"]["error"] == {"type": "MigrationFailed",
+                                            "message": "column still read"}
+    assert "--phase contract" in release["contract"]["finish_with"]
+    assert played.doc["record"]["status"] == "SUCCEEDED_WITH_PENDING_CONTRACT"
 
 
 def test_the_second_canary_fails_and_both_aliases_go_back() -> None:

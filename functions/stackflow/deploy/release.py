@@ -54,6 +54,10 @@ SHARED_KEYS = ("migrations", "strategy", "health", "approval", "ci")
 # tests/e2e/test_local_release_scale.py and tests/unit/test_deploy_release.py); 40 is
 # where a plain input with smoke cases still fits.
 MAX_TARGETS = 40
+# What the release-wide states (migrations once, the failure path's schema reads) wrote
+# into the release document: each function's record is closed from it too.
+RELEASE_WIDE = ("error", "schema_before", "migrate", "schema_after", "migrate_contract",
+                "migrate_contract_error", "rollback_impact", "rollback_impact_error")
 NOT_BACK = release_record.NOT_BACK
 
 StepFn = Callable[[Mapping[str, Any], DeployInput, str, Deps], dict[str, Any]]
@@ -204,8 +208,7 @@ def _outcome_text(outcome: Mapping[str, Any]) -> str:
 def record_all(doc: Mapping[str, Any], execution_id: str, deps: Deps) -> dict[str, Any]:
     """Close every function's record, then the release record with all of them."""
     rollbacks = _rollbacks_by_target(doc.get("rollback"))
-    shared = {key: doc[key] for key in ("error", "schema_before", "migrate", "schema_after")
-              if doc.get(key) is not None}
+    shared = {key: doc[key] for key in RELEASE_WIDE if doc.get(key) is not None}
     rows = []
     for target in target_documents(doc):
         inp = parse_input(target.get("input"))

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from stackflow.deploy import record
+from stackflow.deploy.contract import contract_fields
 from stackflow.deploy.deps import Deps
 from stackflow.deploy.document import LEFT_ALONE, LockResult, iso
 from stackflow.deploy.model import DeployInput
@@ -110,6 +111,10 @@ def close(doc: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], execution_i
     status = status_of(rows, failed)
     fields: dict[str, Any] = {"status": status, "finished_at": iso(deps.now()),
                               "functions": list(rows), **baseline_fields(doc)}
+    if not failed:
+        # SUCCEEDED_WITH_PENDING_CONTRACT when ReleaseMigrateContract failed.
+        fields.update(contract_fields(doc, record.describe_error))
+        status = fields["status"]
     if failed:
         fields["error"] = record.describe_error(doc["error"])
         fields["migration_rollback"] = record.migration_rollback(

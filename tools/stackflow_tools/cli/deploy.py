@@ -143,28 +143,38 @@ def _rollback_release(args: argparse.Namespace, store: DynamoDeployStore) -> int
     results = roll_back_release(
         release, lambda fn, alias, version: rollback_alias(fn, alias, version, functions),
         store, by=operator_name(args.by), at=datetime.now(UTC))
+    # The release record keeps the baseline its SchemaBefore took, as a deployment does.
+    impact = _impact_of(args, release, functions)
     if args.json:
-        print_json({"ok": True, "release": release["execution_id"], "functions": results})
+        print_json({"ok": True, "release": release["execution_id"], "functions": results,
+                    "schema_impact": impact})
         return 0
     for result in results:
         print(rollback_text(result) if "before" in result
               else f"{result['function']}:{result['alias']}: {result['skipped']}")
     print(f"recorded on release {str(release['execution_id']).rsplit(':', 1)[-1]}")
+    if impact:
+        print("\n".join(impact_text(impact)))
     return 0
 
 
 def _schema_impact(args: argparse.Namespace, records: Sequence[Mapping[str, Any]],
                    functions: Any) -> dict[str, Any] | None:
     """The rollback impact of the release whose alias change this undid."""
+    released = next((r for r in newest_first(records) if r.get("alias") == args.alias
+                     and r.get("status") not in (FAILED, ROLLED_BACK)), None)
+    return _impact_of(args, released, functions)
+
+
+def _impact_of(args: argparse.Namespace, recorded: Mapping[str, Any] | None,
+               functions: Any) -> dict[str, Any] | None:
     from stackflow.deploy.deps import DEFAULT_PATCHER_FUNCTION
 
     from stackflow_tools.cli.rollback_impact import rollback_impact
 
-    released = next((r for r in newest_first(records) if r.get("alias") == args.alias
-                     and r.get("status") not in (FAILED, ROLLED_BACK)), None)
     patcher = (args.patcher_function or env_str(env.PATCHER_FUNCTION)
                or DEFAULT_PATCHER_FUNCTION)
-    return rollback_impact(released, patcher, functions)
+    return rollback_impact(recorded, patcher, functions)
 
 
 def unlock_command(args: argparse.Namespace) -> int:
