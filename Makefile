@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV_LOCK     := requirements/dev.txt
+INSTALLER_LOCK := requirements/installer.txt
 DEPLOY_LOCK  := requirements/deploy.txt
 LAMBDA_LOCK  := tools/stackflow_tools/release/lambda-requirements.txt
 STAGE  ?= dev
@@ -51,15 +52,20 @@ help:
 	@echo ""
 	@echo "Then: .venv/bin/stackflow --help (the CLI), docs/ for each part."
 
-# Every package comes from the hash-locked set (pip checks each download against its
-# SHA-256), the installer and build backend included; the project itself is then built
-# in place from this checkout without fetching anything else. `make lock` refreshes it.
+# Every package comes from a hash-locked set (each download is checked against its
+# SHA-256), the installer and build backend included: pip installs uv from
+# requirements/installer.txt, uv installs requirements/dev.txt; the project itself is
+# then built in place from this checkout without fetching anything else. `make lock`
+# refreshes both.
 # The release report's browser test needs Debian's chromium: installed alongside the
 # Python packages where this machine allows it (root with apt-get); elsewhere that one
 # test skips and says why. Best effort: a failed browser install fails nothing else.
 BROWSER_LOG := $(VENV)/browser-install.log
 
-$(STAMP): pyproject.toml $(DEV_LOCK)
+# pip installs the installer (uv, hash-checked); uv installs the dev set into the venv.
+UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python
+
+$(STAMP): pyproject.toml $(DEV_LOCK) $(INSTALLER_LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@( if command -v chromium >/dev/null 2>&1; then echo "chromium: present"; \
@@ -68,8 +74,9 @@ $(STAMP): pyproject.toml $(DEV_LOCK)
 	       --no-install-recommends chromium && echo "chromium: installed"; \
 	   else echo "chromium: not installable here (needs root and apt-get)"; fi \
 	 ) > $(BROWSER_LOG) 2>&1 & echo $$! > $(VENV)/browser-install.pid
-	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip install --quiet --require-hashes -r $(INSTALLER_LOCK)
+	$(UV_INSTALL) --require-hashes -r $(DEV_LOCK)
+	$(UV_INSTALL) --no-deps --no-build-isolation -e .
 	@while kill -0 $$(cat $(VENV)/browser-install.pid) 2>/dev/null; do sleep 1; done; \
 	 tail -1 $(BROWSER_LOG)
 	touch $(STAMP)
@@ -147,14 +154,16 @@ destroy: $(STAMP)
 package: $(STAMP)
 	$(BIN)/python -m stackflow_tools.release.package $(if $(LAMBDA_PYTHON),--python-version $(LAMBDA_PYTHON)) $(if $(LAMBDA_ARCH),--arch $(LAMBDA_ARCH))
 
-# The three hash-locked sets: dev (every machine, universal across Python 3.11+ and
+# The hash-locked sets: dev (every machine, universal across Python 3.11+ and
 # platforms), deploy (the deploy job: boto3 only, pinned as in dev) and the Lambda zips'
-# runtime dependencies (their target's Python, hashes of every wheel of each version).
+# runtime dependencies (their target's Python, hashes of every wheel of each version),
+# and the installer (uv, as pinned in dev).
 # Pins are kept unless UPGRADE=1; commit the changed files.
 UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
 lock: $(STAMP)
 	$(UV_COMPILE) --universal --python-version 3.11 --extra dev pyproject.toml requirements/build.in -o $(DEV_LOCK)
 	$(UV_COMPILE) --universal --python-version 3.11 -c $(DEV_LOCK) requirements/deploy.in -o $(DEPLOY_LOCK)
+	$(UV_COMPILE) --universal --python-version 3.11 -c $(DEV_LOCK) requirements/installer.in -o $(INSTALLER_LOCK)
 	$(UV_COMPILE) --python-version 3.13 --python-platform x86_64-manylinux_2_34 $(LAMBDA_LOCK:.txt=.in) -o $(LAMBDA_LOCK)
 
 bench: $(STAMP)

@@ -1,9 +1,9 @@
 """The hash-locked requirement sets: complete, pinned, and every pin hashed.
 
-requirements/dev.txt is what every machine installs (`make install`, CI), deploy.txt
-what the job holding the OIDC token installs, and the Lambda lock what the zips ship.
-`make lock` writes all three (uv); these tests fail when pyproject.toml or the code's
-imports move on without a new lock.
+requirements/dev.txt is what every machine installs (`make install`, CI; with uv, which
+pip installs from installer.txt), deploy.txt what the job holding the OIDC token
+installs, and the Lambda lock what the zips ship. `make lock` writes all four (uv);
+these tests fail when pyproject.toml or the code's imports move on without a new lock.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from stackflow_tools.release import package
 REPO = Path(__file__).resolve().parents[2]
 DEV_LOCK = REPO / "requirements" / "dev.txt"
 DEPLOY_LOCK = REPO / "requirements" / "deploy.txt"
+INSTALLER_LOCK = REPO / "requirements" / "installer.txt"
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
@@ -45,8 +46,8 @@ def requirement_name(spec: str) -> str:
     return normalized(re.split(r"[\[<>=!~;\s]", spec.strip(), maxsplit=1)[0])
 
 
-@pytest.mark.parametrize("lock", [DEV_LOCK, DEPLOY_LOCK, package.LAMBDA_LOCK],
-                         ids=["dev", "deploy", "lambda"])
+@pytest.mark.parametrize("lock", [DEV_LOCK, DEPLOY_LOCK, INSTALLER_LOCK, package.LAMBDA_LOCK],
+                         ids=["dev", "deploy", "installer", "lambda"])
 def test_every_requirement_is_pinned_with_its_hashes(lock: Path) -> None:
     # GIVEN a lock file / THEN each entry is name==version followed by SHA-256 hashes
     assert pins(lock)
@@ -65,6 +66,12 @@ def test_the_dev_lock_covers_every_dependency_pyproject_names() -> None:
     locked = pins(DEV_LOCK)
     assert wanted - set(locked) == set()
     assert {"pip", "setuptools", "wheel"} <= set(locked)
+
+
+def test_the_installer_lock_is_the_uv_the_dev_set_pins_and_nothing_else() -> None:
+    # GIVEN the lock pip installs first (the installer that then installs the dev set)
+    # THEN it holds uv alone, at the dev lock's version (what `make lock` ran)
+    assert pins(INSTALLER_LOCK) == {"uv": pins(DEV_LOCK)["uv"]}
 
 
 def test_the_deploy_lock_holds_what_the_release_cli_imports_and_no_more() -> None:

@@ -161,11 +161,14 @@ def test_installs_are_hash_locked() -> None:
     rule = rule[:rule.index("\n\n")]
     # THEN every package comes from the locked set with --require-hashes, and the
     # project is built in place without fetching build dependencies
-    assert "pip install --quiet --require-hashes -r $(DEV_LOCK)" in rule
-    assert "pip install --quiet --no-deps --no-build-isolation -e ." in rule
+    assert "$(BIN)/pip install --quiet --require-hashes -r $(INSTALLER_LOCK)" in rule
+    assert "$(UV_INSTALL) --require-hashes -r $(DEV_LOCK)" in rule
+    assert "$(UV_INSTALL) --no-deps --no-build-isolation -e ." in rule
+    assert "UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python" in makefile
     assert "--upgrade" not in rule
     assert "'.[dev]'" not in rule
     assert "DEV_LOCK     := requirements/dev.txt" in makefile
+    assert "INSTALLER_LOCK := requirements/installer.txt" in makefile
     # AND CI's pip cache is keyed on that lock
     for name in ("deploy.yml", "pr-diff.yml"):
         for job in load(name)["jobs"].values():
