@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+from stackflow.adapters.stepfunctions import history_event
 from stackflow_tools.report.model import (
     FAILED,
     NEW,
@@ -17,6 +18,7 @@ from stackflow_tools.report.model import (
     build_report,
     metric_query,
     samples_from_series,
+    state_runs,
 )
 
 from tests.support.report_samples import (
@@ -34,6 +36,13 @@ from tests.support.report_samples import (
 
 def _at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def _raw(id_: int, previous: int, kind: str, at: float, **details: str) -> dict[str, object]:
+    """One GetExecutionHistory event as Step Functions returns it."""
+    key = kind[0].lower() + kind[1:] + "EventDetails"
+    return {"id": id_, "previousEventId": previous, "type": kind, "timestamp": _at(at),
+            key: details}
 
 
 def test_a_promoted_canary_shows_its_verdict_traffic_steps_and_migrations() -> None:
@@ -196,3 +205,58 @@ def test_the_report_as_json_carries_the_verdict_rates_and_iso_times() -> None:
     assert data["versions"][1]["samples"][0]["rate"] == 0.3
     assert data["period_seconds"] == 60
     assert data["metrics_note"] is None
+
+
+def test_side_by_side_map_iterations_each_keep_their_own_outcome() -> None:
+    # GIVEN a release's health Map as Step Functions records it: two iterations at once,
+    # the API's check succeeds, the worker's fails (its Lambda events follow its own
+    # TaskStateEntered by previousEventId; no TaskStateExited ends the failed one)
+    failure = json.dumps({"errorMessage": "worker canary unhealthy"})
+    events = [history_event(e) for e in (
+        _raw(96, 95, "MapStateEntered", 0, name="ReleaseHealthCheck"),
+        _raw(97, 96, "MapStateStarted", 0),
+        _raw(98, 97, "MapIterationStarted", 0, name="ReleaseHealthCheck"),
+        _raw(99, 98, "TaskStateEntered", 0, name="TargetHealth"),
+        _raw(100, 97, "MapIterationStarted", 0, name="ReleaseHealthCheck"),
+        _raw(101, 100, "TaskStateEntered", 0, name="TargetHealth"),
+        _raw(102, 99, "LambdaFunctionScheduled", 0),
+        _raw(104, 101, "LambdaFunctionScheduled", 0),
+        _raw(106, 102, "LambdaFunctionSucceeded", 1),
+        _raw(107, 106, "TaskStateExited", 1, name="TargetHealth"),
+        _raw(108, 107, "MapIterationSucceeded", 1, name="ReleaseHealthCheck"),
+        _raw(109, 104, "LambdaFunctionFailed", 2, error="CanaryUnhealthy", cause=failure),
+        _raw(110, 109, "MapIterationFailed", 2, name="ReleaseHealthCheck"),
+        _raw(111, 109, "MapStateFailed", 2),
+        _raw(112, 111, "MapStateExited", 2, name="ReleaseHealthCheck"))]
+    # WHEN the timeline is read
+    runs = state_runs(events, until=_at(60))
+    # THEN each iteration's run ends when it did, the failed one with its own error
+    by_start = [(r.name, r.seconds, r.failed, r.error) for r in runs]
+    assert by_start == [
+        ("ReleaseHealthCheck", 2.0, True, "CanaryUnhealthy: worker canary unhealthy"),
+        ("TargetHealth", 1.0, False, None),
+        ("TargetHealth", 2.0, True, "CanaryUnhealthy: worker canary unhealthy")]
+
+
+def test_an_iteration_stopped_with_its_map_ends_there() -> None:
+    # GIVEN the API's health iteration fails first, and the worker's, still running, is
+    # stopped with the Map: no event of it follows
+    events = [history_event(e) for e in (
+        _raw(96, 95, "MapStateEntered", 0, name="ReleaseHealthCheck"),
+        _raw(98, 96, "MapIterationStarted", 0, name="ReleaseHealthCheck"),
+        _raw(99, 98, "TaskStateEntered", 0, name="TargetHealth"),
+        _raw(100, 99, "LambdaFunctionScheduled", 0),
+        _raw(102, 96, "MapIterationStarted", 0, name="ReleaseHealthCheck"),
+        _raw(103, 102, "TaskStateEntered", 0, name="TargetHealth"),
+        _raw(104, 103, "LambdaFunctionScheduled", 0),
+        _raw(106, 100, "LambdaFunctionFailed", 1, error="CanaryUnhealthy", cause="{}"),
+        _raw(107, 106, "MapIterationFailed", 1, name="ReleaseHealthCheck"),
+        _raw(108, 106, "MapStateFailed", 1),
+        _raw(109, 108, "MapStateExited", 1.5, name="ReleaseHealthCheck"),
+        _raw(110, 109, "TaskStateEntered", 2, name="ReleaseRollback"))]
+    # WHEN the timeline is read while Rollback runs
+    runs = state_runs(events, until=_at(60))
+    # THEN the stopped iteration ends with its Map, not "running" to the end
+    assert [(r.name, r.seconds, r.failed) for r in runs] == [
+        ("ReleaseHealthCheck", 1.5, True), ("TargetHealth", 1.0, True),
+        ("TargetHealth", 1.5, False), ("ReleaseRollback", None, False)]

@@ -56,6 +56,9 @@ class HistoryEvent:
     output: str | None = None  # a state's output JSON (StateExited)
     error: str | None = None
     cause: str | None = None
+    # The event this one follows (``previousEventId``): which Map iteration's state a
+    # Lambda event belongs to when iterations run side by side.
+    previous_id: int | None = None
 
 
 def _aws_errors() -> tuple[type[Exception], ...]:
@@ -193,7 +196,8 @@ def history_event(raw: Mapping[str, Any]) -> HistoryEvent:
     return HistoryEvent(
         id=int(raw["id"]), type=str(raw["type"]), timestamp=raw["timestamp"],
         state=details.get("name"), output=details.get("output"),
-        error=details.get("error"), cause=details.get("cause"))
+        error=details.get("error"), cause=details.get("cause"),
+        previous_id=int(raw["previousEventId"]) if raw.get("previousEventId") else None)
 
 
 def _translate(e: Exception, what: str) -> StackFlowError:

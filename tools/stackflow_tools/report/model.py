@@ -48,6 +48,7 @@ _FAILURE_EVENTS = frozenset({"TaskFailed", "LambdaFunctionFailed", "TaskTimedOut
                              "LambdaFunctionScheduleFailed", "TaskSubmitFailed",
                              "TaskStartFailed", "ExecutionFailed"})
 _SUCCESS_EVENTS = frozenset({"TaskSucceeded", "LambdaFunctionSucceeded"})
+_ITERATION_ENDS = frozenset({"MapIterationFailed", "MapIterationAborted"})
 _ATTEMPT_EVENTS = frozenset({"TaskScheduled", "LambdaFunctionScheduled"})
 R = TypeVar("R", bound=DocumentResult)
 Series = Sequence[tuple[datetime, float]]
@@ -390,20 +391,65 @@ def _ci(doc: Mapping[str, Any], key: str) -> str | None:
 
 # --- the timeline --------------------------------------------------------------------
 def state_runs(events: Sequence[HistoryEvent], until: datetime) -> tuple[StateRun, ...]:
-    """Every run of every state that takes time, in the order they were entered."""
+    """Every run of every state that takes time, in the order they were entered.
+
+    An event belongs to the run its ``previous_id`` chain leads to (the iterations of a
+    Map run side by side), else to the newest open run; a Map's own events to the
+    newest open Map. A Map iteration that failed ends its state's run there (no
+    StateExited follows it).
+    """
     runs: list[_OpenRun] = []
     open_runs: list[_OpenRun] = []
+    owner: dict[int, _OpenRun | None] = {}
     for event in events:
+        run = _owner(event, owner, open_runs)
+        owner[event.id] = run
         if event.type.endswith("StateEntered") and event.state:
-            run = _OpenRun(event.state, event.type.removesuffix("StateEntered"),
-                           event.timestamp)
+            run = owner[event.id] = _OpenRun(event.state,
+                                             event.type.removesuffix("StateEntered"),
+                                             event.timestamp)
             runs.append(run)
             open_runs.append(run)
         elif event.type.endswith("StateExited") and event.state:
-            _close(open_runs, event)
-        elif open_runs:
-            open_runs[-1].observe(event)
+            _exit(run, event, open_runs)
+        elif event.type in _ITERATION_ENDS and run is not None and run in open_runs:
+            _end_iteration(run, event, open_runs)
+        elif run is not None:
+            run.observe(event)
     return tuple(run.finish(until) for run in runs if run.kind not in _HIDDEN_KINDS)
+
+
+def _exit(run: _OpenRun | None, event: HistoryEvent, open_runs: list[_OpenRun]) -> None:
+    if run is None or run.name != event.state or run not in open_runs:
+        run = next((r for r in reversed(open_runs) if r.name == event.state), None)
+    if run is None:
+        return
+    if run.kind == "Map":
+        # Iterations still open when their Map ends were stopped with it (a failed
+        # iteration stops the others; their states are never exited).
+        for inner in open_runs[open_runs.index(run) + 1:]:
+            inner.ended_at = event.timestamp
+        del open_runs[open_runs.index(run) + 1:]
+    run.ended_at = event.timestamp
+    open_runs.remove(run)
+
+
+def _end_iteration(run: _OpenRun, event: HistoryEvent, open_runs: list[_OpenRun]) -> None:
+    run.ended_at = event.timestamp
+    open_runs.remove(run)
+    # The Map fails with its iteration's error; its own MapStateFailed names none.
+    parent = next((r for r in reversed(open_runs) if r.kind == "Map"), None)
+    if parent is not None and parent.error is None:
+        parent.error = run.error
+
+
+def _owner(event: HistoryEvent, owner: Mapping[int, _OpenRun | None],
+           open_runs: Sequence[_OpenRun]) -> _OpenRun | None:
+    if event.type.startswith("MapState"):
+        return next((run for run in reversed(open_runs) if run.kind == "Map"), None)
+    if event.previous_id is not None and event.previous_id in owner:
+        return owner[event.previous_id]
+    return open_runs[-1] if open_runs else None
 
 
 @dataclass
@@ -421,7 +467,8 @@ class _OpenRun:
         if event.type in _ATTEMPT_EVENTS:
             self.attempts += 1
         elif event.type in _FAILURE_EVENTS:
-            self.error = _failure(event)
+            # A Map's own failure names no error: its iteration's error stays.
+            self.error = _failure(event) if event.error or self.error is None else self.error
         elif event.type in _SUCCESS_EVENTS:
             self.error = None  # a retry that succeeded
 
@@ -434,14 +481,6 @@ class _OpenRun:
                         (shown_end - self.started_at).total_seconds() if end else None,
                         failed=self.error is not None or self.kind == "Fail",
                         error=self.error, attempts=self.attempts)
-
-
-def _close(open_runs: list[_OpenRun], event: HistoryEvent) -> None:
-    for run in reversed(open_runs):
-        if run.name == event.state:
-            run.ended_at = event.timestamp
-            open_runs.remove(run)
-            return
 
 
 def _failure(event: HistoryEvent) -> str:
