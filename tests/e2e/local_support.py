@@ -5,11 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import psycopg
-from stackflow_tools.local.runner import LocalMode
+from stackflow_tools.local.runner import LocalMode, LocalOptions
+
+from tests.support.postgres import fresh_database
+
+
+@contextmanager
+def module_session(cdk_out: Path, pg_admin_uri: str, workdir: Path, *,
+                   check_interval_seconds: int | None = 150) -> Iterator[LocalMode]:
+    """One local mode for a whole test module, on a fresh database of its own."""
+    with fresh_database(pg_admin_uri) as database_url:
+        options = LocalOptions(cdk_out=cdk_out, workdir=workdir, database_url=database_url,
+                               time_scale=0.001,
+                               check_interval_seconds=check_interval_seconds)
+        with LocalMode(options) as mode:
+            yield mode
 
 
 def versions(mode: LocalMode) -> list[str]:

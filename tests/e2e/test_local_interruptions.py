@@ -31,7 +31,7 @@ import pytest
 from stackflow.adapters import default_client
 from stackflow_tools.cli import main as cli_main
 from stackflow_tools.local.engine import AliasChange
-from stackflow_tools.local.runner import LocalMode, LocalOptions, health_case
+from stackflow_tools.local.runner import LocalMode, health_case
 
 from infra.components.deploy_steps import policy_environment
 from infra.config import STAGE_CONFIGS, Settings
@@ -39,11 +39,11 @@ from tests.e2e.local_support import (
     applied_migrations,
     lock_held,
     migration_rows,
+    module_session,
     record,
     states_entered,
     versions,
 )
-from tests.support.postgres import fresh_database
 
 DETECTION_GOAL_SECONDS = 60
 
@@ -51,12 +51,8 @@ DETECTION_GOAL_SECONDS = 60
 @pytest.fixture(scope="module")
 def local(cdk_out: Path, pg_admin_uri: str,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
-    with fresh_database(pg_admin_uri) as database_url:
-        options = LocalOptions(cdk_out=cdk_out, workdir=tmp_path_factory.mktemp("local"),
-                               database_url=database_url, time_scale=0.001,
-                               check_interval_seconds=150)
-        with LocalMode(options) as mode:
-            yield mode
+    with module_session(cdk_out, pg_admin_uri, tmp_path_factory.mktemp("local")) as mode:
+        yield mode
 
 
 @pytest.fixture(autouse=True)

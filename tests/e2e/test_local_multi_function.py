@@ -29,10 +29,14 @@ import pytest
 from stackflow.adapters import default_client
 from stackflow.adapters.dynamodb import DynamoDeployStore
 from stackflow_tools.cli import main as cli_main
-from stackflow_tools.local.runner import LocalMode, LocalOptions
+from stackflow_tools.local.runner import LocalMode
 
-from tests.e2e.local_support import applied_migrations, lock_held, states_entered
-from tests.support.postgres import fresh_database
+from tests.e2e.local_support import (
+    applied_migrations,
+    lock_held,
+    module_session,
+    states_entered,
+)
 
 TIMINGS: dict[str, float] = {}
 # The first scenario's execution name (`release` names each execution after its release).
@@ -42,14 +46,10 @@ FIRST_RELEASE = "multi-1.1.0"
 @pytest.fixture(scope="module")
 def local(cdk_out: Path, pg_admin_uri: str,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
-    with fresh_database(pg_admin_uri) as database_url:
-        options = LocalOptions(cdk_out=cdk_out, workdir=tmp_path_factory.mktemp("local"),
-                               database_url=database_url, time_scale=0.001,
-                               check_interval_seconds=150)
-        started = time.monotonic()
-        with LocalMode(options) as mode:
-            TIMINGS["start"] = time.monotonic() - started
-            yield mode
+    started = time.monotonic()
+    with module_session(cdk_out, pg_admin_uri, tmp_path_factory.mktemp("local")) as mode:
+        TIMINGS["start"] = time.monotonic() - started
+        yield mode
     print("\nmulti-function e2e timings (s): "
           + ", ".join(f"{k} {v:.1f}" for k, v in TIMINGS.items()))
 

@@ -19,11 +19,11 @@ import pytest
 from stackflow.adapters import default_client
 from stackflow_tools.cli import main as cli_main
 from stackflow_tools.local.reports import local_report, write_report
-from stackflow_tools.local.runner import LocalMode, LocalOptions, ReleaseResult
+from stackflow_tools.local.runner import LocalMode, ReleaseResult
 from stackflow_tools.report.model import PROMOTED, ROLLED_BACK
 
+from tests.e2e.local_support import module_session
 from tests.support.chromium import BROWSER_VARIABLE, find_browser, open_page
-from tests.support.postgres import fresh_database
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,10 @@ class Released:
 def released(cdk_out: Path, pg_admin_uri: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Released]:
     workdir = tmp_path_factory.mktemp("report")
-    with fresh_database(pg_admin_uri) as database_url:
-        options = LocalOptions(cdk_out=cdk_out, workdir=workdir, database_url=database_url,
-                               time_scale=0.001)
-        with LocalMode(options) as mode:
-            yield Released(mode, mode.release("good", "1.1.0"),
-                           mode.release("orders-regression", "1.2.0"), workdir / "reports")
+    with module_session(cdk_out, pg_admin_uri, workdir,
+                        check_interval_seconds=None) as mode:
+        yield Released(mode, mode.release("good", "1.1.0"),
+                       mode.release("orders-regression", "1.2.0"), workdir / "reports")
 
 
 def test_the_promoted_release_reports_its_canary_traffic_and_migrations(

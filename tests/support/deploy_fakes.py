@@ -238,13 +238,8 @@ class InMemoryStore:
 _store: type[DeployStore] = InMemoryStore
 
 
-@dataclass
-class FakeFunctions:
-    """The alias side of ``FunctionsPort`` in memory, with Lambda's RevisionId rules:
-    every write issues a new revision, and a write naming another one is refused."""
-
-    alias: AliasInfo = field(default_factory=lambda: AliasInfo("PROD", "1", {}, "rev-0"))
-    writes: list[AliasInfo] = field(default_factory=list)
+class AliasOnlyFunctions:
+    """The code side of ``FunctionsPort`` for fakes that only read and write aliases."""
 
     def get_configuration(self, function_name: str,
                           qualifier: str | None = None) -> FunctionConfig:
@@ -260,6 +255,15 @@ class FakeFunctions:
 
     def latest_published_version(self, function_name: str) -> FunctionConfig | None:
         raise AssertionError("not used by these tests")
+
+
+@dataclass
+class FakeFunctions(AliasOnlyFunctions):
+    """The alias side of ``FunctionsPort`` in memory, with Lambda's RevisionId rules:
+    every write issues a new revision, and a write naming another one is refused."""
+
+    alias: AliasInfo = field(default_factory=lambda: AliasInfo("PROD", "1", {}, "rev-0"))
+    writes: list[AliasInfo] = field(default_factory=list)
 
     def get_alias(self, function_name: str, alias: str) -> AliasInfo:
         return self.alias

@@ -16,13 +16,14 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from stackflow.deploy.ports import AlarmState, AliasInfo, FunctionConfig, FunctionsPort, LockState
+from stackflow.deploy.ports import AlarmState, AliasInfo, FunctionsPort, LockState
 from stackflow.deploy.release import MAX_TARGETS, parse_release
 from stackflow.deploy.steps import run
 from stackflow.errors import DeploymentInProgress, InvalidRequest, StackFlowError
 
 from tests.support.deploy_fakes import (
     EXECUTION,
+    AliasOnlyFunctions,
     FakeAlarms,
     FakeClock,
     FakeFunctions,
@@ -49,28 +50,13 @@ def release_input(*names: str, **fields: Any) -> dict[str, Any]:
 
 
 @dataclass
-class Fleet:
+class Fleet(AliasOnlyFunctions):
     """``FunctionsPort`` over several functions, each alias a ``FakeFunctions``."""
 
     functions: dict[str, FakeFunctions] = field(default_factory=dict)
 
     def of(self, name: str) -> FakeFunctions:
         return self.functions.setdefault(name, FakeFunctions())
-
-    def get_configuration(self, function_name: str,
-                          qualifier: str | None = None) -> FunctionConfig:
-        raise AssertionError("not used by these tests")
-
-    def update_code(self, function_name: str, *, bucket: str, key: str,
-                    object_version: str | None) -> FunctionConfig:
-        raise AssertionError("not used by these tests")
-
-    def publish_version(self, function_name: str, *, code_sha256: str,
-                        revision_id: str | None, description: str) -> FunctionConfig:
-        raise AssertionError("not used by these tests")
-
-    def latest_published_version(self, function_name: str) -> FunctionConfig | None:
-        raise AssertionError("not used by these tests")
 
     def get_alias(self, function_name: str, alias: str) -> AliasInfo:
         return self.of(function_name).get_alias(function_name, alias)
