@@ -35,7 +35,7 @@ from typing import Any
 from stackflow.errors import RETRYABLE_ERROR_NAMES
 
 from infra.components.release_definition import START as RELEASE_START
-from infra.components.release_definition import release_states, snapshot_states
+from infra.components.release_definition import present, release_states, snapshot_states
 
 # Lambda's own transient failures, then StackFlow's retryable error types.
 LAMBDA_TRANSIENT_ERRORS = (
@@ -84,12 +84,7 @@ def build_definition(props: DefinitionProps) -> dict[str, Any]:
         },
         "Validate": _step(props, "validate", "$.input", "ReleaseKind", catch=False),
         # "functions": [...] names several targets: release_definition.py's path.
-        "ReleaseKind": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.input.functions", "IsPresent": True,
-                         "Next": RELEASE_START}],
-            "Default": "Lock",
-        },
+        "ReleaseKind": present("$.input.functions", RELEASE_START, "Lock"),
         "Lock": _lock(props),
         "LockFailed": _fail("The function and alias are locked by another deployment."),
         "Upload": _step(props, "upload", "$.upload", "MigrationsEnabled"),
@@ -273,12 +268,7 @@ def _impact_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
     """The rollback impact report: a patcher rollback dry run back to the version
     SchemaBefore saw, measured against its baseline (a path that is missing would be an
     uncatchable States.Runtime error, hence the Choice)."""
-    taken = {
-        "Type": "Choice",
-        "Choices": [{"Variable": "$.schema_before.baseline", "IsPresent": True,
-                     "Next": "RollbackImpact"}],
-        "Default": "RecordFailure",
-    }
+    taken = present("$.schema_before.baseline", "RollbackImpact", "RecordFailure")
     impact = _task(props.function_arns[PATCHER], "$.rollback_impact", "RecordFailure",
                    props.patcher_timeout_seconds)
     impact["Parameters"] = {"action": "rollback", "dry_run": True,
@@ -297,12 +287,7 @@ def _failure_states(props: DefinitionProps) -> dict[str, dict[str, Any]]:
     # A failed Migrate leaves no result ($.error replaces it) and a loop of rounds keeps
     # only the last one, so the schema's own rows (applied_by = the execution name) say
     # what this execution applied. Skipped when no migration could have run.
-    attempted = {
-        "Type": "Choice",
-        "Choices": [{"Variable": "$.schema_before", "IsPresent": True,
-                     "Next": "SchemaAfter"}],
-        "Default": "RecordFailure",
-    }
+    attempted = present("$.schema_before", "SchemaAfter", "RecordFailure")
     schema_after = _task(props.function_arns[PATCHER], "$.schema_after", "BaselineTaken",
                          props.patcher_timeout_seconds)
     schema_after["Parameters"] = {"action": "status"}

@@ -174,10 +174,8 @@ def snapshot_states(props: ReleaseProps, h: Helpers, *, prefix: str, next_state:
     # Nothing has shifted yet: the usual failure path releases the lock and records it.
     snapshot["Catch"] = h.catch(on_error)
     return {
-        f"{prefix}SnapshotNeeded": {
-            "Type": "Choice", "Default": next_state,
-            "Choices": [{"Variable": "$.schema_before.destructive[0]", "IsPresent": True,
-                         "Next": f"{prefix}Snapshot"}]},
+        f"{prefix}SnapshotNeeded": present("$.schema_before.destructive[0]",
+                                           f"{prefix}Snapshot", next_state),
         f"{prefix}Snapshot": snapshot,
         f"{prefix}SnapshotReady": h.choice("$.snapshot.available", next_state,
                                            f"{prefix}SnapshotWait"),
@@ -271,15 +269,11 @@ def _failure_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, Any]
     return {
         "ReleaseRollback": step("rollback", "$.rollback", "ReleaseMigrationsAttempted",
                                 "$.rollback_error"),
-        "ReleaseMigrationsAttempted": {
-            "Type": "Choice", "Default": "ReleaseRecordFailure",
-            "Choices": [{"Variable": "$.schema_before", "IsPresent": True,
-                         "Next": "ReleaseSchemaAfter"}]},
+        "ReleaseMigrationsAttempted": present("$.schema_before", "ReleaseSchemaAfter",
+                                              "ReleaseRecordFailure"),
         "ReleaseSchemaAfter": schema_after,
-        "ReleaseBaselineTaken": {
-            "Type": "Choice", "Default": "ReleaseRecordFailure",
-            "Choices": [{"Variable": "$.schema_before.baseline", "IsPresent": True,
-                         "Next": "ReleaseRollbackImpact"}]},
+        "ReleaseBaselineTaken": present("$.schema_before.baseline", "ReleaseRollbackImpact",
+                                        "ReleaseRecordFailure"),
         "ReleaseRollbackImpact": impact,
         "ReleaseRecordFailure": step("record", "$.record", "ReleaseUnlockAfterFailure",
                                      "$.record_error"),
@@ -287,14 +281,19 @@ def _failure_states(props: ReleaseProps, h: Helpers) -> dict[str, dict[str, Any]
                                           "$.unlock_error"),
         # The verdict names every function's rollback outcome; without it (Rollback
         # itself failed) the original error is the verdict.
-        "ReleaseVerdict": {
-            "Type": "Choice", "Default": "ReleaseFailed",
-            "Choices": [{"Variable": "$.rollback.verdict", "IsPresent": True,
-                         "Next": "ReleaseRolledBackFailed"}]},
+        "ReleaseVerdict": present("$.rollback.verdict", "ReleaseRolledBackFailed",
+                                  "ReleaseFailed"),
         "ReleaseRolledBackFailed": _fail("The release failed; every alias was rolled back "
                                          "or is named in the cause.", "$.rollback.verdict"),
         "ReleaseFailed": _fail("The release failed.", "$.error"),
     }
+
+
+def present(path: str, when_present: str, otherwise: str) -> dict[str, Any]:
+    """A Choice on whether ``path`` exists (reading a missing path in a Task or Wait is
+    an uncatchable ``States.Runtime`` error, so the definition asks first)."""
+    return {"Type": "Choice", "Default": otherwise,
+            "Choices": [{"Variable": path, "IsPresent": True, "Next": when_present}]}
 
 
 def _fail(comment: str, path: str) -> dict[str, Any]:
