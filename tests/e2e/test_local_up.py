@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,8 +29,27 @@ STOP_GUARD_SECONDS = 120
 @dataclass
 class UpProcess:
     process: subprocess.Popen[str]
+    stderr: Path
     lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
     seen: list[str] = field(default_factory=list)
+
+    def stop(self, sig: signal.Signals, *, thread: int | None = None) -> int:
+        """Send ``sig`` (to one ``thread`` of the process if given) and wait for the exit
+        code; a stop past the guard fails the test with what each of the process's
+        threads was doing (``local up`` dumps its stacks on SIGUSR1), then kills it."""
+        if thread is None:
+            self.process.send_signal(sig)
+        else:
+            _signal_thread(self.process.pid, thread, sig)
+        try:
+            return self.process.wait(STOP_GUARD_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"local up did not stop within {STOP_GUARD_SECONDS} s; "
+                                 f"its threads and stderr:\n{self.stderr.read_text()}") from None
 
     def read_until(self, prefix: str, guard_seconds: float) -> dict[str, str]:
         """Every ``key: value`` line up to the one starting with ``prefix``."""
@@ -61,18 +82,18 @@ def running_local_up(cdk_out: Path, workdir: Path, *extra: str) -> Iterator[UpPr
     command = [sys.executable, "-m", "stackflow_tools.cli.main", "local", "up", "--port", "0",
                "--workdir", str(workdir), "--cdk-out", str(cdk_out), *extra]
     workdir.mkdir(parents=True, exist_ok=True)
-    with (workdir.parent / "stderr.txt").open("w") as stderr:
+    stderr_path = workdir.parent / "stderr.txt"
+    with stderr_path.open("w") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
                                    env={**os.environ, "PYTHONWARNINGS": "ignore"})
         assert process.stdout is not None
-        up = UpProcess(process)
+        up = UpProcess(process, stderr_path)
         threading.Thread(target=_pump, args=(process.stdout, up.lines), daemon=True).start()
         try:
             yield up
         finally:
-            if process.poll() is None:  # the test failed midway: do not leak the server
-                process.send_signal(signal.SIGTERM)
-                process.wait(STOP_GUARD_SECONDS)
+            if process.poll() is None:  # not stopped by the test itself: never leak it
+                up.stop(signal.SIGTERM)
 
 
 @pytest.fixture
@@ -105,9 +126,17 @@ def test_local_up_serves_the_synthesized_stack_until_sigint_then_stops_postgres(
     postmaster = int(pid_file.read_text().splitlines()[0])
     assert _running(postmaster)
 
-    # WHEN it is interrupted as Ctrl-C would
-    local_up.process.send_signal(signal.SIGINT)
-    code = local_up.process.wait(STOP_GUARD_SECONDS)
+    # WHEN someone asks a running `local up` what it is doing (kill -USR1)
+    local_up.process.send_signal(signal.SIGUSR1)
+    # THEN it prints each thread's stack to stderr, the main one waiting for a signal,
+    # and carries on serving
+    _wait_for(lambda: "_serve_until_stopped" in (tmp_path / "stderr.txt").read_text())
+    assert local_up.process.poll() is None
+    assert sfn.list_state_machines()["stateMachines"]
+
+    # WHEN it is interrupted as Ctrl-C would, the kernel handing the signal to one of
+    # its threads other than the main one (it may pick any thread that does not block it)
+    code = local_up.stop(signal.SIGINT, thread=_a_thread_but_main(local_up.process.pid))
     output = local_up.rest()
     # THEN it shut down cleanly: exit 0, said so, and PostgreSQL is stopped
     assert code == 0, (tmp_path / "stderr.txt").read_text()
@@ -116,6 +145,25 @@ def test_local_up_serves_the_synthesized_stack_until_sigint_then_stops_postgres(
     assert not _running(postmaster)
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(database, connect_timeout=5).close()
+
+
+def _a_thread_but_main(pid: int) -> int:
+    threads = sorted(int(task.name) for task in Path(f"/proc/{pid}/task").iterdir())
+    return next(tid for tid in threads if tid != pid)
+
+
+def _signal_thread(pid: int, tid: int, sig: signal.Signals) -> None:
+    """``tgkill``: a signal to one thread of another process, as the kernel may deliver one."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.tgkill(pid, tid, int(sig)) != 0:
+        raise OSError(ctypes.get_errno(), f"tgkill({pid}, {tid}, {sig.name})")
+
+
+def _wait_for(condition: Any, guard_seconds: float = 30) -> None:
+    deadline = time.monotonic() + guard_seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
 
 
 def _running(pid: int) -> bool:

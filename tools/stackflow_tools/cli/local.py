@@ -9,6 +9,7 @@ loopback) until Ctrl-C, for the AWS CLI, boto3 or ``stackflow`` from other shell
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import signal
 import socket
@@ -22,6 +23,7 @@ from stackflow_tools.local.artifacts import BUILDS
 
 DEFAULT_PORT = 4566
 DEMO_CHECK_INTERVAL = 150
+SIGNAL_CHECK_SECONDS = 0.2
 
 
 def register(subparsers: Any) -> None:
@@ -125,6 +127,9 @@ def _up(args: argparse.Namespace) -> int:
     from stackflow_tools.local.runner import UP_FILE, LocalMode
 
     _quiet()
+    # A start or stop that seems stuck can be asked what every thread is doing:
+    # `kill -USR1 <pid>` prints their stacks to stderr (the process carries on).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     # --port 0: the local AWS picks a free loopback port itself (engine.free_port).
     options = _options(args, dbname="stackflow", fresh=False, port=args.port or None)
     with LocalMode(options) as mode:
@@ -207,7 +212,10 @@ def _serve_until_stopped() -> None:
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while True:
-            time.sleep(3600)
+            # Short sleeps: the kernel may deliver the signal to any of the many threads
+            # (workers, servers), which does not interrupt a sleep in this one, and Python
+            # runs the handler only when this thread next wakes.
+            time.sleep(SIGNAL_CHECK_SECONDS)
     except KeyboardInterrupt:
         pass
     finally:
