@@ -169,12 +169,21 @@ def test_installs_are_hash_locked() -> None:
     assert "'.[dev]'" not in rule
     assert "DEV_LOCK     := requirements/dev.txt" in makefile
     assert "INSTALLER_LOCK := requirements/installer.txt" in makefile
-    # AND CI's pip cache is keyed on that lock
+    # AND in CI, where a job caches its installs, pip's cache is keyed on the installer
+    # lock (pip installs only uv) and uv's cache, restored right after, on the dev lock
+    cached_jobs = 0
     for name in ("deploy.yml", "pr-diff.yml"):
         for job in load(name)["jobs"].values():
-            for step in steps(job):
+            job_steps = steps(job)
+            for i, step in enumerate(job_steps):
                 if "setup-python" in str(step.get("uses", "")) and "cache" in step["with"]:
-                    assert step["with"]["cache-dependency-path"] == "requirements/dev.txt"
+                    cached_jobs += 1
+                    assert step["with"]["cache-dependency-path"] == "requirements/installer.txt"
+                    uv_cache = job_steps[i + 1]
+                    assert "actions/cache" in uv_cache["uses"]
+                    assert uv_cache["with"]["path"] == "~/.cache/uv"
+                    assert "hashFiles('requirements/dev.txt')" in uv_cache["with"]["key"]
+    assert cached_jobs == 4  # test, build, guard, diff
 
 
 def test_ci_stops_following_before_its_credentials_expire(
@@ -204,11 +213,11 @@ def test_both_jobs_keep_the_lambda_wheels_in_the_cache_make_package_reads() -> N
     for job_name, command in (("test", "make test"), ("build", "make package")):
         job_steps = steps(jobs[job_name])
         # THEN .stackflow/wheels is restored before the command, keyed on the lock
-        cache = index_of(job_steps, "actions/cache")
+        [cache] = [i for i, step in enumerate(job_steps)
+                   if step.get("with", {}).get("path") == ".stackflow/wheels"]
+        assert "actions/cache" in job_steps[cache]["uses"]
         assert cache < index_of(job_steps, command)
-        settings = job_steps[cache]["with"]
-        assert settings["path"] == ".stackflow/wheels"
-        assert "lambda-requirements.txt" in settings["key"]
+        assert "lambda-requirements.txt" in job_steps[cache]["with"]["key"]
 
 
 def test_the_release_command_in_the_workflow_parses_with_the_real_cli(
