@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import queue
 import signal
@@ -33,14 +34,15 @@ class UpProcess:
     lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
     seen: list[str] = field(default_factory=list)
 
-    def stop(self, sig: signal.Signals, *, thread: int | None = None) -> int:
-        """Send ``sig`` (to one ``thread`` of the process if given) and wait for the exit
-        code; a stop past the guard fails the test with what each of the process's
-        threads was doing (``local up`` dumps its stacks on SIGUSR1), then kills it."""
-        if thread is None:
-            self.process.send_signal(sig)
+    def stop(self, sig: signal.Signals, *, not_to_main_thread: bool = False) -> int:
+        """Send ``sig`` (to one of the process's threads other than the main one if
+        asked) and wait for the exit code; a stop past the guard fails the test with
+        what each thread was doing (``local up`` dumps its stacks on SIGUSR1), then kills
+        it."""
+        if not_to_main_thread:
+            _signal_a_thread_but_main(self.process.pid, sig)
         else:
-            _signal_thread(self.process.pid, thread, sig)
+            self.process.send_signal(sig)
         try:
             return self.process.wait(STOP_GUARD_SECONDS)
         except subprocess.TimeoutExpired:
@@ -130,13 +132,13 @@ def test_local_up_serves_the_synthesized_stack_until_sigint_then_stops_postgres(
     local_up.process.send_signal(signal.SIGUSR1)
     # THEN it prints each thread's stack to stderr, the main one waiting for a signal,
     # and carries on serving
-    _wait_for(lambda: "_serve_until_stopped" in (tmp_path / "stderr.txt").read_text())
+    wait_for(lambda: "_serve_until_stopped" in (tmp_path / "stderr.txt").read_text())
     assert local_up.process.poll() is None
     assert sfn.list_state_machines()["stateMachines"]
 
     # WHEN it is interrupted as Ctrl-C would, the kernel handing the signal to one of
     # its threads other than the main one (it may pick any thread that does not block it)
-    code = local_up.stop(signal.SIGINT, thread=_a_thread_but_main(local_up.process.pid))
+    code = local_up.stop(signal.SIGINT, not_to_main_thread=True)
     output = local_up.rest()
     # THEN it shut down cleanly: exit 0, said so, and PostgreSQL is stopped
     assert code == 0, (tmp_path / "stderr.txt").read_text()
@@ -147,19 +149,21 @@ def test_local_up_serves_the_synthesized_stack_until_sigint_then_stops_postgres(
         psycopg.connect(database, connect_timeout=5).close()
 
 
-def _a_thread_but_main(pid: int) -> int:
-    threads = sorted(int(task.name) for task in Path(f"/proc/{pid}/task").iterdir())
-    return next(tid for tid in threads if tid != pid)
-
-
-def _signal_thread(pid: int, tid: int, sig: signal.Signals) -> None:
-    """``tgkill``: a signal to one thread of another process, as the kernel may deliver one."""
+def _signal_a_thread_but_main(pid: int, sig: signal.Signals) -> None:
+    """``tgkill``: ``sig`` to one thread of another process (its oldest other than the
+    main one, the next if that one has just ended), as the kernel may deliver it."""
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.tgkill(pid, tid, int(sig)) != 0:
-        raise OSError(ctypes.get_errno(), f"tgkill({pid}, {tid}, {sig.name})")
+    threads = sorted(int(task.name) for task in Path(f"/proc/{pid}/task").iterdir())
+    for tid in (t for t in threads if t != pid):
+        if libc.tgkill(pid, tid, int(sig)) == 0:
+            return
+        if ctypes.get_errno() != errno.ESRCH:
+            raise OSError(ctypes.get_errno(), f"tgkill({pid}, {tid}, {sig.name})")
+    raise AssertionError(f"process {pid} has no thread but its main one")
 
 
-def _wait_for(condition: Any, guard_seconds: float = 30) -> None:
+def wait_for(condition: Any, guard_seconds: float = 30) -> None:
+    """Poll ``condition`` until it holds; a guard against a hang, not a speed check."""
     deadline = time.monotonic() + guard_seconds
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
