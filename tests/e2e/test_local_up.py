@@ -149,6 +149,28 @@ def test_local_up_serves_the_synthesized_stack_until_sigint_then_stops_postgres(
         psycopg.connect(database, connect_timeout=5).close()
 
 
+def test_a_sigterm_while_local_up_starts_stops_what_had_started(
+        cdk_out: Path, tmp_path: Path) -> None:
+    # GIVEN `stackflow local up` starting: its embedded PostgreSQL is up (the library
+    # has registered this process as its user), the local AWS and the stack not yet
+    pgdata = tmp_path / "work" / "pgdata"
+    handles = pgdata / ".handle_pids.json"
+    with running_local_up(cdk_out, tmp_path / "work") as starting:
+        wait_for(lambda: handles.is_file()
+                 and str(starting.process.pid) in handles.read_text(), START_GUARD_SECONDS)
+        postmaster = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+        # WHEN it gets SIGTERM before it is ready (as a supervisor stopping it would)
+        code = starting.stop(signal.SIGTERM)
+        output = starting.rest()
+    # THEN it never said ready, says it was interrupted and exits 130
+    assert not any(line.startswith("ready") for line in output), output
+    assert code == 130, (tmp_path / "stderr.txt").read_text()
+    assert "interrupted" in (tmp_path / "stderr.txt").read_text()
+    # AND the PostgreSQL it had started is stopped, not left behind
+    assert not _running(postmaster)
+    assert not (pgdata / "postmaster.pid").exists()
+
+
 def _signal_a_thread_but_main(pid: int, sig: signal.Signals) -> None:
     """``tgkill``: ``sig`` to one thread of another process (its oldest other than the
     main one, the next if that one has just ended), as the kernel may deliver it."""

@@ -16,6 +16,8 @@ import socket
 import sys
 import time
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -132,16 +134,40 @@ def _up(args: argparse.Namespace) -> int:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     # --port 0: the local AWS picks a free loopback port itself (engine.free_port).
     options = _options(args, dbname="stackflow", fresh=False, port=args.port or None)
-    with LocalMode(options) as mode:
+    # From here SIGTERM, like Ctrl-C, unwinds what has started (PostgreSQL first of
+    # all), during the start too; main() then says "interrupted" and exits 130.
+    with _signals_interrupt() as restore_signals, LocalMode(options) as mode:
         state_file = options.workdir / UP_FILE
         try:
             _announce(mode, write_up_files(mode, options.workdir))
             _serve_until_stopped()
+            restore_signals()  # a second signal during the shutdown ends it at once
             _say("stopping: moto server, Lambda workers, embedded PostgreSQL ...")
         finally:
             state_file.unlink(missing_ok=True)
     _say("stopped")
     return 0
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[Callable[[], None]]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread until the returned
+    callable (or the end of the block) puts the previous handlers back."""
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Installed even where SIGINT arrives ignored (a background job of a script), so
+    # `kill -INT` stops the environment as Ctrl-C does.
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    try:
+        yield restore
+    finally:
+        restore()
 
 
 def write_up_files(mode: Any, workdir: Path) -> Path:
@@ -203,13 +229,7 @@ def running_up(workdir: Path) -> str | None:
 
 
 def _serve_until_stopped() -> None:
-    """Block until Ctrl-C (SIGINT) or SIGTERM; both end in the same clean shutdown."""
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    # Installed even where SIGINT arrives ignored (a background job of a script), so
-    # `kill -INT` stops the environment as Ctrl-C does.
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    """Block until Ctrl-C (SIGINT) or SIGTERM (see :func:`_signals_interrupt`)."""
     try:
         while True:
             # Short sleeps: the kernel may deliver the signal to any of the many threads
@@ -218,9 +238,6 @@ def _serve_until_stopped() -> None:
             time.sleep(SIGNAL_CHECK_SECONDS)
     except KeyboardInterrupt:
         pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _say(line: str) -> None:
