@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,14 +79,16 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 
 
 @contextmanager
-def running_local_up(cdk_out: Path, workdir: Path, *extra: str) -> Iterator[UpProcess]:
-    """``stackflow local up --port 0`` in its own process, stopped afterwards."""
-    command = [sys.executable, "-m", "stackflow_tools.cli.main", "local", "up", "--port", "0",
-               "--workdir", str(workdir), "--cdk-out", str(cdk_out), *extra]
+def running_local_up(cdk_out: Path, workdir: Path, *extra: str,
+                     command: Sequence[str] = ("up", "--port", "0")) -> Iterator[UpProcess]:
+    """``stackflow local up --port 0`` (or another local ``command``) in its own
+    process, stopped afterwards."""
+    argv = [sys.executable, "-m", "stackflow_tools.cli.main", "local", *command,
+            "--workdir", str(workdir), "--cdk-out", str(cdk_out), *extra]
     workdir.mkdir(parents=True, exist_ok=True)
     stderr_path = workdir.parent / "stderr.txt"
     with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True,
                                    env={**os.environ, "PYTHONWARNINGS": "ignore"})
         assert process.stdout is not None
         up = UpProcess(process, stderr_path)
@@ -149,13 +151,15 @@ def test_local_up_serves_the_synthesized_stack_until_sigint_then_stops_postgres(
         psycopg.connect(database, connect_timeout=5).close()
 
 
-def test_a_sigterm_while_local_up_starts_stops_what_had_started(
-        cdk_out: Path, tmp_path: Path) -> None:
-    # GIVEN `stackflow local up` starting: its embedded PostgreSQL is up (the library
-    # has registered this process as its user), the local AWS and the stack not yet
+@pytest.mark.parametrize("command", [("up", "--port", "0"), ("deploy",)],
+                         ids=["up", "deploy"])
+def test_a_sigterm_while_local_mode_starts_stops_what_had_started(
+        cdk_out: Path, tmp_path: Path, command: tuple[str, ...]) -> None:
+    # GIVEN `stackflow local up` (or `local deploy`) starting: its embedded PostgreSQL
+    # is up (the library has registered this process as its user), the rest not yet
     pgdata = tmp_path / "work" / "pgdata"
     handles = pgdata / ".handle_pids.json"
-    with running_local_up(cdk_out, tmp_path / "work") as starting:
+    with running_local_up(cdk_out, tmp_path / "work", command=command) as starting:
         wait_for(lambda: handles.is_file()
                  and str(starting.process.pid) in handles.read_text(), START_GUARD_SECONDS)
         postmaster = int((pgdata / "postmaster.pid").read_text().splitlines()[0])

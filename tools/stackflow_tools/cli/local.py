@@ -93,7 +93,8 @@ def _demo(args: argparse.Namespace) -> int:
         # Each in-bake check sends a burst of traffic; the demo's 5-minute canary is shown
         # with two checks rather than ten (the releases' default, 30 s, is unchanged).
         args.check_interval = DEMO_CHECK_INTERVAL
-    return run_demo(_options(args, dbname="stackflow_demo", fresh=True))
+    with _signals_interrupt():
+        return run_demo(_options(args, dbname="stackflow_demo", fresh=True))
 
 
 def _deploy(args: argparse.Namespace) -> int:
@@ -111,7 +112,7 @@ def _deploy(args: argparse.Namespace) -> int:
     if running:
         _say(f"releasing through the running `stackflow local up` at {running}")
     local = LocalMode.attach(options) if running else LocalMode(options)
-    with local as mode:
+    with _signals_interrupt(), local as mode:
         result, _ = run_scenario(mode, scenario, sys.stdout,
                                  strategy={"preset": args.strategy},
                                  migrations=not args.no_migrations)
