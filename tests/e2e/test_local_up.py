@@ -21,6 +21,8 @@ import boto3
 import psycopg
 import pytest
 
+from tests.support.polling import wait_until
+
 # Generous: a fresh embedded PostgreSQL runs initdb first on a shared 2-core machine.
 # A guard against a hung process, not a speed expectation.
 START_GUARD_SECONDS = 240
@@ -134,7 +136,8 @@ def test_local_up_serves_the_synthesized_stack_until_sigint_then_stops_postgres(
     local_up.process.send_signal(signal.SIGUSR1)
     # THEN it prints each thread's stack to stderr, the main one waiting for a signal,
     # and carries on serving
-    wait_for(lambda: "_serve_until_stopped" in (tmp_path / "stderr.txt").read_text())
+    wait_until(lambda: "_serve_until_stopped" in (tmp_path / "stderr.txt").read_text(),
+               "the thread stacks on stderr", seconds=30)
     assert local_up.process.poll() is None
     assert sfn.list_state_machines()["stateMachines"]
 
@@ -160,8 +163,8 @@ def test_a_sigterm_while_local_mode_starts_stops_what_had_started(
     pgdata = tmp_path / "work" / "pgdata"
     handles = pgdata / ".handle_pids.json"
     with running_local_up(cdk_out, tmp_path / "work", command=command) as starting:
-        wait_for(lambda: handles.is_file()
-                 and str(starting.process.pid) in handles.read_text(), START_GUARD_SECONDS)
+        wait_until(lambda: handles.is_file() and str(starting.process.pid)
+                   in handles.read_text(), "the embedded PostgreSQL", START_GUARD_SECONDS)
         postmaster = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
         # WHEN it gets SIGTERM before it is ready (as a supervisor stopping it would)
         code = starting.stop(signal.SIGTERM)
@@ -186,14 +189,6 @@ def _signal_a_thread_but_main(pid: int, sig: signal.Signals) -> None:
         if ctypes.get_errno() != errno.ESRCH:
             raise OSError(ctypes.get_errno(), f"tgkill({pid}, {tid}, {sig.name})")
     raise AssertionError(f"process {pid} has no thread but its main one")
-
-
-def wait_for(condition: Any, guard_seconds: float = 30) -> None:
-    """Poll ``condition`` until it holds; a guard against a hang, not a speed check."""
-    deadline = time.monotonic() + guard_seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 def _running(pid: int) -> bool:

@@ -20,8 +20,9 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.test_local_up import START_GUARD_SECONDS, running_local_up, wait_for
+from tests.e2e.test_local_up import START_GUARD_SECONDS, running_local_up
 from tests.support.local_assets import zip_of
+from tests.support.polling import wait_until
 
 SEVEN_MB = 7 * 1024 * 1024
 GUARD_SECONDS = 120  # against a hang, generous for a loaded machine
@@ -163,13 +164,13 @@ def test_a_rejected_approval_keeps_its_reason_and_a_stale_revision_is_refused(
     sfn = _client("stepfunctions", up)
     arn = sfn.start_execution(stateMachineArn=up["state machine"], name="needs-approval",
                               input=json.dumps(document))["executionArn"]
-    wait_for(lambda: "Approval" in _entered(sfn, arn), GUARD_SECONDS)
+    wait_until(lambda: "Approval" in _entered(sfn, arn), "the Approval state", GUARD_SECONDS)
     # AND the alias's revision as a deploy step last read it
     lambda_ = _client("lambda", up)
     stale = lambda_.get_alias(FunctionName="StackFlowAPI", Name="PROD")["RevisionId"]
     # WHEN an operator rejects it with `stackflow reject` from another shell
     # (as soon as the approval step has stored its token: until then it says none waits)
-    wait_for(lambda: _reject(up, arn).returncode == 0, GUARD_SECONDS)
+    wait_until(lambda: _reject(up, arn).returncode == 0, "the rejection", GUARD_SECONDS)
     described = _finished(sfn, arn)
     # THEN the execution failed as ApprovalRejected with who and why, not "null"
     assert described["status"] == "FAILED"
@@ -208,6 +209,6 @@ def _entered(sfn: Any, arn: str) -> list[str]:
 
 
 def _finished(sfn: Any, arn: str) -> dict[str, Any]:
-    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING",
-             GUARD_SECONDS)
+    wait_until(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING",
+               "the execution to end", GUARD_SECONDS)
     return dict(sfn.describe_execution(executionArn=arn))

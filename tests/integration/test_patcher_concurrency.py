@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from tests.support.patcher import (
     table,
     write_migrations,
 )
+from tests.support.polling import wait_until
 
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(REPO / "functions")}
 # A `stackflow migrate --json` process that loads everything it needs, says it is ready,
@@ -47,15 +47,6 @@ while not go.exists():
     time.sleep(0.005)
 sys.exit(main(sys.argv[3:]))
 """
-
-
-def wait_until(condition: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
-    """Poll ``condition`` (not a timing assertion: it only bounds a hang)."""
-    give_up = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > give_up:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def cli(database_url: str, folder: Path, *extra: str) -> list[str]:
